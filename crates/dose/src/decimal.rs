@@ -69,21 +69,14 @@ pub fn parse(text: &str, places: u32, step: &str) -> Result<u64, DecimalError> {
     }
     let too_large = || DecimalError::TooLarge { text: text.to_owned() };
     let scale = 10u64.checked_pow(places).ok_or_else(too_large)?;
-    let whole_value: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse::<u64>().map_err(|_| too_large())?
-    };
+    let whole_value: u64 = if whole.is_empty() { 0 } else { whole.parse::<u64>().map_err(|_| too_large())? };
     let mut fraction_value: u64 = 0;
     for (index, byte) in fraction_trimmed.bytes().enumerate() {
         let digit = u64::from(byte - b'0');
         let place = 10u64.pow(places - 1 - index as u32);
         fraction_value += digit * place;
     }
-    whole_value
-        .checked_mul(scale)
-        .and_then(|v| v.checked_add(fraction_value))
-        .ok_or_else(too_large)
+    whole_value.checked_mul(scale).and_then(|v| v.checked_add(fraction_value)).ok_or_else(too_large)
 }
 
 /// Writes `count` units of `10^-places` as a decimal with trailing zeros trimmed.

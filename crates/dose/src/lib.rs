@@ -22,6 +22,8 @@ pub mod quantity;
 pub mod toml;
 
 pub use drug::{Baclofen, Stability};
-pub use prescription::{DayPattern, FlexSchedule, FlexStep, PeriodicBolus, Prescription, PrescriptionError, PtmLimits, Therapy};
+pub use prescription::{
+    DayPattern, FlexSchedule, FlexStep, PeriodicBolus, Prescription, PrescriptionError, PtmLimits, Therapy,
+};
 pub use profile::DeviceProfile;
 pub use quantity::{Concentration, DoseRate, Duration, Mass, QuantityError, Rounding, TimeOfDay, Volume, VolumeRate};

@@ -243,7 +243,9 @@ pub enum PrescriptionError {
         max: usize,
     },
     /// A flex day that does not start at midnight.
-    #[error("{day}: the first flex step starts at {start}; it must start at 00:00 so that the steps cover the whole day")]
+    #[error(
+        "{day}: the first flex step starts at {start}; it must start at 00:00 so that the steps cover the whole day"
+    )]
     FirstStepNotAtMidnight {
         /// The day.
         day: String,
@@ -334,7 +336,7 @@ impl PeriodicBolus {
         if self.interval < Duration::minutes(10) || self.interval > Duration::DAY {
             return Err(out_of_range("periodic.interval", self.interval, "from 10 min to 24 h"));
         }
-        if Duration::DAY.as_ms() % self.interval.as_ms() != 0 {
+        if !Duration::DAY.as_ms().is_multiple_of(self.interval.as_ms()) {
             return Err(PrescriptionError::IntervalNotDividingDay { interval: self.interval });
         }
         if self.bolus_duration < limits::BOLUS_DURATION_MIN || self.bolus_duration >= self.interval {
@@ -460,7 +462,11 @@ impl fmt::Display for Prescription {
                 write!(f, "flex, {kind}, {} a day at most", totals.max)?;
             }
             Therapy::PeriodicBolus(p) => {
-                write!(f, "periodic bolus {} over {} every {} from {}", p.bolus, p.bolus_duration, p.interval, p.first_at)?;
+                write!(
+                    f,
+                    "periodic bolus {} over {} every {} from {}",
+                    p.bolus, p.bolus_duration, p.interval, p.first_at
+                )?;
                 if !p.basal.is_zero() {
                     write!(f, " over a basal {}", p.basal)?;
                 }
@@ -523,7 +529,9 @@ mod tests {
         let uneven = PeriodicBolus { interval: Duration::hours(7), ..periodic };
         assert!(matches!(uneven.check(), Err(PrescriptionError::IntervalNotDividingDay { .. })));
         let too_long = PeriodicBolus { bolus_duration: Duration::hours(6), ..periodic };
-        assert!(matches!(too_long.check(), Err(PrescriptionError::OutOfRange { ref field, .. }) if field == "periodic.bolus_duration"));
+        assert!(
+            matches!(too_long.check(), Err(PrescriptionError::OutOfRange { ref field, .. }) if field == "periodic.bolus_duration")
+        );
     }
 
     #[test]
@@ -550,12 +558,12 @@ mod tests {
 
     #[test]
     fn weekly_totals_give_max_and_mean() {
-        let mut days: Vec<DayPattern> = (0..7)
-            .map(|_| DayPattern::new("flex.x", vec![step(0, 0, 400)]).expect("valid"))
-            .collect();
+        let mut days: Vec<DayPattern> =
+            (0..7).map(|_| DayPattern::new("flex.x", vec![step(0, 0, 400)]).expect("valid")).collect();
         days[5] = DayPattern::new("flex.saturday", vec![step(0, 0, 400), step(12, 0, 600)]).expect("valid");
         let weekly: [DayPattern; 7] = days.try_into().expect("seven days");
-        let prescription = Prescription::new(Therapy::Flex(FlexSchedule::Weekly(Box::new(weekly))), None).expect("valid");
+        let prescription =
+            Prescription::new(Therapy::Flex(FlexSchedule::Weekly(Box::new(weekly))), None).expect("valid");
         let totals = prescription.daily_totals();
         assert_eq!(totals.days.len(), 7);
         assert_eq!(totals.days[5].day, "saturday");

@@ -384,7 +384,7 @@ impl fmt::Display for Duration {
     /// The largest of day, h, min whose count is whole; otherwise seconds with decimals.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit_ms, unit) in [(MS_PER_DAY, "day"), (3_600_000, "h"), (60_000, "min")] {
-            if self.ms != 0 && self.ms % unit_ms == 0 {
+            if self.ms != 0 && self.ms.is_multiple_of(unit_ms) {
                 return write!(f, "{} {unit}", self.ms / unit_ms);
             }
         }
@@ -611,9 +611,15 @@ mod tests {
         let three = Concentration::micrograms_per_ml(3);
         assert_eq!(thirds.volume_rate_at(three, Rounding::Down), Some(VolumeRate::nl_per_day(33_333_333)));
         assert_eq!(thirds.volume_rate_at(three, Rounding::Up), Some(VolumeRate::nl_per_day(33_333_334)));
-        assert_eq!(Mass::micrograms(50).rate_over(Duration::hours(1), Rounding::Down), Some(DoseRate::micrograms_per_day(1200)));
+        assert_eq!(
+            Mass::micrograms(50).rate_over(Duration::hours(1), Rounding::Down),
+            Some(DoseRate::micrograms_per_day(1200))
+        );
         assert_eq!(concentration.mass_in(Volume::ml(20), Rounding::Down), Some(Mass::micrograms(40_000)));
-        assert_eq!(VolumeRate::nl_per_day(200_000).time_to_move(Volume::ml(18), Rounding::Down), Some(Duration::days(90)));
+        assert_eq!(
+            VolumeRate::nl_per_day(200_000).time_to_move(Volume::ml(18), Rounding::Down),
+            Some(Duration::days(90))
+        );
         assert_eq!(VolumeRate::ZERO.time_to_move(Volume::ml(1), Rounding::Down), None);
         assert_eq!(Concentration::ZERO.volume_of(Mass::micrograms(1), Rounding::Down), None);
     }

@@ -175,8 +175,9 @@ fn flex_schedule(raw: &RawFlex) -> Result<FlexSchedule, TomlError> {
         }
         _ => Err(TomlError::Field {
             field: "flex".to_owned(),
-            message: "give either [[flex.steps]] (the same every day) or all seven of [[flex.monday]] .. [[flex.sunday]]"
-                .to_owned(),
+            message:
+                "give either [[flex.steps]] (the same every day) or all seven of [[flex.monday]] .. [[flex.sunday]]"
+                    .to_owned(),
         }),
     }
 }
@@ -199,7 +200,9 @@ pub fn from_toml(text: &str) -> Result<Prescription, TomlError> {
             });
         }
     };
-    for (part, given) in [("dose", raw.dose.is_some()), ("flex", raw.flex.is_some()), ("periodic", raw.periodic.is_some())] {
+    for (part, given) in
+        [("dose", raw.dose.is_some()), ("flex", raw.flex.is_some()), ("periodic", raw.periodic.is_some())]
+    {
         if given && !allowed.contains(&part) {
             return Err(misplaced(mode, part));
         }
@@ -308,7 +311,9 @@ mod tests {
 
     #[test]
     fn refuses_what_a_clinician_did_not_mean() {
-        let typo = from_toml("mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n[ptm]\nbolus_dose = \"25 micrograms\"\nbolus_duration = \"10 min\"\nlockout = \"3 h\"\nmax_bolus_per_day = 4\n");
+        let typo = from_toml(
+            "mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n[ptm]\nbolus_dose = \"25 micrograms\"\nbolus_duration = \"10 min\"\nlockout = \"3 h\"\nmax_bolus_per_day = 4\n",
+        );
         assert!(matches!(typo, Err(TomlError::Syntax(ref m)) if m.contains("max_bolus_per_day")), "{typo:?}");
         let bare = from_toml("mode = \"simple_continuous\"\ndose = \"400\"\n");
         assert!(matches!(bare, Err(TomlError::Quantity { ref field, .. }) if field == "dose"), "{bare:?}");

@@ -63,7 +63,8 @@ pub fn bridge(dead_volume: Volume, old: Baclofen, new: Baclofen, dose: DoseRate)
     let rate_after = pump_volume_rate(dose, new).ok_or(BridgeError::TooLarge)?;
     let duration = rate.time_to_move(dead_volume, Rounding::Down).ok_or(BridgeError::TooLarge)?;
     let skipped_duration = rate_after.time_to_move(dead_volume, Rounding::Down).ok_or(BridgeError::TooLarge)?;
-    let skipped_daily_dose = rate_after.dose_rate_at(old.concentration(), Rounding::Down).ok_or(BridgeError::TooLarge)?;
+    let skipped_daily_dose =
+        rate_after.dose_rate_at(old.concentration(), Rounding::Down).ok_or(BridgeError::TooLarge)?;
     let ratio = u128::from(old.concentration().as_ng_per_ml()) * 1_000_000
         / u128::from(new.concentration().as_ng_per_ml()).max(1);
     Ok(BridgePlan {
@@ -71,7 +72,10 @@ pub fn bridge(dead_volume: Volume, old: Baclofen, new: Baclofen, dose: DoseRate)
         rate,
         duration,
         rate_after,
-        old_drug_in_dead_volume: old.concentration().mass_in(dead_volume, Rounding::Down).ok_or(BridgeError::TooLarge)?,
+        old_drug_in_dead_volume: old
+            .concentration()
+            .mass_in(dead_volume, Rounding::Down)
+            .ok_or(BridgeError::TooLarge)?,
         skipped_daily_dose,
         skipped_duration,
         skipped_ratio_ppm: u64::try_from(ratio).map_err(|_| BridgeError::TooLarge)?,
@@ -107,7 +111,8 @@ mod tests {
     #[test]
     fn bridge_from_500_to_2000() {
         // 0.31 mL dead volume, 400 micrograms/day: 0.8 mL/day of 500, then 0.2 mL/day of 2000.
-        let plan = bridge(Volume::nl(310_000), drug(500), drug(2000), DoseRate::micrograms_per_day(400)).expect("plans");
+        let plan =
+            bridge(Volume::nl(310_000), drug(500), drug(2000), DoseRate::micrograms_per_day(400)).expect("plans");
         assert_eq!(plan.rate, VolumeRate::nl_per_day(800_000));
         assert_eq!(plan.rate_after, VolumeRate::nl_per_day(200_000));
         // 0.31 / 0.8 day = 9.3 h.
@@ -121,7 +126,8 @@ mod tests {
 
     #[test]
     fn skipping_a_bridge_to_a_weaker_solution_overdoses() {
-        let plan = bridge(Volume::nl(310_000), drug(2000), drug(500), DoseRate::micrograms_per_day(400)).expect("plans");
+        let plan =
+            bridge(Volume::nl(310_000), drug(2000), drug(500), DoseRate::micrograms_per_day(400)).expect("plans");
         assert_eq!(plan.skipped_daily_dose, DoseRate::micrograms_per_day(1600));
         assert_eq!(plan.skipped_ratio_ppm, 4_000_000);
     }

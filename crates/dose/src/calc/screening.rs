@@ -136,7 +136,11 @@ pub fn starting_dose(effective: Mass, observed: EffectObserved) -> (DoseRate, Ve
 }
 
 /// Where a screening stands after `trials`, in order.
-pub fn screening(small_patient: bool, trials: &[Trial], observed: EffectObserved) -> Result<ScreeningOutcome, ScreeningError> {
+pub fn screening(
+    small_patient: bool,
+    trials: &[Trial],
+    observed: EffectObserved,
+) -> Result<ScreeningOutcome, ScreeningError> {
     let ladder = ladder(small_patient);
     let mut reasons = Vec::new();
     if small_patient {
@@ -147,7 +151,8 @@ pub fn screening(small_patient: bool, trials: &[Trial], observed: EffectObserved
         if index > 0 && trials[index - 1].responded {
             return Err(ScreeningError::AfterEnd { number, why: "the previous trial responded" });
         }
-        let expected = *ladder.get(index).ok_or(ScreeningError::AfterEnd { number, why: "100 micrograms is the top" })?;
+        let expected =
+            *ladder.get(index).ok_or(ScreeningError::AfterEnd { number, why: "100 micrograms is the top" })?;
         if trial.dose != expected {
             return Err(ScreeningError::OffLadder { number, given: trial.dose, expected, ladder: ladder_text(ladder) });
         }
@@ -176,9 +181,7 @@ pub fn screening(small_patient: bool, trials: &[Trial], observed: EffectObserved
         }
         None => {
             let first = ladder[0];
-            reasons.push(format!(
-                "Start with {first} and observe for 4-8 hours (physiotherapy review at 2-3 hours)."
-            ));
+            reasons.push(format!("Start with {first} and observe for 4-8 hours (physiotherapy review at 2-3 hours)."));
             ScreeningStatus::NextDose(first)
         }
     };
@@ -228,7 +231,8 @@ mod tests {
         assert!(matches!(skip, Err(ScreeningError::OffLadder { number: 2, .. })), "{skip:?}");
         let after = screening(false, &[trial(50, true), trial(75, true)], none);
         assert!(matches!(after, Err(ScreeningError::AfterEnd { number: 2, .. })), "{after:?}");
-        let beyond = screening(false, &[trial(50, false), trial(75, false), trial(100, false), trial(125, false)], none);
+        let beyond =
+            screening(false, &[trial(50, false), trial(75, false), trial(100, false), trial(125, false)], none);
         assert!(matches!(beyond, Err(ScreeningError::AfterEnd { number: 4, .. })), "{beyond:?}");
     }
 }

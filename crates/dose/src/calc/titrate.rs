@@ -120,7 +120,9 @@ pub struct TitrationCheck {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TitrationError {
     /// No current dose to take a percentage of.
-    #[error("the current daily dose is 0; a titration step is a percentage of a running dose (for a first dose, use the screening calculation)")]
+    #[error(
+        "the current daily dose is 0; a titration step is a percentage of a running dose (for a first dose, use the screening calculation)"
+    )]
     NoCurrentDose,
     /// The last increase is after the change.
     #[error("the last increase ({last}) is after the time of the change ({at})")]
@@ -310,7 +312,11 @@ mod tests {
     fn cautions_are_explained() {
         let maintenance = run(400, 500, Origin::Spinal, Some(40), None);
         assert_eq!(maintenance.verdict, Verdict::WithinGuideline);
-        assert!(maintenance.reasons.iter().any(|r| r.contains("more than 20% may be excessive")), "{:?}", maintenance.reasons);
+        assert!(
+            maintenance.reasons.iter().any(|r| r.contains("more than 20% may be excessive")),
+            "{:?}",
+            maintenance.reasons
+        );
         let steep_cut = run(400, 200, Origin::Spinal, Some(40), None);
         assert!(steep_cut.reasons.iter().any(|r| r.contains("withdrawal")), "{:?}", steep_cut.reasons);
         let no_age = run(200, 220, Origin::Spinal, None, None);
