@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::quantity::{QuantityError, Volume, VolumeRate};
+use crate::quantity::{Duration, Mass, QuantityError, Volume, VolumeRate};
 
 /// The profiles shipped with itb, by name.
 pub const BUILT_IN: [(&str, &str); 2] = [
@@ -72,6 +72,63 @@ pub struct Rates {
     pub priming: Sourced<VolumeRate>,
 }
 
+/// What the firmware refuses beyond, whatever the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest bolus of any kind.
+    pub bolus_max: Sourced<Mass>,
+    /// Shortest bolus.
+    pub bolus_duration_min: Sourced<Duration>,
+    /// Most flex steps in a day.
+    pub flex_steps_max: Sourced<u64>,
+    /// Shortest flex step.
+    pub flex_step_min: Sourced<Duration>,
+    /// Shortest PTM lockout.
+    pub ptm_lockout_min: Sourced<Duration>,
+    /// Most PTM boluses in any 24 hours.
+    pub ptm_per_day_max: Sourced<u64>,
+}
+
+/// The battery model, in abstract charge units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Battery {
+    /// Charge at implant.
+    pub capacity: Sourced<u64>,
+    /// Used each day by the electronics.
+    pub per_day: Sourced<u64>,
+    /// Used per mL the motor moves.
+    pub per_ml: Sourced<u64>,
+    /// Used per alarm tone.
+    pub per_tone: Sourced<u64>,
+    /// Used per telemetry session.
+    pub per_session: Sourced<u64>,
+    /// The pump stops at this age whatever the charge.
+    pub service_life_max: Sourced<Duration>,
+    /// The Elective Replacement Indicator comes this long before End of Service.
+    pub eri_before_eos: Sourced<Duration>,
+}
+
+/// Alarm tones and detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarms {
+    /// Between tones of a critical alarm.
+    pub critical_tone_interval: Sourced<Duration>,
+    /// Between tones of a non-critical alarm.
+    pub non_critical_tone_interval: Sourced<Duration>,
+    /// Time to notice a stalled motor while it is commanded to run.
+    pub stall_detection: Sourced<Duration>,
+    /// The labelled accuracy: delivery above the programmed rate by more than this, in parts
+    /// per million, is over-infusion.
+    pub rate_error_labelled_max_ppm: Sourced<u64>,
+}
+
+/// The event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    /// Entries kept before the oldest is overwritten.
+    pub capacity: Sourced<u64>,
+}
+
 /// A pump model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceProfile {
@@ -85,6 +142,14 @@ pub struct DeviceProfile {
     pub fluid_path: FluidPath,
     /// The rates.
     pub rates: Rates,
+    /// The firmware's hard limits.
+    pub limits: Limits,
+    /// The battery.
+    pub battery: Battery,
+    /// Alarms.
+    pub alarms: Alarms,
+    /// The event log.
+    pub log: Log,
 }
 
 /// Why a profile could not be read.
@@ -108,6 +173,14 @@ pub enum ProfileError {
         field: &'static str,
         /// Why.
         source: QuantityError,
+    },
+    /// An entry that is not a whole number.
+    #[error("device profile entry {field}: '{value}' is not a whole number")]
+    Count {
+        /// The entry.
+        field: &'static str,
+        /// The text.
+        value: String,
     },
     /// An entry without a source.
     #[error("device profile entry {field} has no source; give its source or mark it [model]")]
@@ -135,6 +208,48 @@ struct RawProfile {
     reservoir: RawReservoir,
     fluid_path: RawFluidPath,
     rates: RawRates,
+    limits: RawLimits,
+    battery: RawBattery,
+    alarms: RawAlarms,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    bolus_max: RawEntry,
+    bolus_duration_min: RawEntry,
+    flex_steps_max: RawEntry,
+    flex_step_min: RawEntry,
+    ptm_lockout_min: RawEntry,
+    ptm_per_day_max: RawEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBattery {
+    capacity: RawEntry,
+    per_day: RawEntry,
+    per_ml: RawEntry,
+    per_tone: RawEntry,
+    per_session: RawEntry,
+    service_life_max: RawEntry,
+    eri_before_eos: RawEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlarms {
+    critical_tone_interval: RawEntry,
+    non_critical_tone_interval: RawEntry,
+    stall_detection: RawEntry,
+    rate_error_labelled_max_ppm: RawEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    capacity: RawEntry,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +283,14 @@ fn entry<T: FromStr<Err = QuantityError>>(field: &'static str, raw: RawEntry) ->
     Ok(Sourced { value, source: raw.source })
 }
 
+fn count(field: &'static str, raw: RawEntry) -> Result<Sourced<u64>, ProfileError> {
+    if raw.source.trim().is_empty() {
+        return Err(ProfileError::NoSource { field });
+    }
+    let value = raw.value.trim().parse().map_err(|_| ProfileError::Count { field, value: raw.value.clone() })?;
+    Ok(Sourced { value, source: raw.source })
+}
+
 impl DeviceProfile {
     /// A built-in profile by name.
     pub fn built_in(name: &str) -> Result<Self, ProfileError> {
@@ -198,6 +321,36 @@ impl DeviceProfile {
                 max: entry("rates.max", raw.rates.max)?,
                 priming: entry("rates.priming", raw.rates.priming)?,
             },
+            limits: Limits {
+                bolus_max: entry("limits.bolus_max", raw.limits.bolus_max)?,
+                bolus_duration_min: entry("limits.bolus_duration_min", raw.limits.bolus_duration_min)?,
+                flex_steps_max: count("limits.flex_steps_max", raw.limits.flex_steps_max)?,
+                flex_step_min: entry("limits.flex_step_min", raw.limits.flex_step_min)?,
+                ptm_lockout_min: entry("limits.ptm_lockout_min", raw.limits.ptm_lockout_min)?,
+                ptm_per_day_max: count("limits.ptm_per_day_max", raw.limits.ptm_per_day_max)?,
+            },
+            battery: Battery {
+                capacity: count("battery.capacity", raw.battery.capacity)?,
+                per_day: count("battery.per_day", raw.battery.per_day)?,
+                per_ml: count("battery.per_ml", raw.battery.per_ml)?,
+                per_tone: count("battery.per_tone", raw.battery.per_tone)?,
+                per_session: count("battery.per_session", raw.battery.per_session)?,
+                service_life_max: entry("battery.service_life_max", raw.battery.service_life_max)?,
+                eri_before_eos: entry("battery.eri_before_eos", raw.battery.eri_before_eos)?,
+            },
+            alarms: Alarms {
+                critical_tone_interval: entry("alarms.critical_tone_interval", raw.alarms.critical_tone_interval)?,
+                non_critical_tone_interval: entry(
+                    "alarms.non_critical_tone_interval",
+                    raw.alarms.non_critical_tone_interval,
+                )?,
+                stall_detection: entry("alarms.stall_detection", raw.alarms.stall_detection)?,
+                rate_error_labelled_max_ppm: count(
+                    "alarms.rate_error_labelled_max_ppm",
+                    raw.alarms.rate_error_labelled_max_ppm,
+                )?,
+            },
+            log: Log { capacity: count("log.capacity", raw.log.capacity)? },
         };
         profile.check()?;
         Ok(profile)
@@ -218,7 +371,37 @@ impl DeviceProfile {
                 rates.min.value, rates.max.value, rates.priming.value
             )));
         }
+        let b = &self.battery;
+        if b.capacity.value == 0 || b.per_day.value == 0 || b.eri_before_eos.value >= b.service_life_max.value {
+            return Err(ProfileError::Inconsistent(
+                "the battery needs a capacity, a daily use, and an ERI warning shorter than the service life"
+                    .to_owned(),
+            ));
+        }
+        let a = &self.alarms;
+        if a.critical_tone_interval.value.is_zero() || a.non_critical_tone_interval.value.is_zero() {
+            return Err(ProfileError::Inconsistent("alarm tone intervals must be more than 0".to_owned()));
+        }
+        if self.log.capacity.value == 0 || self.log.capacity.value > 65_536 {
+            return Err(ProfileError::Inconsistent("the event log holds 1 to 65536 entries".to_owned()));
+        }
+        if self.limits.flex_steps_max.value == 0 || self.limits.ptm_per_day_max.value == 0 {
+            return Err(ProfileError::Inconsistent("flex steps and PTM boluses per day must be at least 1".to_owned()));
+        }
         Ok(())
+    }
+
+    /// Battery life at a steady daily volume, without alarms or telemetry: the model's curve,
+    /// capped at the service life.
+    pub fn battery_life_at(&self, daily_volume: VolumeRate) -> Duration {
+        let b = &self.battery;
+        // Charge per day, scaled by a million so that per-nanolitre use stays whole.
+        let per_day_scaled = u128::from(b.per_day.value) * 1_000_000
+            + u128::from(b.per_ml.value) * u128::from(daily_volume.as_nl_per_day());
+        let life_ms =
+            u128::from(b.capacity.value) * 1_000_000 * u128::from(crate::quantity::MS_PER_DAY) / per_day_scaled;
+        let life = Duration::ms(u64::try_from(life_ms).unwrap_or(u64::MAX));
+        life.min(b.service_life_max.value)
     }
 }
 
@@ -238,8 +421,26 @@ mod tests {
         assert!(small.fluid_path.pump_tubing.is_model());
         let large = DeviceProfile::built_in("synchromed-ii-40").expect("reads");
         assert_eq!(large.reservoir.refill_gap_warning.value, Volume::ml(2));
+        assert_eq!(small.limits.flex_steps_max.value, 13);
+        assert_eq!(small.battery.eri_before_eos.value, Duration::days(90));
         // 0.2 mL tubing + 50 cm x 0.0022 mL = 0.31 mL.
         assert_eq!(small.fluid_path.dead_volume(50), Some(Volume::nl(310_000)));
+    }
+
+    #[test]
+    fn battery_life_is_five_to_seven_years_for_typical_volumes() {
+        let profile = DeviceProfile::built_in("synchromed-ii-20").expect("reads");
+        let years = |ml_per_day_micro: u64| {
+            let life = profile.battery_life_at(VolumeRate::nl_per_day(ml_per_day_micro * 1_000));
+            life.as_ms() as f64 / crate::quantity::MS_PER_DAY as f64 / 365.25
+        };
+        // 0.1 mL/day would last 7.5 years: capped at the 7-year service life.
+        assert!((years(100) - 7.0).abs() < 0.01, "{}", years(100));
+        assert!((years(1_000) - 6.06).abs() < 0.01, "{}", years(1_000));
+        assert!((years(2_000) - 5.0).abs() < 0.01, "{}", years(2_000));
+        for micro in [50, 200, 500, 1_000, 1_500, 2_000] {
+            assert!((4.99..=7.001).contains(&years(micro)), "{micro}: {}", years(micro));
+        }
     }
 
     #[test]

@@ -1,0 +1,29 @@
+//! `itb-pump`: an implanted programmable intrathecal pump, modelled on the SynchroMed II.
+//!
+//! The firmware ([`Pump`]) knows what a pump can sense: its commanded delivery, its reservoir
+//! estimate, its motor, battery and clock. The world ([`world::World`]) keeps the truth: the real
+//! reservoir, the drug in the tubing and catheter, what reached the cerebrospinal fluid and what
+//! went into tissue. Faults are switches on the world ([`WorldAction`]).
+//!
+//! # Architecture invariants
+//! - Pure and deterministic: no clock, no I/O, no threads, no randomness. Time is an argument.
+//! - Every device constant comes from the [`DeviceProfile`](itb_dose::DeviceProfile).
+//! - Mass balance holds to the unit at every step; hard limits hold whatever the command.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod alarm;
+pub mod command;
+pub mod log;
+mod pump;
+pub mod status;
+pub mod therapy;
+pub mod time;
+pub mod world;
+
+pub use alarm::{AlarmKind, Severity};
+pub use command::{Blame, Command, Refusal, RefusalCode, Reply, Request, WorldAction};
+pub use log::{Event, EventKind, EventLog, LogEntry};
+pub use pump::{Counters, HistoryEntry, Implant, Pump, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
+pub use status::{DeliveryState, Status};
+pub use time::{Instant, PumpClock, PumpTime};

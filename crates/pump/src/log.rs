@@ -1,0 +1,309 @@
+//! The pump's event log: a fixed ring of `Copy` entries, with a counter per kind that survives
+//! overwrite (as in Hubris's ringbuf), so that history is never lost from the totals even when
+//! the oldest entries are.
+//!
+//! # Invariants
+//! - Capacity is fixed at implant (the profile's `log.capacity`); the log never grows.
+//! - Sequence numbers start at 1 and increase by one per entry, with no gaps.
+//! - `counts[kind]` is the number of entries of that kind ever written.
+
+use crate::alarm::AlarmKind;
+use crate::time::PumpTime;
+
+/// What happened. Small and `Copy`: full prescriptions live in the therapy history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The pump was implanted and started.
+    Implanted,
+    /// A therapy was programmed: its program number in the therapy history and its largest
+    /// daily dose in nanograms.
+    TherapyProgrammed {
+        /// Index in the therapy history.
+        program: u64,
+        /// Largest daily dose, nanograms.
+        max_day_ng: u64,
+    },
+    /// The clinician stopped the pump.
+    Stopped,
+    /// The clinician resumed the programmed therapy.
+    Resumed,
+    /// The reservoir was refilled (as the firmware was told).
+    Refilled {
+        /// Volume the firmware expected to be withdrawn, nanolitres.
+        expected_nl: u64,
+        /// Volume now in the reservoir, nanolitres.
+        filled_nl: u64,
+        /// Concentration, nanograms per mL.
+        ng_per_ml: u64,
+    },
+    /// A bridge bolus started after a concentration change.
+    BridgeStarted {
+        /// Dead volume to push, nanolitres.
+        volume_nl: u64,
+    },
+    /// The bridge bolus ended; the new concentration's rates apply.
+    BridgeEnded,
+    /// A clinician's single bolus started.
+    SingleBolusStarted {
+        /// Dose, nanograms.
+        dose_ng: u64,
+    },
+    /// A priming bolus started.
+    PrimingStarted {
+        /// Volume, nanolitres.
+        volume_nl: u64,
+    },
+    /// A single or priming bolus ended.
+    BolusEnded,
+    /// A PTM bolus started.
+    PtmBolus {
+        /// Dose, nanograms.
+        dose_ng: u64,
+    },
+    /// A PTM request was refused.
+    PtmRefused,
+    /// Another command was refused.
+    CommandRefused,
+    /// The clock was set: the reading before and after, pump-clock milliseconds.
+    ClockSet {
+        /// Before.
+        before_ms: i64,
+        /// After.
+        after_ms: i64,
+    },
+    /// The low-reservoir alarm threshold was set, nanolitres.
+    AlarmThresholdSet {
+        /// The new threshold.
+        threshold_nl: u64,
+    },
+    /// An alarm was raised.
+    AlarmRaised(AlarmKind),
+    /// An alarm was cleared (by the clinician or because its cause ended).
+    AlarmCleared(AlarmKind),
+    /// The motor stalled and the firmware noticed.
+    MotorStallDetected,
+    /// The motor runs again after a stall.
+    MotorStallRecovered,
+    /// End of service: delivery stopped for good.
+    EndOfService,
+    /// The battery reset: the pump stopped and needs programming.
+    LowBatteryReset,
+    /// A memory error was found.
+    MemoryError {
+        /// True for a critical error (delivery stopped).
+        critical: bool,
+    },
+}
+
+/// The kind of an [`Event`], without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum EventKind {
+    Implanted,
+    TherapyProgrammed,
+    Stopped,
+    Resumed,
+    Refilled,
+    BridgeStarted,
+    BridgeEnded,
+    SingleBolusStarted,
+    PrimingStarted,
+    BolusEnded,
+    PtmBolus,
+    PtmRefused,
+    CommandRefused,
+    ClockSet,
+    AlarmThresholdSet,
+    AlarmRaised,
+    AlarmCleared,
+    MotorStallDetected,
+    MotorStallRecovered,
+    EndOfService,
+    LowBatteryReset,
+    MemoryError,
+}
+
+impl EventKind {
+    /// Number of kinds.
+    pub const COUNT: usize = 22;
+    /// Every kind, in order.
+    pub const ALL: [EventKind; Self::COUNT] = [
+        EventKind::Implanted,
+        EventKind::TherapyProgrammed,
+        EventKind::Stopped,
+        EventKind::Resumed,
+        EventKind::Refilled,
+        EventKind::BridgeStarted,
+        EventKind::BridgeEnded,
+        EventKind::SingleBolusStarted,
+        EventKind::PrimingStarted,
+        EventKind::BolusEnded,
+        EventKind::PtmBolus,
+        EventKind::PtmRefused,
+        EventKind::CommandRefused,
+        EventKind::ClockSet,
+        EventKind::AlarmThresholdSet,
+        EventKind::AlarmRaised,
+        EventKind::AlarmCleared,
+        EventKind::MotorStallDetected,
+        EventKind::MotorStallRecovered,
+        EventKind::EndOfService,
+        EventKind::LowBatteryReset,
+        EventKind::MemoryError,
+    ];
+    /// The name used in files and on screens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Implanted => "implanted",
+            EventKind::TherapyProgrammed => "therapy_programmed",
+            EventKind::Stopped => "stopped",
+            EventKind::Resumed => "resumed",
+            EventKind::Refilled => "refilled",
+            EventKind::BridgeStarted => "bridge_started",
+            EventKind::BridgeEnded => "bridge_ended",
+            EventKind::SingleBolusStarted => "single_bolus_started",
+            EventKind::PrimingStarted => "priming_started",
+            EventKind::BolusEnded => "bolus_ended",
+            EventKind::PtmBolus => "ptm_bolus",
+            EventKind::PtmRefused => "ptm_refused",
+            EventKind::CommandRefused => "command_refused",
+            EventKind::ClockSet => "clock_set",
+            EventKind::AlarmThresholdSet => "alarm_threshold_set",
+            EventKind::AlarmRaised => "alarm_raised",
+            EventKind::AlarmCleared => "alarm_cleared",
+            EventKind::MotorStallDetected => "motor_stall_detected",
+            EventKind::MotorStallRecovered => "motor_stall_recovered",
+            EventKind::EndOfService => "end_of_service",
+            EventKind::LowBatteryReset => "low_battery_reset",
+            EventKind::MemoryError => "memory_error",
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Event {
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Implanted => EventKind::Implanted,
+            Event::TherapyProgrammed { .. } => EventKind::TherapyProgrammed,
+            Event::Stopped => EventKind::Stopped,
+            Event::Resumed => EventKind::Resumed,
+            Event::Refilled { .. } => EventKind::Refilled,
+            Event::BridgeStarted { .. } => EventKind::BridgeStarted,
+            Event::BridgeEnded => EventKind::BridgeEnded,
+            Event::SingleBolusStarted { .. } => EventKind::SingleBolusStarted,
+            Event::PrimingStarted { .. } => EventKind::PrimingStarted,
+            Event::BolusEnded => EventKind::BolusEnded,
+            Event::PtmBolus { .. } => EventKind::PtmBolus,
+            Event::PtmRefused => EventKind::PtmRefused,
+            Event::CommandRefused => EventKind::CommandRefused,
+            Event::ClockSet { .. } => EventKind::ClockSet,
+            Event::AlarmThresholdSet { .. } => EventKind::AlarmThresholdSet,
+            Event::AlarmRaised(_) => EventKind::AlarmRaised,
+            Event::AlarmCleared(_) => EventKind::AlarmCleared,
+            Event::MotorStallDetected => EventKind::MotorStallDetected,
+            Event::MotorStallRecovered => EventKind::MotorStallRecovered,
+            Event::EndOfService => EventKind::EndOfService,
+            Event::LowBatteryReset => EventKind::LowBatteryReset,
+            Event::MemoryError { .. } => EventKind::MemoryError,
+        }
+    }
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// The pump's clock when it happened.
+    pub at: PumpTime,
+    /// What happened.
+    pub event: Event,
+}
+
+/// The bounded event log.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    entries: Vec<LogEntry>,
+    capacity: usize,
+    /// Index of the oldest entry once the ring is full.
+    head: usize,
+    next_seq: u64,
+    counts: [u64; EventKind::COUNT],
+}
+
+impl EventLog {
+    /// An empty log of `capacity` entries (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self { entries: Vec::with_capacity(capacity), capacity, head: 0, next_seq: 1, counts: [0; EventKind::COUNT] }
+    }
+    /// Appends an entry, overwriting the oldest when full.
+    pub fn push(&mut self, at: PumpTime, event: Event) {
+        let entry = LogEntry { seq: self.next_seq, at, event };
+        self.next_seq += 1;
+        self.counts[event.kind().index()] += 1;
+        if self.entries.len() < self.capacity {
+            self.entries.push(entry);
+        } else {
+            self.entries[self.head] = entry;
+            self.head = (self.head + 1) % self.capacity;
+        }
+        debug_assert!(self.entries.len() <= self.capacity);
+    }
+    /// Entries oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &LogEntry> {
+        let (newer, older) = self.entries.split_at(self.head);
+        older.iter().chain(newer.iter())
+    }
+    /// At most `max` entries with sequence number `from` or later, oldest first.
+    pub fn read_from(&self, from: u64, max: usize) -> Vec<LogEntry> {
+        self.iter().filter(|e| e.seq >= from).take(max).copied().collect()
+    }
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// True when nothing has been logged.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// The fixed capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Entries of `kind` ever written, including those overwritten.
+    pub fn count(&self, kind: EventKind) -> u64 {
+        self.counts[kind.index()]
+    }
+    /// The sequence number the next entry will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_newest_and_counts_everything() {
+        let mut log = EventLog::new(3);
+        for i in 0..5 {
+            log.push(PumpTime::from_ms(i), if i % 2 == 0 { Event::Stopped } else { Event::Resumed });
+        }
+        assert_eq!(log.len(), 3);
+        let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![3, 4, 5]);
+        assert_eq!(log.count(EventKind::Stopped), 3);
+        assert_eq!(log.count(EventKind::Resumed), 2);
+        assert_eq!(log.read_from(4, 10).len(), 2);
+        assert_eq!(log.read_from(1, 2).iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+        for (index, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), index);
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! Commands and the simulation's hooks: the firmware's hard limits live here.
+
+use itb_dose::drug::{DILUTION_MAX, DILUTION_MIN};
+use itb_dose::prescription::Therapy;
+use itb_dose::{Concentration, Duration, Mass, Prescription, Rounding, Volume, VolumeRate};
+
+use super::{Bridge, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Pump};
+use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
+use crate::alarm::AlarmKind;
+use crate::command::{Command, Refusal, RefusalCode, Reply, Request, WorldAction};
+use crate::log::Event;
+use crate::therapy::{Rates, volume_rate};
+use crate::time::{Instant, PumpClock};
+use crate::world::{Fluid, InjectInto};
+
+impl Pump {
+    /// Handles a request at `t` (the pump first runs to `t`). A request id seen before returns
+    /// the first answer without acting again: a retried bolus delivers once.
+    pub fn handle(&mut self, t: Instant, request: Request) -> Result<Reply, Refusal> {
+        self.advance_to(t.max(self.now));
+        if let Some(id) = request.id
+            && let Some((_, answer)) = self.requests.iter().find(|(seen, _)| *seen == id)
+        {
+            return answer.clone();
+        }
+        self.counters.commands += 1;
+        self.battery.sessions += 1;
+        let answer = if request.command.delivers_drug() && request.id.is_none() {
+            Err(Refusal::new(
+                RefusalCode::RequestIdMissing,
+                "a dose command needs a request id, so that a retry cannot deliver twice",
+            ))
+        } else {
+            self.apply(request.command)
+        };
+        if let Err(refusal) = &answer {
+            self.counters.refused += 1;
+            let event = if refusal.code == RefusalCode::PtmLockout || refusal.code == RefusalCode::PtmDailyMax {
+                Event::PtmRefused
+            } else {
+                Event::CommandRefused
+            };
+            self.record(event);
+        }
+        if let Some(id) = request.id {
+            if self.requests.len() == REQUESTS_REMEMBERED {
+                self.requests.pop_front();
+            }
+            self.requests.push_back((id, answer.clone()));
+        }
+        self.after_change();
+        debug_assert!(self.world.mass_balance_holds());
+        answer
+    }
+
+    /// Applies a simulation hook at `t`: a refill step done by hand, or a fault.
+    pub fn act(&mut self, t: Instant, action: WorldAction) -> Option<Fluid> {
+        self.advance_to(t.max(self.now));
+        let mut withdrawn = None;
+        match action {
+            WorldAction::Withdraw => withdrawn = Some(self.world.withdraw()),
+            WorldAction::Inject { volume, concentration, into } => {
+                self.world.inject(Fluid::of(volume, concentration), into, self.profile.reservoir.capacity.value);
+            }
+            WorldAction::MriScan { stall_for } => {
+                self.world.stall_motor(self.now.plus(stall_for));
+                self.stalled_since.get_or_insert(self.now);
+            }
+            WorldAction::Catheter(state) => self.world.set_catheter(state),
+            WorldAction::ReplaceCatheter => self.world.replace_catheter(self.dead_volume),
+            WorldAction::RateError { ppm } => self.world.set_rate_error_ppm(ppm),
+            WorldAction::BatteryDefect { capacity_loss_ppm } => {
+                self.battery.capacity_loss_ppm =
+                    self.battery.capacity_loss_ppm.saturating_add(capacity_loss_ppm).min(1_000_000);
+                self.check_battery();
+            }
+            WorldAction::LowBatteryReset => {
+                self.halt(Halt::LowBatteryReset, AlarmKind::LowBatteryReset, Event::LowBatteryReset)
+            }
+            WorldAction::MemoryError { critical: true } => self.halt(
+                Halt::CriticalMemoryError,
+                AlarmKind::CriticalMemoryError,
+                Event::MemoryError { critical: true },
+            ),
+            WorldAction::MemoryError { critical: false } => {
+                self.record(Event::MemoryError { critical: false });
+                if self.alarms.raise(AlarmKind::MemoryError, self.now) {
+                    self.record(Event::AlarmRaised(AlarmKind::MemoryError));
+                }
+            }
+        }
+        self.after_change();
+        debug_assert!(self.world.mass_balance_holds());
+        withdrawn
+    }
+
+    fn halt(&mut self, halt: Halt, alarm: AlarmKind, event: Event) {
+        self.halt = Some(halt);
+        self.override_bolus = None;
+        self.ptm = None;
+        self.record(event);
+        if self.alarms.raise(alarm, self.now) {
+            self.record(Event::AlarmRaised(alarm));
+        }
+    }
+
+    fn apply(&mut self, command: Command) -> Result<Reply, Refusal> {
+        if self.end_of_service && !matches!(command, Command::Interrogate | Command::ClearAlarm { .. }) {
+            return Err(Refusal::new(
+                RefusalCode::EndOfService,
+                "the pump has reached end of service and delivers nothing; replace it",
+            ));
+        }
+        match command {
+            Command::Interrogate => Ok(Reply::Status(Box::new(self.status()))),
+            Command::Program { prescription } => {
+                self.check_program(&prescription)?;
+                self.set_program(prescription);
+                self.halt = None;
+                self.stopped = false;
+                Ok(Reply::Done(format!("programmed: {}", self.program_text())))
+            }
+            Command::Refill { volume, concentration, bridge } => self.refill(volume, concentration, bridge),
+            Command::SingleBolus { dose, duration, then_stop } => self.single_bolus(dose, duration, then_stop),
+            Command::PrimingBolus { catheter_only } => self.priming(catheter_only),
+            Command::PtmBolus => self.ptm_bolus(),
+            Command::SetClock { reading } => {
+                let before = self.clock.read(self.now);
+                self.clock = PumpClock::set(self.now, reading);
+                self.record(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
+                Ok(Reply::Done(format!("clock set from {before} to {reading}")))
+            }
+            Command::SetAlarmThreshold { threshold } => {
+                let capacity = self.profile.reservoir.capacity.value;
+                if threshold.is_zero() || threshold >= capacity {
+                    return Err(Refusal::new(
+                        RefusalCode::ThresholdOutOfRange,
+                        format!(
+                            "the low-reservoir alarm threshold must be more than 0 mL and less than the reservoir's {capacity}"
+                        ),
+                    ));
+                }
+                self.alarm_threshold = threshold;
+                self.record(Event::AlarmThresholdSet { threshold_nl: threshold.as_nl() });
+                if self.reservoir > threshold && self.alarms.clear(AlarmKind::LowReservoir) {
+                    self.record(Event::AlarmCleared(AlarmKind::LowReservoir));
+                }
+                self.check_reservoir_alarms();
+                Ok(Reply::Done(format!("low-reservoir alarm threshold set to {threshold}")))
+            }
+            Command::ClearAlarm { kind } => self.clear_alarm(kind),
+            Command::Stop => {
+                self.stopped = true;
+                self.override_bolus = None;
+                self.ptm = None;
+                self.record(Event::Stopped);
+                Ok(Reply::Done("stopped: no drug is delivered until the pump is resumed".to_owned()))
+            }
+            Command::Resume => {
+                if self.halt.is_some() {
+                    return Err(Refusal::new(
+                        RefusalCode::PumpHalted,
+                        "the pump stopped after a fault; program it to start again",
+                    ));
+                }
+                if self.program.is_none() {
+                    return Err(Refusal::new(RefusalCode::NoTherapy, "there is no therapy to resume; program one"));
+                }
+                self.stopped = false;
+                self.record(Event::Resumed);
+                Ok(Reply::Done(format!("resumed: {}", self.program_text())))
+            }
+        }
+    }
+
+    fn program_text(&self) -> String {
+        self.program.as_ref().map_or_else(|| "no therapy".to_owned(), |p| p.prescription.to_string())
+    }
+
+    fn clear_alarm(&mut self, kind: AlarmKind) -> Result<Reply, Refusal> {
+        if !self.alarms.is_active(kind) {
+            return Err(Refusal::new(
+                RefusalCode::AlarmNotActive,
+                format!("the {} alarm is not active", kind.as_str()),
+            ));
+        }
+        let cause = match kind {
+            AlarmKind::LowReservoir if self.reservoir <= self.alarm_threshold => {
+                Some("the reservoir is still at or below the alarm threshold: refill it")
+            }
+            AlarmKind::EmptyReservoir if self.reservoir.is_zero() => Some("the reservoir is still empty: refill it"),
+            AlarmKind::EndOfService => Some("the pump has reached end of service: replace it"),
+            AlarmKind::MotorStall if self.stall_detected => {
+                Some("the motor is still stalled: check again later, and watch for withdrawal")
+            }
+            _ => None,
+        };
+        if let Some(cause) = cause {
+            return Err(Refusal::new(RefusalCode::AlarmCauseRemains, cause));
+        }
+        self.alarms.clear(kind);
+        self.record(Event::AlarmCleared(kind));
+        Ok(Reply::Done(format!("{} alarm cleared", kind.as_str())))
+    }
+
+    // ---- hard limits --------------------------------------------------------------------------
+
+    pub(super) fn check_concentration(&self, concentration: Concentration) -> Result<(), Refusal> {
+        if concentration < DILUTION_MIN || concentration > DILUTION_MAX {
+            return Err(Refusal::new(
+                RefusalCode::ConcentrationOutOfRange,
+                format!("{concentration} is outside {DILUTION_MIN} to {DILUTION_MAX}"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_fill(&self, volume: Volume) -> Result<(), Refusal> {
+        let capacity = self.profile.reservoir.capacity.value;
+        if volume > capacity {
+            return Err(Refusal::new(
+                RefusalCode::FillAboveCapacity,
+                format!("{volume} is more than the reservoir holds ({capacity})"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_rate(&self, rate: VolumeRate, what: &str) -> Result<(), Refusal> {
+        let rates = &self.profile.rates;
+        if rate > rates.max.value {
+            return Err(Refusal::new(
+                RefusalCode::RateAboveMax,
+                format!("{what} needs {rate}, above the pump's greatest rate of {}", rates.max.value),
+            ));
+        }
+        if !rate.is_zero() && rate < rates.min.value {
+            return Err(Refusal::new(
+                RefusalCode::RateBelowMin,
+                format!(
+                    "{what} needs {rate}, below the pump's least rate of {} (use a weaker concentration)",
+                    rates.min.value
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_bolus(&self, dose: Mass, duration: Duration, what: &str) -> Result<(), Refusal> {
+        let limits = &self.profile.limits;
+        if dose > limits.bolus_max.value {
+            return Err(Refusal::new(
+                RefusalCode::BolusAboveMax,
+                format!("{what} of {dose} is above the pump's largest bolus of {}", limits.bolus_max.value),
+            ));
+        }
+        if duration < limits.bolus_duration_min.value {
+            return Err(Refusal::new(
+                RefusalCode::BolusTooShort,
+                format!(
+                    "{what} over {duration} is shorter than the pump's shortest bolus, {}",
+                    limits.bolus_duration_min.value
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a prescription against the pump's hard limits at the current concentration.
+    pub(super) fn check_program(&self, prescription: &Prescription) -> Result<(), Refusal> {
+        let limits = &self.profile.limits;
+        let rates = Rates::compile(prescription, self.concentration);
+        for rate in rates.all_rates() {
+            self.check_rate(rate, "the therapy")?;
+        }
+        match prescription.therapy() {
+            Therapy::Flex(schedule) => {
+                for (day, pattern) in schedule.days() {
+                    let steps = pattern.steps().len() as u64;
+                    if steps > limits.flex_steps_max.value {
+                        return Err(Refusal::new(
+                            RefusalCode::TooManyFlexSteps,
+                            format!("{day} has {steps} flex steps; the pump holds {}", limits.flex_steps_max.value),
+                        ));
+                    }
+                    if let Some((step, length)) =
+                        pattern.steps_with_length().find(|(_, length)| *length < limits.flex_step_min.value)
+                    {
+                        return Err(Refusal::new(
+                            RefusalCode::FlexStepTooShort,
+                            format!(
+                                "{day}: the step at {} lasts {length}; the pump's shortest step is {}",
+                                step.start, limits.flex_step_min.value
+                            ),
+                        ));
+                    }
+                }
+            }
+            Therapy::PeriodicBolus(periodic) => {
+                self.check_bolus(periodic.bolus, periodic.bolus_duration, "the periodic bolus")?
+            }
+            Therapy::Stopped | Therapy::SimpleContinuous { .. } => {}
+        }
+        if let Some(ptm) = prescription.ptm() {
+            self.check_bolus(ptm.bolus, ptm.bolus_duration, "the PTM bolus")?;
+            if ptm.lockout < limits.ptm_lockout_min.value || u64::from(ptm.max_per_day) > limits.ptm_per_day_max.value {
+                return Err(Refusal::new(
+                    RefusalCode::PtmLimitsOutOfRange,
+                    format!(
+                        "PTM lockout {} and {} boluses a day are outside the pump's limits (lockout at least {}, at most {} a day)",
+                        ptm.lockout, ptm.max_per_day, limits.ptm_lockout_min.value, limits.ptm_per_day_max.value
+                    ),
+                ));
+            }
+            let bolus_rate = self.bolus_rate(ptm.bolus, ptm.bolus_duration);
+            let highest = rates.all_rates().into_iter().max().unwrap_or(VolumeRate::ZERO);
+            let combined = VolumeRate::nl_per_day(highest.as_nl_per_day().saturating_add(bolus_rate.as_nl_per_day()));
+            self.check_rate(combined, "a PTM bolus on top of the therapy")?;
+        }
+        Ok(())
+    }
+
+    fn bolus_rate(&self, dose: Mass, duration: Duration) -> VolumeRate {
+        let dose_rate = dose.rate_over(duration, Rounding::Up).unwrap_or(itb_dose::DoseRate::ZERO);
+        volume_rate(dose_rate, self.concentration)
+    }
+
+    pub(super) fn set_program(&mut self, prescription: Prescription) {
+        self.program_number += 1;
+        let rates = Rates::compile(&prescription, self.concentration);
+        if let Some(bridge) = &mut self.bridge {
+            bridge.old_rates = Rates::compile(&prescription, bridge.old_concentration);
+        }
+        let max_day_ng = prescription.daily_totals().max.as_ng();
+        if self.history.len() == THERAPY_HISTORY_MAX {
+            self.history.pop_front();
+        }
+        self.history.push_back(HistoryEntry {
+            number: self.program_number,
+            at: self.now,
+            prescription: prescription.clone(),
+        });
+        self.program = Some(Program { prescription, rates });
+        self.record(Event::TherapyProgrammed { program: self.program_number, max_day_ng });
+    }
+
+    // ---- refill and boluses -------------------------------------------------------------------
+
+    fn refill(&mut self, volume: Volume, concentration: Concentration, bridge: bool) -> Result<Reply, Refusal> {
+        self.check_concentration(concentration)?;
+        self.check_fill(volume)?;
+        let old_concentration = self.concentration;
+        let expected = self.reservoir;
+        if let Some(program) = &self.program {
+            let new_rates = Rates::compile(&program.prescription, concentration);
+            for rate in new_rates.all_rates() {
+                self.check_rate(rate, "the therapy at the new concentration")?;
+            }
+        }
+        self.reservoir = volume;
+        self.concentration = concentration;
+        self.remainder = 0;
+        let changed = old_concentration != concentration;
+        let bridging = changed && bridge && self.program.is_some();
+        if let Some(program) = &mut self.program {
+            program.rates = Rates::compile(&program.prescription, concentration);
+            if bridging {
+                self.bridge = Some(Bridge {
+                    remaining: self.dead_volume,
+                    old_rates: Rates::compile(&program.prescription, old_concentration),
+                    old_concentration,
+                });
+            } else if changed {
+                self.bridge = None;
+            }
+        }
+        self.record(Event::Refilled {
+            expected_nl: expected.as_nl(),
+            filled_nl: volume.as_nl(),
+            ng_per_ml: concentration.as_ng_per_ml(),
+        });
+        if bridging {
+            self.record(Event::BridgeStarted { volume_nl: self.dead_volume.as_nl() });
+        }
+        for kind in [AlarmKind::LowReservoir, AlarmKind::EmptyReservoir] {
+            if self.alarms.clear(kind) {
+                self.record(Event::AlarmCleared(kind));
+            }
+        }
+        self.check_reservoir_alarms();
+        Ok(Reply::Refilled { expected_withdrawal: expected, bridging })
+    }
+
+    fn deliverable(&self) -> Result<(), Refusal> {
+        if self.halt.is_some() {
+            return Err(Refusal::new(
+                RefusalCode::PumpHalted,
+                "the pump stopped after a fault; program it to start again",
+            ));
+        }
+        if self.reservoir.is_zero() {
+            return Err(Refusal::new(RefusalCode::ReservoirEmpty, "the reservoir is empty: refill it"));
+        }
+        if self.override_bolus.is_some() || self.ptm.is_some() {
+            return Err(Refusal::new(RefusalCode::BolusRunning, "a bolus is running; wait until it ends"));
+        }
+        Ok(())
+    }
+
+    fn single_bolus(&mut self, dose: Mass, duration: Duration, then_stop: bool) -> Result<Reply, Refusal> {
+        self.deliverable()?;
+        self.check_bolus(dose, duration, "the bolus")?;
+        let rate = self.bolus_rate(dose, duration);
+        self.check_rate(rate, "the bolus")?;
+        let ends_at = self.now.plus(duration);
+        self.override_bolus = Some(Override {
+            kind: OverrideKind::SingleBolus { then_stop: then_stop || self.stopped },
+            rate,
+            ends_at: Some(ends_at),
+            remaining: Volume::ZERO,
+        });
+        self.stopped = false;
+        self.record(Event::SingleBolusStarted { dose_ng: dose.as_ng() });
+        Ok(Reply::BolusStarted { dose, ends_at })
+    }
+
+    fn priming(&mut self, catheter_only: bool) -> Result<Reply, Refusal> {
+        self.deliverable()?;
+        let volume = if catheter_only { self.catheter_volume } else { self.dead_volume };
+        let rate = self.profile.rates.priming.value;
+        let duration = rate.time_to_move(volume, Rounding::Up).unwrap_or(Duration::ZERO);
+        self.override_bolus = Some(Override { kind: OverrideKind::Priming, rate, ends_at: None, remaining: volume });
+        self.record(Event::PrimingStarted { volume_nl: volume.as_nl() });
+        let dose = self.concentration.mass_in(volume, Rounding::Down).unwrap_or(Mass::ZERO);
+        Ok(Reply::BolusStarted { dose, ends_at: self.now.plus(duration) })
+    }
+
+    /// PTM boluses started in the 24 hours before now, and when the next is allowed.
+    pub(super) fn ptm_window(&self) -> (Option<Instant>, u32) {
+        let Some(limits) = self.program.as_ref().and_then(|p| p.prescription.ptm().copied()) else {
+            return (None, 0);
+        };
+        let day_ago = self.now.minus(Duration::DAY);
+        let in_window: Vec<Instant> = self.ptm_starts.iter().copied().filter(|at| *at > day_ago).collect();
+        let count = in_window.len() as u32;
+        let by_lockout = self.ptm_starts.back().map(|last| last.plus(limits.lockout)).filter(|at| *at > self.now);
+        let by_count = (count >= limits.max_per_day)
+            .then(|| in_window.get(in_window.len() - limits.max_per_day as usize).map(|at| at.plus(Duration::DAY)))
+            .flatten();
+        let next = match (by_lockout, by_count) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        (next, count)
+    }
+
+    fn ptm_bolus(&mut self) -> Result<Reply, Refusal> {
+        let Some(limits) = self.program.as_ref().and_then(|p| p.prescription.ptm().copied()) else {
+            return Err(Refusal::new(RefusalCode::PtmNotProgrammed, "no PTM boluses are prescribed for this pump"));
+        };
+        if self.stopped {
+            return Err(Refusal::new(RefusalCode::PumpStopped, "the pump is stopped; contact the ITB team"));
+        }
+        self.deliverable()?;
+        let (next, count) = self.ptm_window();
+        if let Some(next) = next {
+            let (code, why) = if count >= limits.max_per_day {
+                (
+                    RefusalCode::PtmDailyMax,
+                    format!("all {} boluses allowed in 24 hours have been taken", limits.max_per_day),
+                )
+            } else {
+                (RefusalCode::PtmLockout, format!("the last bolus was less than {} ago", limits.lockout))
+            };
+            return Err(Refusal { code, message: why, retry_at: Some(next) });
+        }
+        let rate = self.bolus_rate(limits.bolus, limits.bolus_duration);
+        let ends_at = self.now.plus(limits.bolus_duration);
+        self.ptm = Some(PtmRunning { rate, ends_at });
+        if self.ptm_starts.len() == PTM_STARTS_MAX {
+            self.ptm_starts.pop_front();
+        }
+        self.ptm_starts.push_back(self.now);
+        self.record(Event::PtmBolus { dose_ng: limits.bolus.as_ng() });
+        Ok(Reply::BolusStarted { dose: limits.bolus, ends_at })
+    }
+}
+
+impl InjectInto {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InjectInto::Reservoir => "reservoir",
+            InjectInto::Pocket => "pocket",
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! The pump: firmware (what it believes and enforces) beside the world (what is true).
+//!
+//! A [`Pump`] is a deterministic state machine on the true timeline. [`Pump::advance_to`]
+//! delivers drug, raises and repeats alarms and drains the battery, jumping from one event to the
+//! next ([`Pump::next_event_at`]), so that its cost is proportional to the events crossed, not to
+//! the time span. [`Pump::handle`] applies a programmer's or PTM's command, or refuses it with a
+//! reason. [`Pump::act`] applies the simulation's hooks: refills done by hand, faults.
+//!
+//! # Invariants
+//! - Time only moves forward; a command or action dated before `now` happens at `now`.
+//! - Mass balance in the world holds to the nanogram after every step (asserted in debug).
+//! - No command passes the profile's hard limits (rates, boluses, PTM lockout and daily
+//!   maximum, reservoir capacity); every refusal has a code, a sentence, and a log entry.
+//! - The event log, the therapy history, the PTM history and the request memory are bounded.
+
+use std::collections::VecDeque;
+
+use itb_dose::quantity::MS_PER_DAY;
+use itb_dose::{Concentration, DeviceProfile, Duration, Prescription, Volume, VolumeRate};
+
+use crate::alarm::{AlarmKind, Alarms};
+use crate::command::{Refusal, Reply};
+use crate::log::{Event, EventLog};
+use crate::status::{DeliveryState, Status};
+use crate::therapy::Rates;
+use crate::time::{Instant, PumpClock, PumpTime};
+use crate::world::{Fluid, World};
+
+mod commands;
+
+/// Programs kept in the therapy history.
+pub const THERAPY_HISTORY_MAX: usize = 16;
+/// Request ids remembered for retries.
+pub const REQUESTS_REMEMBERED: usize = 64;
+/// PTM bolus starts remembered (at least the most allowed in 24 hours).
+const PTM_STARTS_MAX: usize = 64;
+/// Guard against a scheduling bug: events processed at one instant.
+const EVENTS_PER_INSTANT_MAX: u32 = 64;
+
+/// How a pump is implanted.
+#[derive(Debug, Clone)]
+pub struct Implant {
+    /// The device model.
+    pub profile: DeviceProfile,
+    /// When.
+    pub at: Instant,
+    /// What the pump's clock reads then.
+    pub clock: PumpTime,
+    /// Catheter length, cm.
+    pub catheter_cm: u32,
+    /// The pump's true delivery error, parts per million (within the labelled accuracy for a
+    /// good pump).
+    pub rate_error_ppm: i64,
+    /// Filled in theatre.
+    pub fill: Volume,
+    /// Of this concentration.
+    pub concentration: Concentration,
+    /// Programmed in recovery.
+    pub prescription: Prescription,
+}
+
+/// A program in the therapy history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Its number, from 1.
+    pub number: u64,
+    /// When it was programmed.
+    pub at: Instant,
+    /// What.
+    pub prescription: Prescription,
+}
+
+#[derive(Debug, Clone)]
+struct Program {
+    prescription: Prescription,
+    rates: Rates,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OverrideKind {
+    SingleBolus { then_stop: bool },
+    Priming,
+}
+
+/// A bolus in place of the therapy: time-bound (single) or volume-bound (priming).
+#[derive(Debug, Clone, Copy)]
+struct Override {
+    kind: OverrideKind,
+    rate: VolumeRate,
+    ends_at: Option<Instant>,
+    remaining: Volume,
+}
+
+#[derive(Debug, Clone)]
+struct Bridge {
+    remaining: Volume,
+    old_rates: Rates,
+    old_concentration: Concentration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PtmRunning {
+    rate: VolumeRate,
+    ends_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halt {
+    LowBatteryReset,
+    CriticalMemoryError,
+}
+
+/// Battery bookkeeping, in charge units scaled by a million.
+#[derive(Debug, Clone, Copy, Default)]
+struct Battery {
+    /// Exact integral of the commanded rate: nanolitre-milliseconds per day.
+    moved_nl_ms: u128,
+    tones: u64,
+    sessions: u64,
+    capacity_loss_ppm: u32,
+}
+
+/// Counters a summary needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Alarm tones sounded.
+    pub tones: u64,
+    /// Commands handled (telemetry exchanges).
+    pub commands: u64,
+    /// Commands refused.
+    pub refused: u64,
+    /// Events processed by `advance_to`.
+    pub events: u64,
+    /// Volume the firmware commanded, nanolitres.
+    pub commanded: Volume,
+}
+
+/// An implanted pump.
+#[derive(Debug, Clone)]
+pub struct Pump {
+    profile: DeviceProfile,
+    now: Instant,
+    implanted_at: Instant,
+    clock: PumpClock,
+    dead_volume: Volume,
+    catheter_volume: Volume,
+    // Firmware belief.
+    reservoir: Volume,
+    concentration: Concentration,
+    alarm_threshold: Volume,
+    program: Option<Program>,
+    program_number: u64,
+    stopped: bool,
+    halt: Option<Halt>,
+    end_of_service: bool,
+    override_bolus: Option<Override>,
+    bridge: Option<Bridge>,
+    ptm: Option<PtmRunning>,
+    ptm_starts: VecDeque<Instant>,
+    remainder: u128,
+    stall_detected: bool,
+    eri_seen: bool,
+    running_since: Option<Instant>,
+    stalled_since: Option<Instant>,
+    alarms: Alarms,
+    battery: Battery,
+    log: EventLog,
+    history: VecDeque<HistoryEntry>,
+    requests: VecDeque<(u64, Result<Reply, Refusal>)>,
+    counters: Counters,
+    // Truth.
+    world: World,
+}
+
+fn rate_volume(rate: VolumeRate, from: u128, over: Duration) -> (Volume, u128) {
+    let total = from + u128::from(rate.as_nl_per_day()) * u128::from(over.as_ms());
+    let day = u128::from(MS_PER_DAY);
+    (Volume::nl(u64::try_from(total / day).unwrap_or(u64::MAX)), total % day)
+}
+
+/// Time at `rate` (with `remainder` already accumulated) until `need` has been moved.
+fn time_to_move(rate: VolumeRate, remainder: u128, need: Volume) -> Option<Duration> {
+    if rate.is_zero() {
+        return None;
+    }
+    let target = u128::from(need.as_nl()) * u128::from(MS_PER_DAY);
+    let ms = target.saturating_sub(remainder).div_ceil(u128::from(rate.as_nl_per_day()));
+    Some(Duration::ms(u64::try_from(ms).unwrap_or(u64::MAX)))
+}
+
+impl Pump {
+    /// Implants a pump, fills it and starts its therapy. The catheter starts empty: program a
+    /// priming bolus to fill it, or the first drug out fills it instead of reaching the patient.
+    pub fn implant(implant: Implant) -> Result<Self, Refusal> {
+        let profile = implant.profile;
+        let catheter_volume = profile
+            .fluid_path
+            .catheter_per_cm
+            .value
+            .checked_mul(u64::from(implant.catheter_cm))
+            .unwrap_or(Volume::ZERO);
+        let dead_volume = catheter_volume.checked_add(profile.fluid_path.pump_tubing.value).unwrap_or(catheter_volume);
+        let log_capacity = usize::try_from(profile.log.capacity.value).unwrap_or(1024);
+        let mut pump = Pump {
+            now: implant.at,
+            implanted_at: implant.at,
+            clock: PumpClock::set(implant.at, implant.clock),
+            dead_volume,
+            catheter_volume,
+            reservoir: Volume::ZERO,
+            concentration: implant.concentration,
+            alarm_threshold: profile.reservoir.low_alarm_default.value,
+            program: None,
+            program_number: 0,
+            stopped: false,
+            halt: None,
+            end_of_service: false,
+            override_bolus: None,
+            bridge: None,
+            ptm: None,
+            ptm_starts: VecDeque::with_capacity(PTM_STARTS_MAX),
+            remainder: 0,
+            stall_detected: false,
+            eri_seen: false,
+            running_since: None,
+            stalled_since: None,
+            alarms: Alarms::default(),
+            battery: Battery::default(),
+            log: EventLog::new(log_capacity),
+            history: VecDeque::with_capacity(THERAPY_HISTORY_MAX),
+            requests: VecDeque::with_capacity(REQUESTS_REMEMBERED),
+            counters: Counters::default(),
+            world: World::new(dead_volume, implant.rate_error_ppm),
+            profile,
+        };
+        pump.record(Event::Implanted);
+        pump.check_concentration(implant.concentration)?;
+        pump.check_fill(implant.fill)?;
+        let capacity = pump.profile.reservoir.capacity.value;
+        pump.world.inject(
+            Fluid::of(implant.fill, implant.concentration),
+            crate::world::InjectInto::Reservoir,
+            capacity,
+        );
+        pump.reservoir = implant.fill;
+        pump.check_program(&implant.prescription)?;
+        pump.set_program(implant.prescription);
+        pump.after_change();
+        Ok(pump)
+    }
+
+    // ---- reading ------------------------------------------------------------------------------
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    /// The device profile.
+    pub fn profile(&self) -> &DeviceProfile {
+        &self.profile
+    }
+    /// The event log.
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+    /// The therapy history, oldest first (bounded).
+    pub fn history(&self) -> impl Iterator<Item = &HistoryEntry> {
+        self.history.iter()
+    }
+    /// The truth.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+    /// Counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+    /// The tubing and catheter volume the firmware was told at implant.
+    pub fn dead_volume(&self) -> Volume {
+        self.dead_volume
+    }
+    /// The firmware's reservoir estimate.
+    pub fn reservoir_estimate(&self) -> Volume {
+        self.reservoir
+    }
+    /// True when `kind` is sounding.
+    pub fn alarm_active(&self, kind: AlarmKind) -> bool {
+        self.alarms.is_active(kind)
+    }
+
+    /// The status, as an interrogation reads it (without charging a telemetry session).
+    pub fn status(&self) -> Status {
+        let (rate, _) = self.commanded_rate();
+        let (ptm_next_allowed_at, ptm_in_24h) = self.ptm_window();
+        Status {
+            at: self.now,
+            pump_time: self.clock.read(self.now),
+            profile: self.profile.name.clone(),
+            implanted_at: self.implanted_at,
+            reservoir: self.reservoir,
+            concentration: self.concentration,
+            alarm_threshold: self.alarm_threshold,
+            prescription: self.program.as_ref().map(|p| p.prescription.clone()),
+            program_number: self.program_number,
+            state: self.delivery_state(),
+            rate,
+            ptm_bolus_running: self.ptm.is_some(),
+            ptm_boluses_last_24h: ptm_in_24h,
+            ptm_next_allowed_at,
+            alarms: self.alarms.active().copied().collect(),
+            motor_stalled: self.stall_detected,
+            battery_remaining: self.battery_remaining(),
+            elective_replacement: self.eri_seen,
+            log_next_seq: self.log.next_seq(),
+        }
+    }
+
+    fn delivery_state(&self) -> DeliveryState {
+        if self.end_of_service {
+            DeliveryState::EndOfService
+        } else if self.halt.is_some() {
+            DeliveryState::Halted
+        } else if let Some(bolus) = &self.override_bolus {
+            match bolus.kind {
+                OverrideKind::SingleBolus { .. } => DeliveryState::SingleBolus,
+                OverrideKind::Priming => DeliveryState::Priming,
+            }
+        } else if self.stopped || self.program.is_none() {
+            DeliveryState::Stopped
+        } else if self.bridge.is_some() {
+            DeliveryState::Bridge
+        } else {
+            DeliveryState::Therapy
+        }
+    }
+
+    // ---- delivery -----------------------------------------------------------------------------
+
+    /// The commanded volume rate now and the instant it next changes by the schedule.
+    fn commanded_rate(&self) -> (VolumeRate, Option<Instant>) {
+        if self.end_of_service || self.halt.is_some() {
+            return (VolumeRate::ZERO, None);
+        }
+        if let Some(bolus) = &self.override_bolus {
+            return (bolus.rate, bolus.ends_at);
+        }
+        if self.stopped {
+            return (VolumeRate::ZERO, None);
+        }
+        let Some(program) = &self.program else { return (VolumeRate::ZERO, None) };
+        let rates = self.bridge.as_ref().map_or(&program.rates, |b| &b.old_rates);
+        let (base, next_local) = rates.at(self.clock.read(self.now));
+        let mut next = next_local.map(|local| self.clock.instant_of(local));
+        let mut rate = base;
+        if let Some(ptm) = &self.ptm {
+            rate = VolumeRate::nl_per_day(rate.as_nl_per_day().saturating_add(ptm.rate.as_nl_per_day()));
+            next = Some(next.map_or(ptm.ends_at, |n| n.min(ptm.ends_at)));
+        }
+        (rate, next)
+    }
+
+    /// The next instant at which anything changes: a schedule step, a bolus end, a reservoir
+    /// threshold, an alarm tone, a motor stall noticed or recovered, ERI or EOS.
+    pub fn next_event_at(&self) -> Option<Instant> {
+        let (rate, schedule_change) = self.commanded_rate();
+        let mut next = schedule_change;
+        let mut consider = |candidate: Option<Instant>| {
+            if let Some(c) = candidate {
+                next = Some(next.map_or(c, |n| n.min(c)));
+            }
+        };
+        let after = |d: Option<Duration>| d.map(|d| self.now.plus(d));
+        if !self.stall_detected {
+            let threshold_gap = self.reservoir.checked_sub(self.alarm_threshold).filter(|g| !g.is_zero());
+            if !self.alarms.is_active(AlarmKind::LowReservoir) {
+                consider(after(threshold_gap.and_then(|g| time_to_move(rate, self.remainder, g))));
+            }
+            if !self.alarms.is_active(AlarmKind::EmptyReservoir) && !self.reservoir.is_zero() {
+                consider(after(time_to_move(rate, self.remainder, self.reservoir)));
+            }
+            if let Some(bridge) = &self.bridge {
+                consider(after(time_to_move(rate, self.remainder, bridge.remaining)));
+            }
+            if let Some(bolus) = &self.override_bolus
+                && bolus.ends_at.is_none()
+            {
+                consider(after(time_to_move(rate, self.remainder, bolus.remaining)));
+            }
+        }
+        consider(self.alarms.next_tone_at());
+        consider(self.stall_detection_at(rate));
+        if self.stall_detected {
+            consider(self.world.stall_ends_at(self.now).or(Some(self.now)));
+        }
+        consider(self.battery_event_at(rate));
+        next.map(|n| n.max(self.now))
+    }
+
+    /// Runs the pump to `t`.
+    pub fn advance_to(&mut self, t: Instant) {
+        let mut same_instant = 0;
+        loop {
+            let due = self.next_event_at().filter(|e| *e <= t);
+            let step_to = due.unwrap_or(t);
+            if step_to > self.now {
+                self.integrate(step_to);
+                same_instant = 0;
+            }
+            if due.is_none() {
+                break;
+            }
+            self.process_due();
+            same_instant += 1;
+            if same_instant > EVENTS_PER_INSTANT_MAX {
+                debug_assert!(false, "scheduling made no progress at {}", self.now);
+                break;
+            }
+        }
+        if t > self.now {
+            self.integrate(t);
+        }
+    }
+
+    /// Delivers at the current commanded rate from `now` to `until` (no event in between).
+    fn integrate(&mut self, until: Instant) {
+        let span = until.since(self.now);
+        let (rate, _) = self.commanded_rate();
+        if !rate.is_zero() {
+            let (moved, remainder) = rate_volume(rate, self.remainder, span);
+            self.remainder = remainder;
+            self.battery.moved_nl_ms += u128::from(rate.as_nl_per_day()) * u128::from(span.as_ms());
+            self.counters.commanded = self.counters.commanded.checked_add(moved).unwrap_or(self.counters.commanded);
+            if !self.stall_detected {
+                self.reservoir = self.reservoir.saturating_sub(moved);
+                if let Some(bridge) = &mut self.bridge {
+                    bridge.remaining = bridge.remaining.saturating_sub(moved);
+                }
+                if let Some(bolus) = &mut self.override_bolus {
+                    bolus.remaining = bolus.remaining.saturating_sub(moved);
+                }
+            }
+            self.world.pump(moved, self.now);
+        }
+        self.now = until;
+        debug_assert!(self.world.mass_balance_holds(), "mass balance broken at {}", self.now);
+    }
+
+    /// Handles everything due at `now`.
+    fn process_due(&mut self) {
+        self.counters.events += 1;
+        let critical = self.profile.alarms.critical_tone_interval.value;
+        let non_critical = self.profile.alarms.non_critical_tone_interval.value;
+        let tones = self.alarms.sound_due(self.now, critical, non_critical);
+        self.battery.tones += tones;
+        self.counters.tones += tones;
+        // Boluses that end by time.
+        if let Some(bolus) = self.override_bolus
+            && bolus.ends_at.is_some_and(|end| end <= self.now)
+        {
+            self.end_override(bolus);
+        }
+        if self.ptm.is_some_and(|p| p.ends_at <= self.now) {
+            self.ptm = None;
+        }
+        // Volume thresholds.
+        if !self.stall_detected {
+            if let Some(bolus) = self.override_bolus
+                && bolus.ends_at.is_none()
+                && bolus.remaining.is_zero()
+            {
+                self.end_override(bolus);
+            }
+            if self.bridge.as_ref().is_some_and(|b| b.remaining.is_zero()) {
+                self.bridge = None;
+                self.record(Event::BridgeEnded);
+            }
+        }
+        self.check_reservoir_alarms();
+        self.check_motor();
+        self.check_battery();
+        self.after_change();
+    }
+
+    fn end_override(&mut self, bolus: Override) {
+        self.override_bolus = None;
+        if let OverrideKind::SingleBolus { then_stop: true } = bolus.kind {
+            self.stopped = true;
+        }
+        self.record(Event::BolusEnded);
+    }
+
+    fn check_reservoir_alarms(&mut self) {
+        if self.reservoir <= self.alarm_threshold && self.alarms.raise(AlarmKind::LowReservoir, self.now) {
+            self.record(Event::AlarmRaised(AlarmKind::LowReservoir));
+        }
+        if self.reservoir.is_zero() && self.alarms.raise(AlarmKind::EmptyReservoir, self.now) {
+            self.record(Event::AlarmRaised(AlarmKind::EmptyReservoir));
+        }
+    }
+
+    /// Keeps `running_since` true to the commanded rate; call after any change.
+    fn after_change(&mut self) {
+        let (rate, _) = self.commanded_rate();
+        match (rate.is_zero(), self.running_since) {
+            (true, Some(_)) => self.running_since = None,
+            (false, None) => self.running_since = Some(self.now),
+            _ => {}
+        }
+    }
+
+    // ---- motor --------------------------------------------------------------------------------
+
+    fn stall_detection_at(&self, rate: VolumeRate) -> Option<Instant> {
+        if self.stall_detected || rate.is_zero() {
+            return None;
+        }
+        let since = self.stalled_since?;
+        self.world.stall_ends_at(self.now)?;
+        let running = self.running_since.unwrap_or(self.now);
+        let at = since.max(running).plus(self.profile.alarms.stall_detection.value);
+        // Noticed only if the motor is still stalled then.
+        self.world.stall_ends_at(self.now).filter(|end| at < *end).map(|_| at)
+    }
+
+    fn check_motor(&mut self) {
+        let (rate, _) = self.commanded_rate();
+        if self.stall_detection_at(rate).is_some_and(|at| at <= self.now) {
+            self.stall_detected = true;
+            self.record(Event::MotorStallDetected);
+            if self.alarms.raise(AlarmKind::MotorStall, self.now) {
+                self.record(Event::AlarmRaised(AlarmKind::MotorStall));
+            }
+        }
+        if self.stall_detected && !self.world.is_stalled(self.now) {
+            self.stall_detected = false;
+            self.stalled_since = None;
+            self.record(Event::MotorStallRecovered);
+        }
+        if self.stalled_since.is_some() && !self.world.is_stalled(self.now) {
+            // Stalled and recovered unnoticed (the motor was not commanded).
+            self.stalled_since = None;
+        }
+    }
+
+    // ---- battery ------------------------------------------------------------------------------
+
+    fn scaled(value: u64) -> u128 {
+        u128::from(value) * 1_000_000
+    }
+
+    fn capacity_scaled(&self) -> u128 {
+        let capacity = Self::scaled(self.profile.battery.capacity.value);
+        capacity * u128::from(1_000_000 - self.battery.capacity_loss_ppm.min(1_000_000)) / 1_000_000
+    }
+
+    /// Charge used so far, scaled by a million.
+    fn used_scaled(&self) -> u128 {
+        let b = &self.profile.battery;
+        let day = u128::from(MS_PER_DAY);
+        let age_ms = u128::from(self.now.since(self.implanted_at).as_ms());
+        Self::scaled(b.per_day.value) * age_ms / day
+            + u128::from(b.per_ml.value) * self.battery.moved_nl_ms / day
+            + Self::scaled(b.per_tone.value) * u128::from(self.battery.tones)
+            + Self::scaled(b.per_session.value) * u128::from(self.battery.sessions)
+    }
+
+    /// Charge used per day at `rate`, scaled by a million.
+    fn drain_per_day_scaled(&self, rate: VolumeRate) -> u128 {
+        let b = &self.profile.battery;
+        Self::scaled(b.per_day.value) + u128::from(b.per_ml.value) * u128::from(rate.as_nl_per_day())
+    }
+
+    fn end_of_life(&self) -> Instant {
+        self.implanted_at.plus(self.profile.battery.service_life_max.value)
+    }
+
+    fn eri_reached(&self) -> bool {
+        let (rate, _) = self.commanded_rate();
+        let reserve_days = u128::from(self.profile.battery.eri_before_eos.value.as_ms()) / u128::from(MS_PER_DAY);
+        let remaining = self.capacity_scaled().saturating_sub(self.used_scaled());
+        remaining <= reserve_days * self.drain_per_day_scaled(rate)
+            || self.now >= self.end_of_life().minus(self.profile.battery.eri_before_eos.value)
+    }
+
+    fn battery_event_at(&self, rate: VolumeRate) -> Option<Instant> {
+        if self.end_of_service {
+            return None;
+        }
+        let drain = self.drain_per_day_scaled(rate);
+        let remaining = self.capacity_scaled().saturating_sub(self.used_scaled());
+        let day = u128::from(MS_PER_DAY);
+        let until_empty = Duration::ms(u64::try_from((remaining * day).div_ceil(drain)).unwrap_or(u64::MAX));
+        let eos = self.now.plus(until_empty).min(self.end_of_life());
+        if self.eri_seen {
+            return Some(eos);
+        }
+        let reserve = self.profile.battery.eri_before_eos.value;
+        let reserve_charge = u128::from(reserve.as_ms()) * drain / day;
+        let until_eri = Duration::ms(
+            u64::try_from((remaining.saturating_sub(reserve_charge) * day).div_ceil(drain)).unwrap_or(u64::MAX),
+        );
+        let eri = self.now.plus(until_eri).min(self.end_of_life().minus(reserve));
+        Some(eri.min(eos))
+    }
+
+    fn check_battery(&mut self) {
+        if self.end_of_service {
+            return;
+        }
+        if self.used_scaled() >= self.capacity_scaled() || self.now >= self.end_of_life() {
+            self.end_of_service = true;
+            self.override_bolus = None;
+            self.bridge = None;
+            self.ptm = None;
+            self.record(Event::EndOfService);
+            if self.alarms.raise(AlarmKind::EndOfService, self.now) {
+                self.record(Event::AlarmRaised(AlarmKind::EndOfService));
+            }
+            return;
+        }
+        if !self.eri_seen && self.eri_reached() {
+            self.eri_seen = true;
+            if self.alarms.raise(AlarmKind::ElectiveReplacement, self.now) {
+                self.record(Event::AlarmRaised(AlarmKind::ElectiveReplacement));
+            }
+        }
+    }
+
+    /// Estimated time to End of Service at the mean drain since implant.
+    fn battery_remaining(&self) -> Duration {
+        if self.end_of_service {
+            return Duration::ZERO;
+        }
+        let age = self.now.since(self.implanted_at).as_ms().max(1);
+        let used = self.used_scaled().max(1);
+        let remaining = self.capacity_scaled().saturating_sub(used);
+        let by_charge = u64::try_from(remaining * u128::from(age) / used).unwrap_or(u64::MAX);
+        let by_age = self.end_of_life().since(self.now).as_ms();
+        Duration::ms(by_charge.min(by_age))
+    }
+
+    // ---- logging ------------------------------------------------------------------------------
+
+    fn record(&mut self, event: Event) {
+        self.log.push(self.clock.read(self.now), event);
+    }
+}

@@ -1,0 +1,83 @@
+//! The status a pump reports when interrogated: only what the firmware knows.
+
+use itb_dose::{Concentration, Duration, Prescription, Volume, VolumeRate};
+
+use crate::alarm::ActiveAlarm;
+use crate::time::{Instant, PumpTime};
+
+/// What the pump is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Running the programmed therapy.
+    Therapy,
+    /// Running the therapy at the old concentration until the tubing and catheter are flushed.
+    Bridge,
+    /// A clinician's single bolus.
+    SingleBolus,
+    /// Priming the catheter.
+    Priming,
+    /// Stopped by the clinician.
+    Stopped,
+    /// Stopped by a fault until programmed again.
+    Halted,
+    /// Stopped for good.
+    EndOfService,
+}
+
+impl DeliveryState {
+    /// The name used on screens and the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Therapy => "therapy",
+            DeliveryState::Bridge => "bridge",
+            DeliveryState::SingleBolus => "single_bolus",
+            DeliveryState::Priming => "priming",
+            DeliveryState::Stopped => "stopped",
+            DeliveryState::Halted => "halted",
+            DeliveryState::EndOfService => "end_of_service",
+        }
+    }
+}
+
+/// A pump's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// True time of the reading.
+    pub at: Instant,
+    /// The pump's clock.
+    pub pump_time: PumpTime,
+    /// The device profile's name.
+    pub profile: String,
+    /// When implanted.
+    pub implanted_at: Instant,
+    /// The firmware's estimate of the reservoir.
+    pub reservoir: Volume,
+    /// The concentration the firmware was told.
+    pub concentration: Concentration,
+    /// The low-reservoir alarm threshold.
+    pub alarm_threshold: Volume,
+    /// The programmed therapy.
+    pub prescription: Option<Prescription>,
+    /// Its number in the therapy history.
+    pub program_number: u64,
+    /// What the pump is doing.
+    pub state: DeliveryState,
+    /// The volume rate now, PTM bolus included.
+    pub rate: VolumeRate,
+    /// A PTM bolus is running.
+    pub ptm_bolus_running: bool,
+    /// PTM boluses started in the last 24 hours.
+    pub ptm_boluses_last_24h: u32,
+    /// When the next PTM bolus would be allowed, if not now.
+    pub ptm_next_allowed_at: Option<Instant>,
+    /// Active alarms.
+    pub alarms: Vec<ActiveAlarm>,
+    /// The firmware knows the motor is stalled.
+    pub motor_stalled: bool,
+    /// Estimated battery life remaining until End of Service.
+    pub battery_remaining: Duration,
+    /// Elective Replacement Indicator is on.
+    pub elective_replacement: bool,
+    /// The next log sequence number.
+    pub log_next_seq: u64,
+}
