@@ -1,11 +1,12 @@
 //! `itb`: the one binary of the intrathecal baclofen system.
 //!
-//! `itb calc ...` runs the service's calculations. Later: `itb pump ...`, `itb program ...`,
-//! `itb ptm ...`, `itb serve`.
+//! `itb calc ...` runs the service's calculations; `itb pump ...` the virtual pump. Later:
+//! `itb program ...`, `itb ptm ...`, `itb serve`.
 #![forbid(unsafe_code)]
 
 mod calc;
 mod output;
+mod pump;
 
 use std::process::ExitCode;
 
@@ -21,11 +22,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing would only add noise
 enum Command {
     /// Calculations of an ITB service: refill dates, bridge and priming boluses, titration
     /// checks, screening, goal attainment.
     #[command(subcommand)]
     Calc(calc::CalcCommand),
+    /// The virtual pump: run scenarios, show the battery model.
+    #[command(subcommand)]
+    Pump(pump::PumpCommand),
 }
 
 /// An error for the person at the keyboard: one sentence, naming what to change.
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Calc(command) => calc::run(command),
+        Command::Pump(command) => pump::run(command),
     };
     match result {
         Ok(text) => {

@@ -89,18 +89,29 @@ impl Rates {
         }
     }
 
+    /// The highest rate the therapy runs.
+    pub fn max_rate(&self) -> VolumeRate {
+        match self {
+            Rates::Stopped => VolumeRate::ZERO,
+            Rates::Continuous(rate) => *rate,
+            Rates::Flex(days) => days.iter().flatten().map(|(_, r)| *r).max().unwrap_or(VolumeRate::ZERO),
+            Rates::Periodic { basal, during_bolus, .. } => (*basal).max(*during_bolus),
+        }
+    }
+
     /// The rate at pump time `at` and the pump time of the next change strictly after it
     /// (`None` if it never changes).
     pub fn at(&self, at: PumpTime) -> (VolumeRate, Option<PumpTime>) {
-        let day_start = at.as_ms() - at.ms_of_day() as i64;
         let tod = at.ms_of_day();
+        let day_start = at.as_ms() - tod as i64;
         let day_ms = MS_PER_DAY as i64;
         match self {
             Rates::Stopped => (VolumeRate::ZERO, None),
             Rates::Continuous(rate) => (*rate, None),
             Rates::Flex(days) => {
                 let day = if days.len() == 7 { &days[at.weekday()] } else { &days[0] };
-                let index = day.iter().rposition(|(start, _)| *start <= tod).unwrap_or(0);
+                // Steps are in time order from 00:00: the first whose successor starts later.
+                let index = day.partition_point(|(start, _)| *start <= tod).saturating_sub(1);
                 let rate = day.get(index).map_or(VolumeRate::ZERO, |(_, r)| *r);
                 let next = day.get(index + 1).map_or(day_start + day_ms, |(start, _)| day_start + *start as i64);
                 (rate, Some(PumpTime::from_ms(next)))

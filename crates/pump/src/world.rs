@@ -37,8 +37,13 @@ impl Fluid {
         if volume == self.volume {
             return std::mem::take(self);
         }
-        let share = u128::from(self.mass.as_ng()) * u128::from(volume.as_nl()) / u128::from(self.volume.as_nl().max(1));
-        let mass = Mass::ng(u64::try_from(share).unwrap_or(0));
+        let whole = self.volume.as_nl().max(1);
+        let share = match self.mass.as_ng().checked_mul(volume.as_nl()) {
+            Some(product) => product / whole,
+            None => u64::try_from(u128::from(self.mass.as_ng()) * u128::from(volume.as_nl()) / u128::from(whole))
+                .unwrap_or(0),
+        };
+        let mass = Mass::ng(share);
         self.volume = self.volume.saturating_sub(volume);
         self.mass = self.mass.saturating_sub(mass);
         Fluid { volume, mass }
@@ -206,10 +211,18 @@ impl World {
         if self.is_stalled(now) || self.catheter == CatheterState::Occluded || commanded.is_zero() {
             return Fluid::default();
         }
-        let factor = u128::try_from(1_000_000 + self.rate_error_ppm).unwrap_or(0);
-        let scaled = u128::from(commanded.as_nl()) * factor + u128::from(self.rate_remainder);
-        let actual = Volume::nl(u64::try_from(scaled / 1_000_000).unwrap_or(u64::MAX));
-        self.rate_remainder = (scaled % 1_000_000) as u64;
+        let factor = u64::try_from(1_000_000 + self.rate_error_ppm).unwrap_or(0);
+        let actual = match commanded.as_nl().checked_mul(factor).and_then(|v| v.checked_add(self.rate_remainder)) {
+            Some(scaled) => {
+                self.rate_remainder = scaled % 1_000_000;
+                Volume::nl(scaled / 1_000_000)
+            }
+            None => {
+                let scaled = u128::from(commanded.as_nl()) * u128::from(factor) + u128::from(self.rate_remainder);
+                self.rate_remainder = (scaled % 1_000_000) as u64;
+                Volume::nl(u64::try_from(scaled / 1_000_000).unwrap_or(u64::MAX))
+            }
+        };
         let moved = self.reservoir.take(actual);
         let out = self.path.push(moved);
         let to_tissue = match self.catheter {
@@ -226,6 +239,17 @@ impl World {
         self.ledger.to_csf.add(out);
         debug_assert!(self.mass_balance_holds());
         moved
+    }
+
+    /// The rate at which drug really leaves the reservoir when the firmware commands
+    /// `commanded`: nothing while stalled, occluded or empty; otherwise with the rate error.
+    pub fn true_rate(&self, commanded: itb_dose::VolumeRate, now: Instant) -> itb_dose::VolumeRate {
+        if self.is_stalled(now) || self.catheter == CatheterState::Occluded || self.reservoir.volume.is_zero() {
+            return itb_dose::VolumeRate::ZERO;
+        }
+        let factor = u128::try_from(1_000_000 + self.rate_error_ppm).unwrap_or(0);
+        let rate = u128::from(commanded.as_nl_per_day()) * factor / 1_000_000;
+        itb_dose::VolumeRate::nl_per_day(u64::try_from(rate).unwrap_or(u64::MAX))
     }
 
     /// Withdraws everything in the reservoir (the first step of a refill); returns it.

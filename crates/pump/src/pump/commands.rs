@@ -18,6 +18,7 @@ impl Pump {
     /// the first answer without acting again: a retried bolus delivers once.
     pub fn handle(&mut self, t: Instant, request: Request) -> Result<Reply, Refusal> {
         self.advance_to(t.max(self.now));
+        self.touch();
         if let Some(id) = request.id
             && let Some((_, answer)) = self.requests.iter().find(|(seen, _)| *seen == id)
         {
@@ -25,6 +26,16 @@ impl Pump {
         }
         self.counters.commands += 1;
         self.battery.sessions += 1;
+        self.sessions_since_battery_check += 1;
+        // Commands that can raise the fastest rate the pump may run move the battery check.
+        let moves_bound = matches!(
+            request.command,
+            Command::Program { .. }
+                | Command::Refill { .. }
+                | Command::SingleBolus { .. }
+                | Command::PrimingBolus { .. }
+                | Command::Resume
+        );
         let answer = if request.command.delivers_drug() && request.id.is_none() {
             Err(Refusal::new(
                 RefusalCode::RequestIdMissing,
@@ -42,13 +53,17 @@ impl Pump {
             };
             self.record(event);
         }
+        self.touch();
+        self.after_change();
+        if moves_bound || self.sessions_since_battery_check >= super::SESSIONS_PER_BATTERY_CHECK {
+            self.refresh_battery();
+        }
         if let Some(id) = request.id {
             if self.requests.len() == REQUESTS_REMEMBERED {
                 self.requests.pop_front();
             }
             self.requests.push_back((id, answer.clone()));
         }
-        self.after_change();
         debug_assert!(self.world.mass_balance_holds());
         answer
     }
@@ -56,6 +71,7 @@ impl Pump {
     /// Applies a simulation hook at `t`: a refill step done by hand, or a fault.
     pub fn act(&mut self, t: Instant, action: WorldAction) -> Option<Fluid> {
         self.advance_to(t.max(self.now));
+        self.touch();
         let mut withdrawn = None;
         match action {
             WorldAction::Withdraw => withdrawn = Some(self.world.withdraw()),
@@ -89,7 +105,9 @@ impl Pump {
                 }
             }
         }
+        self.touch();
         self.after_change();
+        self.refresh_battery();
         debug_assert!(self.world.mass_balance_holds());
         withdrawn
     }
@@ -268,8 +286,13 @@ impl Pump {
 
     /// Checks a prescription against the pump's hard limits at the current concentration.
     pub(super) fn check_program(&self, prescription: &Prescription) -> Result<(), Refusal> {
+        self.check_program_at(prescription, self.concentration)
+    }
+
+    /// Checks a prescription against the pump's hard limits at `concentration`.
+    fn check_program_at(&self, prescription: &Prescription, concentration: Concentration) -> Result<(), Refusal> {
         let limits = &self.profile.limits;
-        let rates = Rates::compile(prescription, self.concentration);
+        let rates = Rates::compile(prescription, concentration);
         for rate in rates.all_rates() {
             self.check_rate(rate, "the therapy")?;
         }
@@ -312,7 +335,7 @@ impl Pump {
                     ),
                 ));
             }
-            let bolus_rate = self.bolus_rate(ptm.bolus, ptm.bolus_duration);
+            let bolus_rate = Self::bolus_rate_at(ptm.bolus, ptm.bolus_duration, concentration);
             let highest = rates.all_rates().into_iter().max().unwrap_or(VolumeRate::ZERO);
             let combined = VolumeRate::nl_per_day(highest.as_nl_per_day().saturating_add(bolus_rate.as_nl_per_day()));
             self.check_rate(combined, "a PTM bolus on top of the therapy")?;
@@ -321,8 +344,12 @@ impl Pump {
     }
 
     fn bolus_rate(&self, dose: Mass, duration: Duration) -> VolumeRate {
+        Self::bolus_rate_at(dose, duration, self.concentration)
+    }
+
+    fn bolus_rate_at(dose: Mass, duration: Duration, concentration: Concentration) -> VolumeRate {
         let dose_rate = dose.rate_over(duration, Rounding::Up).unwrap_or(itb_dose::DoseRate::ZERO);
-        volume_rate(dose_rate, self.concentration)
+        volume_rate(dose_rate, concentration)
     }
 
     pub(super) fn set_program(&mut self, prescription: Prescription) {
@@ -330,6 +357,7 @@ impl Pump {
         let rates = Rates::compile(&prescription, self.concentration);
         if let Some(bridge) = &mut self.bridge {
             bridge.old_rates = Rates::compile(&prescription, bridge.old_concentration);
+            bridge.old_max_rate = bridge.old_rates.max_rate();
         }
         let max_day_ng = prescription.daily_totals().max.as_ng();
         if self.history.len() == THERAPY_HISTORY_MAX {
@@ -340,8 +368,14 @@ impl Pump {
             at: self.now,
             prescription: prescription.clone(),
         });
-        self.program = Some(Program { prescription, rates });
+        self.program = Some(self.compiled(prescription, rates));
         self.record(Event::TherapyProgrammed { program: self.program_number, max_day_ng });
+    }
+
+    fn compiled(&self, prescription: Prescription, rates: Rates) -> Program {
+        let max_rate = rates.max_rate();
+        let ptm_rate = prescription.ptm().map_or(VolumeRate::ZERO, |p| self.bolus_rate(p.bolus, p.bolus_duration));
+        Program { prescription, rates, max_rate, ptm_rate }
     }
 
     // ---- refill and boluses -------------------------------------------------------------------
@@ -352,27 +386,23 @@ impl Pump {
         let old_concentration = self.concentration;
         let expected = self.reservoir;
         if let Some(program) = &self.program {
-            let new_rates = Rates::compile(&program.prescription, concentration);
-            for rate in new_rates.all_rates() {
-                self.check_rate(rate, "the therapy at the new concentration")?;
-            }
+            self.check_program_at(&program.prescription, concentration)?;
         }
         self.reservoir = volume;
         self.concentration = concentration;
         self.remainder = 0;
         let changed = old_concentration != concentration;
         let bridging = changed && bridge && self.program.is_some();
-        if let Some(program) = &mut self.program {
-            program.rates = Rates::compile(&program.prescription, concentration);
+        if let Some(program) = self.program.take() {
+            let rates = Rates::compile(&program.prescription, concentration);
             if bridging {
-                self.bridge = Some(Bridge {
-                    remaining: self.dead_volume,
-                    old_rates: Rates::compile(&program.prescription, old_concentration),
-                    old_concentration,
-                });
+                let old_rates = Rates::compile(&program.prescription, old_concentration);
+                let old_max_rate = old_rates.max_rate();
+                self.bridge = Some(Bridge { remaining: self.dead_volume, old_rates, old_max_rate, old_concentration });
             } else if changed {
                 self.bridge = None;
             }
+            self.program = Some(self.compiled(program.prescription, rates));
         }
         self.record(Event::Refilled {
             expected_nl: expected.as_nl(),
@@ -441,12 +471,14 @@ impl Pump {
             return (None, 0);
         };
         let day_ago = self.now.minus(Duration::DAY);
-        let in_window: Vec<Instant> = self.ptm_starts.iter().copied().filter(|at| *at > day_ago).collect();
-        let count = in_window.len() as u32;
+        // Starts are in time order, so those within the last 24 hours are a suffix.
+        let count = self.ptm_starts.iter().rev().take_while(|at| **at > day_ago).count();
         let by_lockout = self.ptm_starts.back().map(|last| last.plus(limits.lockout)).filter(|at| *at > self.now);
-        let by_count = (count >= limits.max_per_day)
-            .then(|| in_window.get(in_window.len() - limits.max_per_day as usize).map(|at| at.plus(Duration::DAY)))
+        let max = limits.max_per_day as usize;
+        let by_count = (count >= max)
+            .then(|| self.ptm_starts.get(self.ptm_starts.len() - max).map(|at| at.plus(Duration::DAY)))
             .flatten();
+        let count = count as u32;
         let next = match (by_lockout, by_count) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),

@@ -13,6 +13,7 @@
 //!   maximum, reservoir capacity); every refusal has a code, a sentence, and a log entry.
 //! - The event log, the therapy history, the PTM history and the request memory are bounded.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use itb_dose::quantity::MS_PER_DAY;
@@ -36,6 +37,11 @@ pub const REQUESTS_REMEMBERED: usize = 64;
 const PTM_STARTS_MAX: usize = 64;
 /// Guard against a scheduling bug: events processed at one instant.
 const EVENTS_PER_INSTANT_MAX: u32 = 64;
+/// Telemetry sessions allowed between two battery checks (their charge is in the bound).
+const SESSIONS_PER_BATTERY_CHECK: u64 = 64;
+
+/// A commanded rate computed at `(now, generation)`, with its next scheduled change.
+type RateCache = (Instant, u64, VolumeRate, Option<Instant>);
 
 /// How a pump is implanted.
 #[derive(Debug, Clone)]
@@ -74,6 +80,10 @@ pub struct HistoryEntry {
 struct Program {
     prescription: Prescription,
     rates: Rates,
+    /// The highest rate of `rates`.
+    max_rate: VolumeRate,
+    /// The PTM bolus's rate, on top of the therapy's.
+    ptm_rate: VolumeRate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +105,7 @@ struct Override {
 struct Bridge {
     remaining: Volume,
     old_rates: Rates,
+    old_max_rate: VolumeRate,
     old_concentration: Concentration,
 }
 
@@ -160,6 +171,13 @@ pub struct Pump {
     remainder: u128,
     stall_detected: bool,
     eri_seen: bool,
+    battery_check_at: Instant,
+    battery_exact: bool,
+    sessions_since_battery_check: u64,
+    /// The commanded rate and its next change, for one `(now, generation)`: the rate is asked
+    /// for several times per event and is worth computing once.
+    rate_cache: Cell<Option<RateCache>>,
+    generation: u64,
     running_since: Option<Instant>,
     stalled_since: Option<Instant>,
     alarms: Alarms,
@@ -173,6 +191,11 @@ pub struct Pump {
 }
 
 fn rate_volume(rate: VolumeRate, from: u128, over: Duration) -> (Volume, u128) {
+    // The remainder is below a day, so the sum fits in u64 for any realistic rate and span;
+    // u128 division is several times slower, so it is the fallback only.
+    if let Some(total) = rate.as_nl_per_day().checked_mul(over.as_ms()).and_then(|v| v.checked_add(from as u64)) {
+        return (Volume::nl(total / MS_PER_DAY), u128::from(total % MS_PER_DAY));
+    }
     let total = from + u128::from(rate.as_nl_per_day()) * u128::from(over.as_ms());
     let day = u128::from(MS_PER_DAY);
     (Volume::nl(u64::try_from(total / day).unwrap_or(u64::MAX)), total % day)
@@ -182,6 +205,10 @@ fn rate_volume(rate: VolumeRate, from: u128, over: Duration) -> (Volume, u128) {
 fn time_to_move(rate: VolumeRate, remainder: u128, need: Volume) -> Option<Duration> {
     if rate.is_zero() {
         return None;
+    }
+    if let Some(target) = need.as_nl().checked_mul(MS_PER_DAY) {
+        let ms = target.saturating_sub(remainder as u64).div_ceil(rate.as_nl_per_day());
+        return Some(Duration::ms(ms));
     }
     let target = u128::from(need.as_nl()) * u128::from(MS_PER_DAY);
     let ms = target.saturating_sub(remainder).div_ceil(u128::from(rate.as_nl_per_day()));
@@ -222,6 +249,11 @@ impl Pump {
             remainder: 0,
             stall_detected: false,
             eri_seen: false,
+            battery_check_at: implant.at,
+            battery_exact: true,
+            sessions_since_battery_check: 0,
+            rate_cache: Cell::new(None),
+            generation: 0,
             running_since: None,
             stalled_since: None,
             alarms: Alarms::default(),
@@ -246,6 +278,7 @@ impl Pump {
         pump.check_program(&implant.prescription)?;
         pump.set_program(implant.prescription);
         pump.after_change();
+        pump.refresh_battery();
         Ok(pump)
     }
 
@@ -282,6 +315,10 @@ impl Pump {
     /// The firmware's reservoir estimate.
     pub fn reservoir_estimate(&self) -> Volume {
         self.reservoir
+    }
+    /// True once the Elective Replacement Indicator has come on.
+    pub fn elective_replacement(&self) -> bool {
+        self.eri_seen
     }
     /// True when `kind` is sounding.
     pub fn alarm_active(&self, kind: AlarmKind) -> bool {
@@ -336,8 +373,25 @@ impl Pump {
 
     // ---- delivery -----------------------------------------------------------------------------
 
+    /// Marks the state changed: cached derived values are stale.
+    pub(super) fn touch(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     /// The commanded volume rate now and the instant it next changes by the schedule.
     fn commanded_rate(&self) -> (VolumeRate, Option<Instant>) {
+        if let Some((at, generation, rate, change)) = self.rate_cache.get()
+            && at == self.now
+            && generation == self.generation
+        {
+            return (rate, change);
+        }
+        let (rate, change) = self.compute_commanded_rate();
+        self.rate_cache.set(Some((self.now, self.generation, rate, change)));
+        (rate, change)
+    }
+
+    fn compute_commanded_rate(&self) -> (VolumeRate, Option<Instant>) {
         if self.end_of_service || self.halt.is_some() {
             return (VolumeRate::ZERO, None);
         }
@@ -363,6 +417,10 @@ impl Pump {
     /// threshold, an alarm tone, a motor stall noticed or recovered, ERI or EOS.
     pub fn next_event_at(&self) -> Option<Instant> {
         let (rate, schedule_change) = self.commanded_rate();
+        self.next_event_from(rate, schedule_change)
+    }
+
+    fn next_event_from(&self, rate: VolumeRate, schedule_change: Option<Instant>) -> Option<Instant> {
         let mut next = schedule_change;
         let mut consider = |candidate: Option<Instant>| {
             if let Some(c) = candidate {
@@ -392,7 +450,13 @@ impl Pump {
         if self.stall_detected {
             consider(self.world.stall_ends_at(self.now).or(Some(self.now)));
         }
-        consider(self.battery_event_at(rate));
+        if !self.end_of_service {
+            consider(Some(if self.battery_exact {
+                self.battery_event_at(rate).unwrap_or(self.now)
+            } else {
+                self.battery_check_at
+            }));
+        }
         next.map(|n| n.max(self.now))
     }
 
@@ -400,10 +464,11 @@ impl Pump {
     pub fn advance_to(&mut self, t: Instant) {
         let mut same_instant = 0;
         loop {
-            let due = self.next_event_at().filter(|e| *e <= t);
+            let (rate, change) = self.commanded_rate();
+            let due = self.next_event_from(rate, change).filter(|e| *e <= t);
             let step_to = due.unwrap_or(t);
             if step_to > self.now {
-                self.integrate(step_to);
+                self.integrate_at(step_to, rate);
                 same_instant = 0;
             }
             if due.is_none() {
@@ -423,8 +488,13 @@ impl Pump {
 
     /// Delivers at the current commanded rate from `now` to `until` (no event in between).
     fn integrate(&mut self, until: Instant) {
-        let span = until.since(self.now);
         let (rate, _) = self.commanded_rate();
+        self.integrate_at(until, rate);
+    }
+
+    /// Delivers at `rate`, the commanded rate, from `now` to `until`.
+    fn integrate_at(&mut self, until: Instant, rate: VolumeRate) {
+        let span = until.since(self.now);
         if !rate.is_zero() {
             let (moved, remainder) = rate_volume(rate, self.remainder, span);
             self.remainder = remainder;
@@ -447,6 +517,7 @@ impl Pump {
 
     /// Handles everything due at `now`.
     fn process_due(&mut self) {
+        self.touch();
         self.counters.events += 1;
         let critical = self.profile.alarms.critical_tone_interval.value;
         let non_critical = self.profile.alarms.non_critical_tone_interval.value;
@@ -477,7 +548,10 @@ impl Pump {
         }
         self.check_reservoir_alarms();
         self.check_motor();
-        self.check_battery();
+        if self.battery_exact || self.now >= self.battery_check_at {
+            self.refresh_battery();
+        }
+        self.touch();
         self.after_change();
     }
 
@@ -557,8 +631,13 @@ impl Pump {
     fn used_scaled(&self) -> u128 {
         let b = &self.profile.battery;
         let day = u128::from(MS_PER_DAY);
-        let age_ms = u128::from(self.now.since(self.implanted_at).as_ms());
-        Self::scaled(b.per_day.value) * age_ms / day
+        let age_ms = self.now.since(self.implanted_at).as_ms();
+        // per_day * 1e6 * age / 86_400_000 = per_day * age * 10 / 864, in u64 when it fits.
+        let by_age = match b.per_day.value.checked_mul(age_ms).and_then(|v| v.checked_mul(10)) {
+            Some(v) => u128::from(v / 864),
+            None => Self::scaled(b.per_day.value) * u128::from(age_ms) / day,
+        };
+        by_age
             + u128::from(b.per_ml.value) * self.battery.moved_nl_ms / day
             + Self::scaled(b.per_tone.value) * u128::from(self.battery.tones)
             + Self::scaled(b.per_session.value) * u128::from(self.battery.sessions)
@@ -624,6 +703,46 @@ impl Pump {
                 self.record(Event::AlarmRaised(AlarmKind::ElectiveReplacement));
             }
         }
+    }
+
+    /// The fastest the commanded rate can run until the next command: the program's highest
+    /// rate (or the bridge's) with a PTM bolus on top, or a running bolus.
+    fn rate_bound(&self) -> VolumeRate {
+        let program = self.program.as_ref().map_or(VolumeRate::ZERO, |p| p.max_rate);
+        let bridge = self.bridge.as_ref().map_or(VolumeRate::ZERO, |b| b.old_max_rate);
+        let bolus = self.override_bolus.map_or(VolumeRate::ZERO, |b| b.rate);
+        let therapy = program
+            .max(bridge)
+            .as_nl_per_day()
+            .saturating_add(self.program.as_ref().map_or(0, |p| p.ptm_rate.as_nl_per_day()));
+        VolumeRate::nl_per_day(therapy).max(bolus)
+    }
+
+    /// Checks ERI and EOS now, and sets when to check next: the earliest instant either could
+    /// come even at the fastest rate the pump may run (plus every alarm sounding), so that most
+    /// events need no battery arithmetic; close to the end the check runs at every event.
+    pub(super) fn refresh_battery(&mut self) {
+        self.check_battery();
+        if self.end_of_service {
+            return;
+        }
+        let day = u128::from(MS_PER_DAY);
+        let alarms = &self.profile.alarms;
+        let tones_per_day = u128::from(MS_PER_DAY.div_ceil(alarms.critical_tone_interval.value.as_ms().max(1))) + 1;
+        let tone_drain =
+            Self::scaled(self.profile.battery.per_tone.value) * tones_per_day * AlarmKind::ALL.len() as u128;
+        let drain_max = self.drain_per_day_scaled(self.rate_bound()) + tone_drain;
+        let remaining = self.capacity_scaled().saturating_sub(self.used_scaled());
+        let reserve = if self.eri_seen { Duration::ZERO } else { self.profile.battery.eri_before_eos.value };
+        let reserve_charge = u128::from(reserve.as_ms()) * drain_max / day;
+        let session_slack =
+            Self::scaled(self.profile.battery.per_session.value) * u128::from(SESSIONS_PER_BATTERY_CHECK);
+        let gap = remaining.saturating_sub(reserve_charge).saturating_sub(session_slack);
+        self.sessions_since_battery_check = 0;
+        let safe = Duration::ms(u64::try_from(gap * day / drain_max).unwrap_or(u64::MAX));
+        self.battery_exact = safe < Duration::DAY;
+        let by_age = if self.eri_seen { self.end_of_life() } else { self.end_of_life().minus(reserve) };
+        self.battery_check_at = self.now.plus(safe).min(by_age).max(self.now);
     }
 
     /// Estimated time to End of Service at the mean drain since implant.

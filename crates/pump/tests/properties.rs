@@ -1,0 +1,119 @@
+//! Random command and fault sequences never break mass balance, hard limits or log bounds.
+
+mod common;
+
+use common::*;
+use itb_dose::{Concentration, Duration, Mass, Volume};
+use itb_pump::world::{CatheterState, InjectInto};
+use itb_pump::{AlarmKind, Command, Request, WorldAction};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Wait(u64),
+    Command(Command),
+    Act(WorldAction),
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        Just(Command::Interrogate),
+        (1u64..=5000).prop_map(|d| Command::Program { prescription: continuous(d) }),
+        (0u64..=25, prop::sample::select(vec![50u64, 500, 1000, 2000, 3000]), any::<bool>()).prop_map(
+            |(ml, c, bridge)| {
+                Command::Refill { volume: Volume::ml(ml), concentration: Concentration::micrograms_per_ml(c), bridge }
+            }
+        ),
+        (1u64..=700, 0u64..=180, any::<bool>()).prop_map(|(m, min, then_stop)| Command::SingleBolus {
+            dose: Mass::micrograms(m),
+            duration: Duration::minutes(min),
+            then_stop,
+        }),
+        any::<bool>().prop_map(|catheter_only| Command::PrimingBolus { catheter_only }),
+        Just(Command::PtmBolus),
+        (0u64..=25).prop_map(|ml| Command::SetAlarmThreshold { threshold: Volume::ml(ml) }),
+        prop::sample::select(AlarmKind::ALL.to_vec()).prop_map(|kind| Command::ClearAlarm { kind }),
+        Just(Command::Stop),
+        Just(Command::Resume),
+        (-600i64..=600).prop_map(|minutes| Command::SetClock {
+            reading: itb_pump::PumpTime::from_ms(start().as_ms() + minutes * 60_000),
+        }),
+    ]
+}
+
+fn action() -> impl Strategy<Value = WorldAction> {
+    prop_oneof![
+        Just(WorldAction::Withdraw),
+        (0u64..=30, prop::sample::select(vec![50u64, 500, 2000]), any::<bool>()).prop_map(|(ml, c, pocket)| {
+            WorldAction::Inject {
+                volume: Volume::ml(ml),
+                concentration: Concentration::micrograms_per_ml(c),
+                into: if pocket { InjectInto::Pocket } else { InjectInto::Reservoir },
+            }
+        }),
+        (0u64..=48).prop_map(|h| WorldAction::MriScan { stall_for: Duration::hours(h) }),
+        prop_oneof![
+            Just(CatheterState::Patent),
+            Just(CatheterState::Occluded),
+            Just(CatheterState::Disconnected),
+            (0u32..=1_000_000).prop_map(|fraction_ppm| CatheterState::Leaking { fraction_ppm }),
+        ]
+        .prop_map(WorldAction::Catheter),
+        Just(WorldAction::ReplaceCatheter),
+        (-500_000i64..=500_000).prop_map(|ppm| WorldAction::RateError { ppm }),
+        (0u32..=1_000_000).prop_map(|capacity_loss_ppm| WorldAction::BatteryDefect { capacity_loss_ppm }),
+        Just(WorldAction::LowBatteryReset),
+        any::<bool>().prop_map(|critical| WorldAction::MemoryError { critical }),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u64..=10 * 86_400_000).prop_map(Step::Wait),
+        4 => command().prop_map(Step::Command),
+        2 => action().prop_map(Step::Act),
+    ]
+}
+
+fn ptm_prescription() -> itb_dose::Prescription {
+    prescription(
+        "mode = \"simple_continuous\"\ndose = \"300 micrograms/day\"\n[ptm]\nbolus_dose = \"20 micrograms\"\n\
+         bolus_duration = \"10 min\"\nlockout = \"1 h\"\nmax_boluses_per_day = 6\n",
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sequences_keep_every_invariant(steps in prop::collection::vec(step(), 1..60)) {
+        let mut pump = implant(ptm_prescription(), 20, 2000);
+        let max_rate = pump.profile().rates.max.value;
+        let capacity = pump.profile().reservoir.capacity.value;
+        let mut t = start();
+        for (index, step) in steps.into_iter().enumerate() {
+            match step {
+                Step::Wait(ms) => { t = t.plus(Duration::ms(ms)); pump.advance_to(t); }
+                Step::Command(command) => {
+                    let _ = pump.handle(t, Request { id: Some(index as u64), command });
+                }
+                Step::Act(action) => { pump.act(t, action); }
+            }
+            let status = pump.status();
+            prop_assert!(pump.world().mass_balance_holds(), "mass balance after step {index}");
+            prop_assert!(status.rate <= max_rate, "rate {} above max", status.rate);
+            prop_assert!(status.reservoir <= capacity);
+            prop_assert!(pump.log().len() <= pump.log().capacity());
+            prop_assert!(pump.history().count() <= itb_pump::THERAPY_HISTORY_MAX);
+            // PTM: never more than the prescribed boluses in any 24 hours.
+            prop_assert!(status.ptm_boluses_last_24h <= 6);
+            let ptm_starts: Vec<i64> = pump.log().iter()
+                .filter(|e| matches!(e.event, itb_pump::Event::PtmBolus { .. }))
+                .map(|e| e.at.as_ms()).collect();
+            for pair in ptm_starts.windows(2) {
+                // The lockout holds on the pump clock unless the clock itself was set between.
+                prop_assert!(pair[1] - pair[0] >= 3_600_000 || pump.log().count(itb_pump::EventKind::ClockSet) > 0);
+            }
+        }
+    }
+}
