@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 
 mod calc;
+mod device;
 mod output;
+mod program;
 mod pump;
 
 use std::process::ExitCode;
@@ -28,9 +30,13 @@ enum Command {
     /// checks, screening, goal attainment.
     #[command(subcommand)]
     Calc(calc::CalcCommand),
-    /// The virtual pump: run scenarios, show the battery model.
+    /// The virtual pump: provision and run a device, run scenarios, show the battery model.
     #[command(subcommand)]
     Pump(pump::PumpCommand),
+    /// The clinician programmer: interrogate, program, refill, clear alarms over the secure link.
+    Program(program::ProgramArgs),
+    /// The patient's therapy manager: ask for a bolus, see when the next is allowed.
+    Ptm(program::PtmArgs),
 }
 
 /// An error for the person at the keyboard: one sentence, naming what to change.
@@ -100,13 +106,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Calc(command) => calc::run(command),
-        Command::Pump(command) => pump::run(command),
+        Command::Calc(command) => calc::run(command).map(|text| program::Outcome { text, code: 0 }),
+        Command::Pump(command) => pump::run(command).map(|text| program::Outcome { text, code: 0 }),
+        Command::Program(args) => program::program(args),
+        Command::Ptm(args) => program::ptm(args),
     };
     match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
+        Ok(outcome) => {
+            print!("{}", outcome.text);
+            ExitCode::from(outcome.code)
         }
         Err(CliError(message)) => {
             eprintln!("itb: {message}");

@@ -12,6 +12,10 @@ use crate::CliError;
 /// The virtual pump.
 #[derive(Debug, Subcommand)]
 pub enum PumpCommand {
+    /// Make a virtual pump's non-volatile state and keys, and the paired programmer and PTM keys.
+    Provision(crate::device::ProvisionArgs),
+    /// Run a virtual pump in real time (or faster) behind the secure link.
+    Run(crate::device::RunArgs),
     /// Run a scenario (TOML: see examples/scenarios/) and print its timeline and summary.
     Simulate(SimulateArgs),
     /// Battery life against daily volume, from a device profile's battery model.
@@ -44,6 +48,8 @@ pub struct BatteryArgs {
 /// Runs a pump command and returns what to print.
 pub fn run(command: PumpCommand) -> Result<String, CliError> {
     match command {
+        PumpCommand::Provision(args) => crate::device::provision(&args),
+        PumpCommand::Run(args) => crate::device::run(&args),
         PumpCommand::Simulate(args) => simulate(&args),
         PumpCommand::Battery(args) => battery(&args),
     }

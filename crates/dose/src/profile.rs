@@ -19,6 +19,7 @@ pub const BUILT_IN: [(&str, &str); 2] = [
 
 /// A value with where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Sourced<T> {
     /// The value.
     pub value: T,
@@ -35,6 +36,7 @@ impl<T> Sourced<T> {
 
 /// The reservoir.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Reservoir {
     /// Most drug it holds.
     pub capacity: Sourced<Volume>,
@@ -47,6 +49,7 @@ pub struct Reservoir {
 
 /// The path drug takes from the reservoir to the patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FluidPath {
     /// Inside the pump, from the reservoir to the catheter port.
     pub pump_tubing: Sourced<Volume>,
@@ -63,6 +66,7 @@ impl FluidPath {
 
 /// The flow rates the pump can run.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rates {
     /// Least programmable rate.
     pub min: Sourced<VolumeRate>,
@@ -74,6 +78,7 @@ pub struct Rates {
 
 /// What the firmware refuses beyond, whatever the command.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Limits {
     /// Largest bolus of any kind.
     pub bolus_max: Sourced<Mass>,
@@ -91,6 +96,7 @@ pub struct Limits {
 
 /// The battery model, in abstract charge units.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Battery {
     /// Charge at implant.
     pub capacity: Sourced<u64>,
@@ -110,6 +116,7 @@ pub struct Battery {
 
 /// Alarm tones and detection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Alarms {
     /// Between tones of a critical alarm.
     pub critical_tone_interval: Sourced<Duration>,
@@ -124,6 +131,7 @@ pub struct Alarms {
 
 /// The event log.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Log {
     /// Entries kept before the oldest is overwritten.
     pub capacity: Sourced<u64>,
@@ -131,6 +139,11 @@ pub struct Log {
 
 /// A pump model.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "serde_profile::Unchecked")
+)]
 pub struct DeviceProfile {
     /// Short name (`synchromed-ii-20`).
     pub name: String,
@@ -405,6 +418,48 @@ impl DeviceProfile {
     }
 }
 
+/// Reading a profile with serde checks it as reading it from TOML does, so that an
+/// inconsistent profile (a zero tone interval, an empty log) cannot be restored.
+#[cfg(feature = "serde")]
+mod serde_profile {
+    use super::{Alarms, Battery, DeviceProfile, FluidPath, Limits, Log, ProfileError, Rates, Reservoir};
+
+    /// The fields of a [`DeviceProfile`], not yet checked.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Unchecked {
+        name: String,
+        description: String,
+        reservoir: Reservoir,
+        fluid_path: FluidPath,
+        rates: Rates,
+        limits: Limits,
+        battery: Battery,
+        alarms: Alarms,
+        log: Log,
+    }
+
+    impl TryFrom<Unchecked> for DeviceProfile {
+        type Error = ProfileError;
+
+        fn try_from(raw: Unchecked) -> Result<Self, ProfileError> {
+            let profile = DeviceProfile {
+                name: raw.name,
+                description: raw.description,
+                reservoir: raw.reservoir,
+                fluid_path: raw.fluid_path,
+                rates: raw.rates,
+                limits: raw.limits,
+                battery: raw.battery,
+                alarms: raw.alarms,
+                log: raw.log,
+            };
+            profile.check()?;
+            Ok(profile)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +496,24 @@ mod tests {
         for micro in [50, 200, 500, 1_000, 1_500, 2_000] {
             assert!((4.99..=7.001).contains(&years(micro)), "{micro}: {}", years(micro));
         }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_round_trips_and_refuses_an_inconsistent_profile() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Holder {
+            profile: DeviceProfile,
+        }
+        let profile = DeviceProfile::built_in("synchromed-ii-40").expect("reads");
+        let text = ::toml::to_string(&Holder { profile: profile.clone() }).expect("serialises");
+        let back: Holder = ::toml::from_str(&text).expect("reads back");
+        assert_eq!(back.profile, profile);
+        let mut broken = profile;
+        broken.log.capacity.value = 0;
+        let text = ::toml::to_string(&Holder { profile: broken }).expect("serialises");
+        let error = ::toml::from_str::<Holder>(&text).map(|_| ()).expect_err("inconsistent");
+        assert!(error.to_string().contains("event log holds 1 to 65536"), "{error}");
     }
 
     #[test]

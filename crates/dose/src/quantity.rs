@@ -182,6 +182,7 @@ macro_rules! quantity {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
         pub struct $name {
             $field: u64,
         }
@@ -299,6 +300,7 @@ quantity! {
 
 /// A span of time, counted in milliseconds. Text: `"90 min"`, `"1.5 h"`, `"2 day"`, `"30 s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
 pub struct Duration {
     ms: u64,
 }
@@ -449,6 +451,27 @@ impl FromStr for TimeOfDay {
 impl fmt::Display for TimeOfDay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:02}:{:02}", self.minutes / 60, self.minutes % 60)
+    }
+}
+
+/// Minutes after midnight as a plain integer; a value at or past 24:00 is refused on reading.
+#[cfg(feature = "serde")]
+impl serde::Serialize for TimeOfDay {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(self.minutes)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for TimeOfDay {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let minutes = u16::deserialize(deserializer)?;
+        Self::from_minutes(minutes).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{minutes} minutes after midnight is not a time of day (at most {})",
+                Self::MINUTES_PER_DAY - 1
+            ))
+        })
     }
 }
 

@@ -290,6 +290,24 @@ pub fn to_toml(prescription: &Prescription) -> String {
     ::toml::to_string(&raw).unwrap_or_default()
 }
 
+/// With the `serde` feature a [`Prescription`] is serialised as its canonical TOML text
+/// ([`to_toml`]) and read back through [`from_toml`], with every check: an invalid prescription
+/// cannot be restored from serialised data.
+#[cfg(feature = "serde")]
+impl Serialize for Prescription {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&to_toml(self))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> Deserialize<'de> for Prescription {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        from_toml(&text).map_err(|e| serde::de::Error::custom(format!("invalid prescription: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +325,30 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(flex.daily_totals().max, Mass::micrograms(400));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_carries_a_prescription_as_its_checked_text() {
+        #[derive(Serialize, Deserialize)]
+        struct Holder {
+            prescription: Prescription,
+            at: TimeOfDay,
+        }
+        let text = "mode = \"periodic_bolus\"\n[periodic]\nbolus_dose = \"50 micrograms\"\nbolus_duration = \"1 h\"\n\
+                    interval = \"6 h\"\nfirst_bolus_at = \"02:00\"\nbasal = \"120 micrograms/day\"\n";
+        let prescription = from_toml(text).expect("valid");
+        let at = TimeOfDay::hm(23, 59).expect("valid");
+        let written = ::toml::to_string(&Holder { prescription: prescription.clone(), at }).expect("serialises");
+        let back: Holder = ::toml::from_str(&written).expect("reads back");
+        assert_eq!((back.prescription, back.at), (prescription, at));
+        let invalid = "prescription = \"mode = \\\"simple_continuous\\\"\\ndose = \\\"0 micrograms/day\\\"\"\nat = 0\n";
+        let error = ::toml::from_str::<Holder>(invalid).map(|_| ()).expect_err("invalid");
+        assert!(error.to_string().contains("dose is 0 micrograms/day"), "{error}");
+        let late =
+            format!("prescription = {:?}\nat = 1440\n", to_toml(&from_toml("mode = \"stopped\"").expect("valid")));
+        let error = ::toml::from_str::<Holder>(&late).map(|_| ()).expect_err("24:00");
+        assert!(error.to_string().contains("not a time of day"), "{error}");
     }
 
     #[test]

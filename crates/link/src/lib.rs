@@ -10,7 +10,10 @@
 //!   handshake, then encrypted payloads in order and exactly once;
 //! - [`keys`] and [`trust`]: static keys, their hex files, and the pump's short list of paired
 //!   devices with their [`Role`];
-//! - [`transport`]: an in-memory pipe for tests and simulation, and TCP with tokio.
+//! - [`transport`]: an in-memory pipe for tests and simulation, and TCP with tokio;
+//! - [`message`]: the message catalogue (CBOR) carried in the payloads;
+//! - [`device`]: the pump's side: roles as types, staged changes committed by hash, idempotent
+//!   answers; sans-IO over an [`itb_pump::Pump`].
 //!
 //! # Architecture invariants
 //! - The state machine reads no clock and does no I/O: time is an argument ([`Instant`]), bytes go
@@ -23,9 +26,11 @@
 #![warn(missing_docs)]
 
 pub mod channel;
+pub mod device;
 pub mod frame;
 pub mod hello;
 pub mod keys;
+pub mod message;
 pub mod time;
 pub mod transport;
 pub mod trust;

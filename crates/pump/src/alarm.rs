@@ -9,6 +9,7 @@ use crate::time::Instant;
 
 /// The alarms a pump can raise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AlarmKind {
     /// The reservoir estimate is at or below the programmed threshold.
     LowReservoir,
@@ -97,6 +98,7 @@ impl AlarmKind {
 
 /// An alarm that is sounding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ActiveAlarm {
     /// Which.
     pub kind: AlarmKind,
@@ -110,6 +112,7 @@ pub struct ActiveAlarm {
 
 /// The set of active alarms, one slot per kind.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Alarms {
     slots: [Option<ActiveAlarm>; 8],
 }
@@ -136,6 +139,11 @@ impl Alarms {
     /// The active alarms.
     pub fn active(&self) -> impl Iterator<Item = &ActiveAlarm> {
         self.slots.iter().flatten()
+    }
+    /// True when every active alarm is in its own kind's slot (a snapshot check).
+    #[cfg(feature = "serde")]
+    pub(crate) fn slots_hold_their_kinds(&self) -> bool {
+        self.slots.iter().enumerate().all(|(index, slot)| slot.is_none_or(|alarm| alarm.kind.index() == index))
     }
     /// The next tone of any alarm.
     pub fn next_tone_at(&self) -> Option<Instant> {

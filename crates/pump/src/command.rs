@@ -100,6 +100,7 @@ pub struct Request {
 
 /// What the pump answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Reply {
     /// The full status.
     Status(Box<Status>),
@@ -132,6 +133,7 @@ pub enum Blame {
 
 /// Why a command was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RefusalCode {
     /// A rate above the pump's greatest.
     RateAboveMax,
@@ -221,6 +223,7 @@ impl RefusalCode {
 
 /// A refusal: its code, a sentence for the person, and when to try again if that helps.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Refusal {
     /// Why, as a code.
     pub code: RefusalCode,

@@ -16,6 +16,8 @@ pub mod alarm;
 pub mod command;
 pub mod log;
 mod pump;
+#[cfg(feature = "serde")]
+pub mod snapshot;
 pub mod status;
 pub mod therapy;
 pub mod time;
@@ -25,5 +27,7 @@ pub use alarm::{AlarmKind, Severity};
 pub use command::{Blame, Command, Refusal, RefusalCode, Reply, Request, WorldAction};
 pub use log::{Event, EventKind, EventLog, LogEntry};
 pub use pump::{Counters, HistoryEntry, Implant, Pump, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
+#[cfg(feature = "serde")]
+pub use snapshot::{SnapshotError, from_snapshot, to_snapshot};
 pub use status::{DeliveryState, Status};
 pub use time::{Instant, PumpClock, PumpTime};

@@ -12,6 +12,7 @@ use crate::time::PumpTime;
 
 /// What happened. Small and `Copy`: full prescriptions live in the therapy history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Event {
     /// The pump was implanted and started.
     Implanted,
@@ -215,6 +216,7 @@ impl Event {
 
 /// One entry of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogEntry {
     /// Sequence number, from 1.
     pub seq: u64,
@@ -226,6 +228,7 @@ pub struct LogEntry {
 
 /// The bounded event log.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EventLog {
     entries: Vec<LogEntry>,
     capacity: usize,
@@ -282,6 +285,47 @@ impl EventLog {
     /// The sequence number the next entry will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Checks the invariants of a log read back from a snapshot: the capacity is `capacity`,
+    /// the ring is within it, sequence numbers run without gaps to `next_seq`, and the counters
+    /// cover every entry ever written.
+    #[cfg(feature = "serde")]
+    pub(crate) fn check_restored(&self, capacity: usize) -> Result<(), String> {
+        if self.capacity != capacity {
+            return Err(format!(
+                "the event log holds {} entries but the device profile says {capacity}",
+                self.capacity
+            ));
+        }
+        let full = self.entries.len() == self.capacity;
+        if self.entries.len() > self.capacity || (full && self.head >= self.capacity) || (!full && self.head != 0) {
+            return Err(format!(
+                "the event log's ring is out of bounds ({} entries, oldest at {}, capacity {})",
+                self.entries.len(),
+                self.head,
+                self.capacity
+            ));
+        }
+        let written = self.next_seq.checked_sub(1).ok_or("the event log's next sequence number is 0")?;
+        let held_len = self.entries.len() as u64;
+        let gap = || "the event log's sequence numbers have a gap or do not end at the next one".to_owned();
+        if written < held_len {
+            return Err(gap());
+        }
+        let first = written + 1 - held_len;
+        if !self.iter().zip(first..).all(|(entry, seq)| entry.seq == seq) {
+            return Err(gap());
+        }
+        let counted = self.counts.iter().try_fold(0u64, |sum, count| sum.checked_add(*count));
+        let mut held = [0u64; EventKind::COUNT];
+        for entry in &self.entries {
+            held[entry.event.kind().index()] += 1;
+        }
+        if counted != Some(written) || self.counts.iter().zip(held).any(|(count, held)| *count < held) {
+            return Err("the event log's counters do not match its entries".to_owned());
+        }
+        Ok(())
     }
 }
 

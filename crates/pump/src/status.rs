@@ -7,6 +7,7 @@ use crate::time::{Instant, PumpTime};
 
 /// What the pump is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum DeliveryState {
     /// Running the programmed therapy.
     Therapy,
@@ -41,6 +42,7 @@ impl DeliveryState {
 
 /// A pump's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Status {
     /// True time of the reading.
     pub at: Instant,

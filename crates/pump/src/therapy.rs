@@ -12,6 +12,7 @@ type CompiledDay = Vec<(u64, VolumeRate)>;
 
 /// Volume rates of a therapy at one concentration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Rates {
     /// Nothing.
     Stopped,

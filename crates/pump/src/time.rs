@@ -12,6 +12,7 @@ use itb_dose::quantity::MS_PER_DAY;
 
 /// An instant on the true timeline: milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
 pub struct Instant(i64);
 
 impl Instant {
@@ -53,6 +54,7 @@ impl fmt::Display for Instant {
 
 /// The pump's clock: true time plus an offset set by the programmer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PumpClock {
     offset_ms: i64,
 }
@@ -60,6 +62,7 @@ pub struct PumpClock {
 /// A reading of the pump's clock: milliseconds since 1970-01-01T00:00 *on the pump's wall
 /// clock* (no zone: the pump does not know one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
 pub struct PumpTime(i64);
 
 impl PumpTime {

@@ -17,6 +17,7 @@ use crate::time::Instant;
 
 /// A quantity of solution: its volume and the drug in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Fluid {
     /// Volume, nanolitres.
     pub volume: Volume,
@@ -71,6 +72,7 @@ impl Fluid {
 
 /// The state of the catheter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CatheterState {
     /// Drug flows to the intrathecal space.
     #[default]
@@ -95,11 +97,15 @@ pub enum InjectInto {
     Pocket,
 }
 
+/// The largest delivery error the model accepts: ten times the programmed volume.
+pub const RATE_ERROR_MAX_PPM: i64 = 10_000_000;
+
 /// Most slugs of distinct solution the fluid path tracks.
 const PATH_SLUGS_MAX: usize = 16;
 
 /// The pump tubing and catheter as a first-in, first-out pipe of slugs.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct FluidPath {
     capacity: Volume,
     slugs: VecDeque<Fluid>,
@@ -167,6 +173,7 @@ impl FluidPath {
 
 /// Where all the drug that ever entered the body or the pump has gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Ledger {
     /// Injected into the reservoir.
     pub into_reservoir: Fluid,
@@ -182,6 +189,7 @@ pub struct Ledger {
 
 /// The hardware and the body around it: the truth.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct World {
     reservoir: Fluid,
     path: FluidPath,
@@ -199,7 +207,7 @@ impl World {
             reservoir: Fluid::default(),
             path: FluidPath::new(dead_volume),
             catheter: CatheterState::Patent,
-            rate_error_ppm: rate_error_ppm.max(-1_000_000),
+            rate_error_ppm: rate_error_ppm.clamp(-1_000_000, RATE_ERROR_MAX_PPM),
             rate_remainder: 0,
             motor_stalled_until: None,
             ledger: Ledger::default(),
@@ -289,7 +297,7 @@ impl World {
     }
     /// Sets the rate error, parts per million of the commanded volume (+145_000 is 14.5 % over).
     pub fn set_rate_error_ppm(&mut self, ppm: i64) {
-        self.rate_error_ppm = ppm.max(-1_000_000);
+        self.rate_error_ppm = ppm.clamp(-1_000_000, RATE_ERROR_MAX_PPM);
     }
     /// Stalls the motor until `until` (an MRI scan).
     pub fn stall_motor(&mut self, until: Instant) {
@@ -341,6 +349,32 @@ impl World {
         };
         (sides(&mass), sides(&volume))
     }
+    /// Checks the invariants of a world read back from a snapshot: mass balance, the fluid
+    /// path within its bound and its volume `dead_volume`, the reservoir within `capacity`.
+    #[cfg(feature = "serde")]
+    pub(crate) fn check_restored(&self, dead_volume: Volume, capacity: Volume) -> Result<(), String> {
+        if !self.mass_balance_holds() {
+            let ((mass_in, mass_out), (volume_in, volume_out)) = self.balance();
+            return Err(format!(
+                "the world's mass balance does not hold: {mass_in} ng in, {mass_out} ng accounted for; \
+                 {volume_in} nL in, {volume_out} nL accounted for"
+            ));
+        }
+        if self.path.slugs.len() > PATH_SLUGS_MAX {
+            return Err(format!("the fluid path holds {} slugs, more than {PATH_SLUGS_MAX}", self.path.slugs.len()));
+        }
+        if self.path.capacity != dead_volume || self.path.content.volume > self.path.capacity {
+            return Err("the fluid path's volume does not match the implanted tubing and catheter".to_owned());
+        }
+        if self.reservoir.volume > capacity {
+            return Err(format!("the reservoir holds {}, more than its capacity {capacity}", self.reservoir.volume));
+        }
+        if !(-1_000_000..=RATE_ERROR_MAX_PPM).contains(&self.rate_error_ppm) {
+            return Err(format!("a rate error of {} ppm is outside -100 % to +1000 %", self.rate_error_ppm));
+        }
+        Ok(())
+    }
+
     /// True when mass and volume balance exactly.
     pub fn mass_balance_holds(&self) -> bool {
         let ((mass_in, mass_out), (volume_in, volume_out)) = self.balance();

@@ -117,3 +117,42 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "serde")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A pump killed and restored from its snapshot after every step lives the same life as one
+    /// never interrupted; no state a pump reaches is refused on restore.
+    #[test]
+    fn a_restart_after_every_step_changes_nothing(steps in prop::collection::vec(step(), 1..40)) {
+        use itb_pump::{from_snapshot, to_snapshot};
+        let mut steady = implant(ptm_prescription(), 20, 2000);
+        let mut restarted = from_snapshot(&to_snapshot(&steady)).expect("restores at implant");
+        let mut t = start();
+        for (index, step) in steps.into_iter().enumerate() {
+            let id = Some(index as u64);
+            match step {
+                Step::Wait(ms) => {
+                    t = t.plus(Duration::ms(ms));
+                    steady.advance_to(t);
+                    restarted.advance_to(t);
+                }
+                Step::Command(command) => {
+                    let a = steady.handle(t, Request { id, command: command.clone() });
+                    let b = restarted.handle(t, Request { id, command });
+                    prop_assert_eq!(a, b, "answer at step {}", index);
+                }
+                Step::Act(action) => {
+                    prop_assert_eq!(steady.act(t, action), restarted.act(t, action));
+                }
+            }
+            let bytes = to_snapshot(&restarted);
+            prop_assert!(bytes == to_snapshot(&steady), "state after step {}", index);
+            restarted = match from_snapshot(&bytes) {
+                Ok(pump) => pump,
+                Err(error) => return Err(TestCaseError::fail(format!("step {index}: {error}"))),
+            };
+        }
+    }
+}

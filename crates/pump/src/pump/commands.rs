@@ -372,7 +372,7 @@ impl Pump {
         self.record(Event::TherapyProgrammed { program: self.program_number, max_day_ng });
     }
 
-    fn compiled(&self, prescription: Prescription, rates: Rates) -> Program {
+    pub(super) fn compiled(&self, prescription: Prescription, rates: Rates) -> Program {
         let max_rate = rates.max_rate();
         let ptm_rate = prescription.ptm().map_or(VolumeRate::ZERO, |p| self.bolus_rate(p.bolus, p.bolus_duration));
         Program { prescription, rates, max_rate, ptm_rate }
@@ -493,7 +493,7 @@ impl Pump {
         if self.stopped {
             return Err(Refusal::new(RefusalCode::PumpStopped, "the pump is stopped; contact the ITB team"));
         }
-        self.deliverable()?;
+        // The lockout (which outlasts the bolus) comes first: it tells the patient when to try.
         let (next, count) = self.ptm_window();
         if let Some(next) = next {
             let (code, why) = if count >= limits.max_per_day {
@@ -506,6 +506,7 @@ impl Pump {
             };
             return Err(Refusal { code, message: why, retry_at: Some(next) });
         }
+        self.deliverable()?;
         let rate = self.bolus_rate(limits.bolus, limits.bolus_duration);
         let ends_at = self.now.plus(limits.bolus_duration);
         self.ptm = Some(PtmRunning { rate, ends_at });

@@ -67,6 +67,7 @@ pub struct Implant {
 
 /// A program in the therapy history.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HistoryEntry {
     /// Its number, from 1.
     pub number: u64,
@@ -77,6 +78,7 @@ pub struct HistoryEntry {
 }
 
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Program {
     prescription: Prescription,
     rates: Rates,
@@ -87,6 +89,7 @@ struct Program {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 enum OverrideKind {
     SingleBolus { then_stop: bool },
     Priming,
@@ -94,6 +97,7 @@ enum OverrideKind {
 
 /// A bolus in place of the therapy: time-bound (single) or volume-bound (priming).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Override {
     kind: OverrideKind,
     rate: VolumeRate,
@@ -102,6 +106,7 @@ struct Override {
 }
 
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Bridge {
     remaining: Volume,
     old_rates: Rates,
@@ -110,12 +115,14 @@ struct Bridge {
 }
 
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct PtmRunning {
     rate: VolumeRate,
     ends_at: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 enum Halt {
     LowBatteryReset,
     CriticalMemoryError,
@@ -123,6 +130,7 @@ enum Halt {
 
 /// Battery bookkeeping, in charge units scaled by a million.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Battery {
     /// Exact integral of the commanded rate: nanolitre-milliseconds per day.
     moved_nl_ms: u128,
@@ -133,6 +141,7 @@ struct Battery {
 
 /// Counters a summary needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     /// Alarm tones sounded.
     pub tones: u64,
@@ -148,6 +157,7 @@ pub struct Counters {
 
 /// An implanted pump.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Pump {
     profile: DeviceProfile,
     now: Instant,
@@ -176,6 +186,7 @@ pub struct Pump {
     sessions_since_battery_check: u64,
     /// The commanded rate and its next change, for one `(now, generation)`: the rate is asked
     /// for several times per event and is worth computing once.
+    #[cfg_attr(feature = "serde", serde(skip))]
     rate_cache: Cell<Option<RateCache>>,
     generation: u64,
     running_since: Option<Instant>,
@@ -756,6 +767,59 @@ impl Pump {
         let by_charge = u64::try_from(remaining * u128::from(age) / used).unwrap_or(u64::MAX);
         let by_age = self.end_of_life().since(self.now).as_ms();
         Duration::ms(by_charge.min(by_age))
+    }
+
+    // ---- restoring ----------------------------------------------------------------------------
+
+    /// Checks a pump read back from a snapshot: the world's mass balance, every bound, and that
+    /// the compiled program is the one its prescription gives at the pump's concentration. A
+    /// pump that fails is refused, never run.
+    #[cfg(feature = "serde")]
+    pub(crate) fn check_restored(&self) -> Result<(), String> {
+        let capacity = self.profile.reservoir.capacity.value;
+        self.world.check_restored(self.dead_volume, capacity)?;
+        let log_capacity = usize::try_from(self.profile.log.capacity.value).unwrap_or(usize::MAX);
+        self.log.check_restored(log_capacity)?;
+        let bounds = [
+            ("therapy history", self.history.len(), THERAPY_HISTORY_MAX),
+            ("request memory", self.requests.len(), REQUESTS_REMEMBERED),
+            ("PTM history", self.ptm_starts.len(), PTM_STARTS_MAX),
+        ];
+        if let Some((what, len, max)) = bounds.iter().find(|(_, len, max)| len > max) {
+            return Err(format!("the {what} holds {len} entries, more than {max}"));
+        }
+        if !self.ptm_starts.iter().zip(self.ptm_starts.iter().skip(1)).all(|(a, b)| a <= b) {
+            return Err("the PTM history is not in time order".to_owned());
+        }
+        if self.now < self.implanted_at {
+            return Err("the pump's time is before its implant".to_owned());
+        }
+        if self.reservoir > capacity || self.alarm_threshold.is_zero() || self.alarm_threshold >= capacity {
+            return Err("the reservoir estimate or the alarm threshold is outside the reservoir".to_owned());
+        }
+        self.check_concentration(self.concentration).map_err(|refusal| refusal.message)?;
+        if !self.alarms.slots_hold_their_kinds() {
+            return Err("an alarm is in another alarm's slot".to_owned());
+        }
+        if let Some(program) = &self.program {
+            let rates = Rates::compile(&program.prescription, self.concentration);
+            let expected = self.compiled(program.prescription.clone(), rates);
+            if program.rates != expected.rates
+                || program.max_rate != expected.max_rate
+                || program.ptm_rate != expected.ptm_rate
+            {
+                return Err("the compiled program does not match its prescription".to_owned());
+            }
+            if let Some(bridge) = &self.bridge {
+                let old_rates = Rates::compile(&program.prescription, bridge.old_concentration);
+                if bridge.old_rates != old_rates || bridge.old_max_rate != old_rates.max_rate() {
+                    return Err("the bridge's rates do not match the prescription".to_owned());
+                }
+            }
+        } else if self.bridge.is_some() {
+            return Err("a bridge without a program".to_owned());
+        }
+        Ok(())
     }
 
     // ---- logging ------------------------------------------------------------------------------

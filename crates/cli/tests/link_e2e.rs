@@ -1,0 +1,336 @@
+//! End to end over real loopback TCP: provision a pump, run it as its own process, program it,
+//! refill it, take PTM boluses; and the attacks: replay, tamper, unknown key, a patient key
+//! trying to program, a retried bolus, and the device killed during a commit.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use itb_link::message::{self, Request, RequestBody, Response, ResponseBody};
+use itb_link::{InitiatorConfig, KeyPair, PublicKey};
+
+fn itb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_itb"))
+}
+
+fn examples() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples"))
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("itb-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn provision(dir: &Path) {
+    let output = itb()
+        .args(["pump", "provision", "--state"])
+        .arg(dir)
+        .arg("--prescription")
+        .arg(examples().join("prescriptions/simple-continuous-ptm.toml"))
+        .output()
+        .expect("provision runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+struct Device {
+    child: Child,
+    address: String,
+}
+
+impl Device {
+    fn start(dir: &Path, crash: Option<&str>) -> Self {
+        let mut command = itb();
+        command
+            .args(["pump", "run", "--listen", "127.0.0.1:0", "--state"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(point) = crash {
+            command.env("ITB_DEVICE_CRASH", point);
+        }
+        let mut child = command.spawn().expect("device starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a first line").expect("readable");
+        let address = first.split_whitespace().nth(4).expect("an address").to_owned();
+        // Keep reading the console so that the device never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, address }
+    }
+
+    fn wait_for_exit(&mut self) -> bool {
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        false
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn program(device: &Device, dir: &Path, args: &[&str]) -> Output {
+    itb()
+        .args(["program", "--pump", &device.address, "--key"])
+        .arg(dir.join("programmer.key"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("programmer runs")
+}
+
+fn ptm(device: &Device, dir: &Path, what: &str) -> Output {
+    itb()
+        .args(["ptm", "--pump", &device.address, "--key"])
+        .arg(dir.join("ptm.key"))
+        .arg(what)
+        .output()
+        .expect("ptm runs")
+}
+
+fn status(device: &Device, dir: &Path) -> serde_json::Value {
+    let output = program(device, dir, &["--json", "interrogate"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("json status")
+}
+
+fn key_config(dir: &Path, file: &str) -> InitiatorConfig {
+    let text = std::fs::read_to_string(dir.join(file)).expect("key file");
+    let value: toml::Table = toml::from_str(&text).expect("toml");
+    let keys = KeyPair::from_private_hex(value["private_key"].as_str().expect("hex")).expect("key");
+    let pump: PublicKey = value["pump_public_key"].as_str().expect("hex").parse().expect("pump key");
+    InitiatorConfig::new(keys, pump)
+}
+
+/// Sends one request over a fresh session with the library (not the CLI).
+fn ask(address: &str, config: InitiatorConfig, id: u64, body: RequestBody) -> Result<ResponseBody, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let mut connection = itb_link::transport::tcp::connect(address, config).await.map_err(|e| e.to_string())?;
+        let answer = connection.request(&message::encode(&Request { id, body })).await.map_err(|e| e.to_string())?;
+        let response: Response = message::decode(&answer).map_err(|e| e.to_string())?;
+        connection.close().await;
+        Ok(response.body)
+    })
+}
+
+const NEW_THERAPY: &str = "mode = \"simple_continuous\"\ndose = \"385 micrograms/day\"\n";
+
+#[test]
+fn provision_run_program_refill_and_ptm() {
+    let dir = TempDir::new("flow");
+    provision(&dir.0);
+    let device = Device::start(&dir.0, None);
+    let before = status(&device, &dir.0);
+    assert_eq!(before["program_number"], 1);
+    assert_eq!(before["state"], "therapy");
+
+    let file = dir.0.join("new.toml");
+    std::fs::write(&file, NEW_THERAPY).expect("write");
+    // Without confirmation nothing is programmed.
+    let unconfirmed = program(&device, &dir.0, &["prescribe", file.to_str().expect("path")]);
+    assert_eq!(unconfirmed.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&unconfirmed.stdout).contains("NOW"));
+    assert_eq!(status(&device, &dir.0)["program_number"], 1);
+    let confirmed = program(&device, &dir.0, &["prescribe", file.to_str().expect("path"), "--yes"]);
+    let text = String::from_utf8_lossy(&confirmed.stdout);
+    assert!(confirmed.status.success(), "{text}");
+    assert!(text.contains("385 micrograms") && text.contains("Committed"), "{text}");
+    assert_eq!(status(&device, &dir.0)["program_number"], 2);
+
+    let refill = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000", "--yes"]);
+    assert!(refill.status.success(), "{}", String::from_utf8_lossy(&refill.stdout));
+    assert!(String::from_utf8_lossy(&refill.stdout).contains("Committed: refilled"));
+    assert_eq!(status(&device, &dir.0)["reservoir_ml"], 20.0);
+
+    // The new program has no PTM limits: the PTM is refused with the reason.
+    let refused = ptm(&device, &dir.0, "bolus");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("no PTM boluses are prescribed"));
+    let with_ptm = examples().join("prescriptions/simple-continuous-ptm.toml");
+    assert!(program(&device, &dir.0, &["prescribe", with_ptm.to_str().expect("path"), "--yes"]).status.success());
+    let bolus = ptm(&device, &dir.0, "bolus");
+    assert!(bolus.status.success(), "{}", String::from_utf8_lossy(&bolus.stdout));
+    let again = ptm(&device, &dir.0, "bolus");
+    let again_text = String::from_utf8_lossy(&again.stdout);
+    assert!(!again.status.success());
+    assert!(again_text.contains("next bolus is allowed"), "{again_text}");
+    assert!(String::from_utf8_lossy(&ptm(&device, &dir.0, "status").stdout).contains("1 of 4"));
+}
+
+#[test]
+fn unknown_keys_and_patient_keys_cannot_program() {
+    let dir = TempDir::new("keys");
+    provision(&dir.0);
+    let device = Device::start(&dir.0, None);
+    let stranger =
+        InitiatorConfig::new(KeyPair::generate().expect("key"), key_config(&dir.0, "programmer.key").pump_key);
+    assert!(ask(&device.address, stranger, 1, RequestBody::Interrogate).is_err(), "an unknown key opens no session");
+    let patient = key_config(&dir.0, "ptm.key");
+    let answer =
+        ask(&device.address, patient.clone(), 2, RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.into() })
+            .expect("an answer");
+    assert!(matches!(answer, ResponseBody::Refused { ref code, .. } if code == "not_permitted"), "{answer:?}");
+    let stop = ask(&device.address, patient, 3, RequestBody::Stop).expect("an answer");
+    assert!(matches!(stop, ResponseBody::Refused { ref code, .. } if code == "not_permitted"), "{stop:?}");
+    assert_eq!(status(&device, &dir.0)["state"], "therapy");
+    // The CLI refuses a patient key for programming before it connects.
+    let output = itb()
+        .args(["program", "--pump", &device.address, "--key"])
+        .arg(dir.0.join("ptm.key"))
+        .arg("stop")
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("patient key"));
+}
+
+#[test]
+fn a_retried_bolus_delivers_once() {
+    let dir = TempDir::new("retry");
+    provision(&dir.0);
+    let device = Device::start(&dir.0, None);
+    let patient = key_config(&dir.0, "ptm.key");
+    let first = ask(&device.address, patient.clone(), 77, RequestBody::PtmBolus).expect("answer");
+    assert!(matches!(first, ResponseBody::BolusStarted { dose_ng: 25_000, .. }), "{first:?}");
+    // The link dropped before the answer arrived: the PTM retries the same request id.
+    let retry = ask(&device.address, patient, 77, RequestBody::PtmBolus).expect("answer");
+    assert_eq!(retry, first);
+    assert_eq!(status(&device, &dir.0)["ptm_boluses_last_24h"], 1);
+}
+
+#[derive(Clone, Copy)]
+enum Meddle {
+    Replay,
+    Tamper,
+}
+
+/// A man in the middle that meddles with the client's `frame`-th frame (counting from 1).
+fn proxy(upstream: String, frame: usize, meddle: Meddle) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else { return };
+        let Ok(mut server) = TcpStream::connect(upstream) else { return };
+        let (Ok(mut client_back), Ok(mut server_back)) = (client.try_clone(), server.try_clone()) else { return };
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut server_back, &mut client_back);
+            // The pump hung up: so does the proxy, at once.
+            let _ = client_back.shutdown(std::net::Shutdown::Both);
+        });
+        let mut count = 0;
+        loop {
+            let mut length = [0u8; 2];
+            if client.read_exact(&mut length).is_err() {
+                break;
+            }
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            if client.read_exact(&mut body).is_err() {
+                break;
+            }
+            count += 1;
+            let mut out = length.to_vec();
+            if count == frame {
+                match meddle {
+                    Meddle::Replay => {
+                        out.extend_from_slice(&body);
+                        out.extend_from_slice(&length);
+                    }
+                    Meddle::Tamper => {
+                        let middle = body.len() / 2;
+                        body[middle] ^= 0x01;
+                    }
+                }
+            }
+            out.extend_from_slice(&body);
+            if server.write_all(&out).is_err() {
+                break;
+            }
+        }
+    });
+    address
+}
+
+#[test]
+fn replayed_and_tampered_frames_are_refused() {
+    let dir = TempDir::new("meddle");
+    provision(&dir.0);
+    let device = Device::start(&dir.0, None);
+    let patient = key_config(&dir.0, "ptm.key");
+    // Frames from the client: 1 hello, 2 handshake, 3 key confirmation, 4 the request.
+    let replayed = proxy(device.address.clone(), 4, Meddle::Replay);
+    let answer = ask(&replayed, patient.clone(), 5, RequestBody::PtmBolus);
+    // The first copy may be answered before the replay closes the session; the bolus is given once.
+    if let Ok(body) = &answer {
+        assert!(matches!(body, ResponseBody::BolusStarted { .. }), "{body:?}");
+    }
+    assert_eq!(status(&device, &dir.0)["ptm_boluses_last_24h"], 1, "a replayed frame never delivers twice");
+    let tampered = proxy(device.address.clone(), 4, Meddle::Tamper);
+    let answer = ask(&tampered, key_config(&dir.0, "programmer.key"), 6, RequestBody::Stop);
+    assert!(answer.is_err(), "a tampered frame gets no answer: {answer:?}");
+    assert_eq!(status(&device, &dir.0)["state"], "therapy", "the tampered stop did nothing");
+    let tampered_handshake = proxy(device.address.clone(), 2, Meddle::Tamper);
+    assert!(ask(&tampered_handshake, key_config(&dir.0, "programmer.key"), 7, RequestBody::Stop).is_err());
+}
+
+#[test]
+fn a_device_killed_during_a_commit_restarts_with_the_old_or_the_new_therapy() {
+    let dir = TempDir::new("crash");
+    provision(&dir.0);
+    let file = dir.0.join("new.toml");
+    std::fs::write(&file, NEW_THERAPY).expect("write");
+    let prescribe = |device: &Device| program(device, &dir.0, &["prescribe", file.to_str().expect("path"), "--yes"]);
+
+    // Killed after the new state is written but before it replaces the old: the old therapy.
+    let mut device = Device::start(&dir.0, Some("before-rename"));
+    let output = prescribe(&device);
+    assert!(!output.status.success(), "the programmer sees no answer");
+    assert!(device.wait_for_exit(), "the device died at the injected point");
+    drop(device);
+    let device = Device::start(&dir.0, None);
+    let after = status(&device, &dir.0);
+    assert_eq!(after["program_number"], 1);
+    assert_eq!(after["state"], "therapy", "never stopped");
+    drop(device);
+
+    // Killed just after the rename: the new therapy.
+    let mut device = Device::start(&dir.0, Some("after-rename"));
+    assert!(!prescribe(&device).status.success());
+    assert!(device.wait_for_exit());
+    drop(device);
+    let device = Device::start(&dir.0, None);
+    let after = status(&device, &dir.0);
+    assert_eq!(after["program_number"], 2);
+    assert_eq!(after["state"], "therapy");
+    assert_eq!(after["worst_case_daily_dose_micrograms"], 385.0);
+
+    // SIGKILL at an arbitrary moment: the restart reads a whole state (the snapshot is checked
+    // for mass balance on load, or the device would refuse to start).
+    let mut device = device;
+    let _ = device.child.kill();
+    let _ = device.child.wait();
+    drop(device);
+    let device = Device::start(&dir.0, None);
+    let after = status(&device, &dir.0);
+    assert_eq!(after["state"], "therapy");
+    assert!(after["reservoir_ml"].as_f64().is_some_and(|ml| ml > 19.0 && ml <= 20.0));
+}

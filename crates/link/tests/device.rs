@@ -1,0 +1,215 @@
+//! The pump's side of the link, without a socket: roles, staging and commit by hash, stale
+//! changes, retries.
+
+use itb_dose::{Concentration, DeviceProfile, Volume};
+use itb_link::Role;
+use itb_link::device::Device;
+use itb_link::message::{self, Request, RequestBody, Response, ResponseBody};
+use itb_pump::{Implant, Instant, Pump, PumpTime};
+
+fn start() -> Instant {
+    Instant::from_timestamp("2026-11-25T10:00:00Z".parse().expect("valid"))
+}
+
+fn device() -> Device {
+    let prescription = itb_dose::toml::from_toml(
+        "mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n[ptm]\nbolus_dose = \"20 micrograms\"\n\
+         bolus_duration = \"10 min\"\nlockout = \"2 h\"\nmax_boluses_per_day = 3\n",
+    )
+    .expect("valid");
+    Device::new(
+        Pump::implant(Implant {
+            profile: DeviceProfile::built_in("synchromed-ii-20").expect("profile"),
+            at: start(),
+            clock: PumpTime::from_ms(start().as_ms()),
+            catheter_cm: 50,
+            rate_error_ppm: 0,
+            fill: Volume::ml(20),
+            concentration: Concentration::micrograms_per_ml(2000),
+            prescription,
+        })
+        .expect("implant"),
+    )
+}
+
+fn ask(device: &mut Device, role: Role, at: Instant, id: u64, body: RequestBody) -> ResponseBody {
+    let outcome = device.handle(role, at, &message::encode(&Request { id, body }));
+    let response: Response = message::decode(&outcome.response).expect("a response");
+    assert_eq!(response.id, id);
+    response.body
+}
+
+fn refusal_code(body: &ResponseBody) -> &str {
+    match body {
+        ResponseBody::Refused { code, .. } => code,
+        _ => "",
+    }
+}
+
+const NEW_THERAPY: &str = "mode = \"simple_continuous\"\ndose = \"460 micrograms/day\"\n";
+
+#[test]
+fn a_patient_session_can_ask_for_a_bolus_and_nothing_else() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::hours(1));
+    for body in [
+        RequestBody::Interrogate,
+        RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.to_owned() },
+        RequestBody::Stop,
+        RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false },
+        RequestBody::Commit { hash: vec![0; 32] },
+    ] {
+        let answer = ask(&mut device, Role::Patient, t, 1, body.clone());
+        assert_eq!(refusal_code(&answer), "not_permitted", "{body:?}");
+    }
+    assert!(matches!(
+        ask(&mut device, Role::Patient, t, 2, RequestBody::PtmStatus),
+        ResponseBody::PtmStatus { allowed_per_24h: 3, .. }
+    ));
+    assert!(matches!(
+        ask(&mut device, Role::Patient, t, 3, RequestBody::PtmBolus),
+        ResponseBody::BolusStarted { dose_ng: 20_000, .. }
+    ));
+}
+
+#[test]
+fn a_retried_bolus_delivers_once() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::hours(1));
+    let first = ask(&mut device, Role::Patient, t, 9, RequestBody::PtmBolus);
+    let again = ask(&mut device, Role::Patient, t.plus(itb_dose::Duration::seconds(3)), 9, RequestBody::PtmBolus);
+    assert_eq!(first, again);
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::PtmBolus), 1);
+    // A new id within the lockout is refused with the time it will be allowed.
+    let refused = ask(&mut device, Role::Patient, t.plus(itb_dose::Duration::minutes(30)), 10, RequestBody::PtmBolus);
+    match refused {
+        ResponseBody::Refused { code, retry_at_ms, .. } => {
+            assert_eq!(code, "ptm_lockout");
+            assert_eq!(retry_at_ms, Some(t.plus(itb_dose::Duration::hours(2)).as_ms()));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn therapy_changes_are_staged_reviewed_and_committed_by_hash() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::days(2));
+    let staged = match ask(
+        &mut device,
+        Role::Clinician,
+        t,
+        1,
+        RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.to_owned() },
+    ) {
+        ResponseBody::Staged(staged) => staged,
+        other => panic!("expected a staged change, got {other:?}"),
+    };
+    assert_eq!(staged.old.max_day_ng, 400_000);
+    assert_eq!(staged.new.max_day_ng, 460_000);
+    assert!(staged.warnings.iter().any(|w| w.contains("rises 15%")), "{:?}", staged.warnings);
+    // Nothing changes until the commit.
+    assert_eq!(device.pump().status().program_number, 1);
+    let wrong = ask(&mut device, Role::Clinician, t, 2, RequestBody::Commit { hash: vec![7; 32] });
+    assert_eq!(refusal_code(&wrong), "hash_mismatch");
+    assert_eq!(device.pump().status().program_number, 1);
+    let done = ask(&mut device, Role::Clinician, t, 3, RequestBody::Commit { hash: staged.hash.clone() });
+    assert!(matches!(done, ResponseBody::Done { .. }), "{done:?}");
+    assert_eq!(device.pump().status().program_number, 2);
+    // The same commit retried answers the same and programs nothing more.
+    assert_eq!(ask(&mut device, Role::Clinician, t, 3, RequestBody::Commit { hash: staged.hash.clone() }), done);
+    assert_eq!(device.pump().status().program_number, 2);
+}
+
+#[test]
+fn a_stale_or_expired_staged_change_is_refused_and_the_old_therapy_runs() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::days(2));
+    let ResponseBody::Staged(staged) = ask(
+        &mut device,
+        Role::Clinician,
+        t,
+        1,
+        RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.to_owned() },
+    ) else {
+        panic!("staged");
+    };
+    // Someone stops and resumes the pump in between: the reviewed "old" is no longer true.
+    ask(&mut device, Role::Clinician, t, 2, RequestBody::Stop);
+    ask(&mut device, Role::Clinician, t, 3, RequestBody::Resume);
+    let stale = ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash.clone() });
+    assert_eq!(refusal_code(&stale), "stale_change");
+    assert_eq!(device.pump().status().program_number, 1);
+    // Staged, then the session goes away: after 10 minutes the change is gone.
+    let ResponseBody::Staged(again) = ask(
+        &mut device,
+        Role::Clinician,
+        t,
+        5,
+        RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.to_owned() },
+    ) else {
+        panic!("staged");
+    };
+    let late = ask(
+        &mut device,
+        Role::Clinician,
+        t.plus(itb_dose::Duration::minutes(11)),
+        6,
+        RequestBody::Commit { hash: again.hash },
+    );
+    assert_eq!(refusal_code(&late), "nothing_staged");
+    assert_eq!(device.pump().status().state, itb_pump::DeliveryState::Therapy);
+}
+
+#[test]
+fn a_refill_is_withdraw_then_stage_then_commit() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::days(60));
+    let stage = RequestBody::StageRefill { fill_nl: 20_000_000, concentration_ng_per_ml: 500_000, bridge: true };
+    assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 1, stage.clone())), "not_withdrawn");
+    let withdrawn = ask(&mut device, Role::Clinician, t, 2, RequestBody::WithdrawReservoir);
+    assert_eq!(
+        withdrawn,
+        ResponseBody::Withdrawn { withdrawn_nl: 8_000_000, expected_nl: 8_000_000, warning_above_nl: 1_000_000 }
+    );
+    let ResponseBody::Staged(staged) = ask(&mut device, Role::Clinician, t, 3, stage) else { panic!("staged") };
+    assert!(staged.warnings.iter().any(|w| w.contains("bridge bolus")), "{:?}", staged.warnings);
+    let done = ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash });
+    assert_eq!(done, ResponseBody::Done { message: "refilled; bridge bolus running".to_owned() });
+    assert_eq!(device.pump().world().reservoir().volume, Volume::ml(20));
+    // Over the hard limit: refused at staging, nothing staged.
+    ask(&mut device, Role::Clinician, t, 5, RequestBody::WithdrawReservoir);
+    let too_much = RequestBody::StageRefill { fill_nl: 25_000_000, concentration_ng_per_ml: 500_000, bridge: true };
+    assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 6, too_much)), "fill_above_capacity");
+}
+
+#[test]
+fn garbage_is_refused_without_acting() {
+    let mut device = device();
+    let outcome = device.handle(Role::Clinician, start(), &[0xde, 0xad, 0xbe, 0xef]);
+    assert!(!outcome.changed);
+    let response: Response = message::decode(&outcome.response).expect("a response");
+    assert_eq!(refusal_code(&response.body), "malformed");
+}
+
+mod arbitrary_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Bytes from anywhere never panic the device, and a patient's never change the therapy.
+        #[test]
+        fn arbitrary_payloads_never_panic_or_reprogram(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..256), 1..8)) {
+            let mut device = device();
+            for payload in payloads {
+                let outcome = device.handle(Role::Patient, start(), &payload);
+                prop_assert!(message::decode::<Response>(&outcome.response).is_ok());
+                prop_assert_eq!(device.pump().status().program_number, 1);
+                let outcome = device.handle(Role::Clinician, start(), &payload);
+                prop_assert!(message::decode::<Response>(&outcome.response).is_ok());
+            }
+        }
+    }
+}
