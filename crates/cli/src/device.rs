@@ -279,7 +279,7 @@ impl Running {
         let entries = self.device.pump().log().read_from(self.log_printed + 1, 256);
         for entry in entries {
             self.log_printed = entry.seq;
-            println!("{} [{}] {:?}", self.device.pump().now(), entry.at, entry.event);
+            println!("{} [pump clock {}] {}", self.device.pump().now(), entry.at, entry.event.describe());
         }
         let _ = std::io::stdout().flush();
     }

@@ -241,7 +241,7 @@ impl Device {
                         seq: e.seq,
                         pump_time_ms: e.at.as_ms(),
                         kind: e.event.kind().as_str().to_owned(),
-                        detail: format!("{:?}", e.event),
+                        detail: e.event.describe(),
                     })
                     .collect();
                 (ResponseBody::Log { entries, next_seq: self.pump.log().next_seq() }, false)

@@ -7,7 +7,10 @@
 //! - Sequence numbers start at 1 and increase by one per entry, with no gaps.
 //! - `counts[kind]` is the number of entries of that kind ever written.
 
+use itb_dose::{Concentration, Mass, Volume};
+
 use crate::alarm::AlarmKind;
+use crate::command::RefusalCode;
 use crate::time::PumpTime;
 
 /// What happened. Small and `Copy`: full prescriptions live in the therapy history.
@@ -61,10 +64,16 @@ pub enum Event {
         /// Dose, nanograms.
         dose_ng: u64,
     },
-    /// A PTM request was refused.
-    PtmRefused,
-    /// Another command was refused.
-    CommandRefused,
+    /// A PTM request was refused, and why.
+    PtmRefused {
+        /// The reason.
+        code: RefusalCode,
+    },
+    /// Another command was refused, and why.
+    CommandRefused {
+        /// The reason.
+        code: RefusalCode,
+    },
     /// The clock was set: the reading before and after, pump-clock milliseconds.
     ClockSet {
         /// Before.
@@ -199,8 +208,8 @@ impl Event {
             Event::PrimingStarted { .. } => EventKind::PrimingStarted,
             Event::BolusEnded => EventKind::BolusEnded,
             Event::PtmBolus { .. } => EventKind::PtmBolus,
-            Event::PtmRefused => EventKind::PtmRefused,
-            Event::CommandRefused => EventKind::CommandRefused,
+            Event::PtmRefused { .. } => EventKind::PtmRefused,
+            Event::CommandRefused { .. } => EventKind::CommandRefused,
             Event::ClockSet { .. } => EventKind::ClockSet,
             Event::AlarmThresholdSet { .. } => EventKind::AlarmThresholdSet,
             Event::AlarmRaised(_) => EventKind::AlarmRaised,
@@ -210,6 +219,71 @@ impl Event {
             Event::EndOfService => EventKind::EndOfService,
             Event::LowBatteryReset => EventKind::LowBatteryReset,
             Event::MemoryError { .. } => EventKind::MemoryError,
+        }
+    }
+}
+
+impl Event {
+    /// The event in a sentence, for logs, timelines and the programmer's screen.
+    pub fn describe(&self) -> String {
+        let volume = |nl: u64| Volume::nl(nl);
+        match self {
+            Event::Implanted => "pump implanted".to_owned(),
+            Event::TherapyProgrammed { program, max_day_ng } => {
+                format!("therapy {program} programmed: up to {} a day", Mass::ng(*max_day_ng))
+            }
+            Event::Stopped => "pump stopped by the clinician".to_owned(),
+            Event::Resumed => "therapy resumed".to_owned(),
+            Event::Refilled { expected_nl, filled_nl, ng_per_ml } => format!(
+                "refilled: {} of {} (the pump had expected {} left)",
+                volume(*filled_nl),
+                Concentration::ng_per_ml(*ng_per_ml),
+                volume(*expected_nl)
+            ),
+            Event::BridgeStarted { volume_nl } => {
+                format!("bridge bolus: {} of old drug pushed out at the old rate", volume(*volume_nl))
+            }
+            Event::BridgeEnded => "bridge bolus ended: new concentration's rate".to_owned(),
+            Event::SingleBolusStarted { dose_ng } => format!("single bolus of {}", Mass::ng(*dose_ng)),
+            Event::PrimingStarted { volume_nl } => format!("priming bolus of {}", volume(*volume_nl)),
+            Event::BolusEnded => "bolus ended".to_owned(),
+            Event::PtmBolus { dose_ng } => format!("PTM bolus of {}", Mass::ng(*dose_ng)),
+            Event::PtmRefused { code } => format!("PTM bolus refused ({})", code.as_str()),
+            Event::CommandRefused { code } => format!("command refused ({})", code.as_str()),
+            Event::ClockSet { before_ms, after_ms } => {
+                format!("pump clock set from {} to {}", PumpTime::from_ms(*before_ms), PumpTime::from_ms(*after_ms))
+            }
+            Event::AlarmThresholdSet { threshold_nl } => {
+                format!("low-reservoir alarm threshold set to {}", volume(*threshold_nl))
+            }
+            Event::AlarmRaised(kind) => format!("ALARM {}", kind.describe()),
+            Event::AlarmCleared(kind) => format!("alarm cleared: {}", kind.as_str()),
+            Event::MotorStallDetected => "motor stall detected".to_owned(),
+            Event::MotorStallRecovered => "motor running again after the stall".to_owned(),
+            Event::EndOfService => "END OF SERVICE: delivery stopped for good".to_owned(),
+            Event::LowBatteryReset => "low-battery reset: delivery stopped".to_owned(),
+            Event::MemoryError { critical: true } => "critical memory error: delivery stopped".to_owned(),
+            Event::MemoryError { critical: false } => "memory error".to_owned(),
+        }
+    }
+
+    /// A short category for timelines: implant, program, refill, bolus, ptm, alarm, ...
+    pub fn category(&self) -> &'static str {
+        match self {
+            Event::Implanted => "implant",
+            Event::TherapyProgrammed { .. } => "program",
+            Event::Stopped => "stop",
+            Event::Resumed => "resume",
+            Event::Refilled { .. } => "refill",
+            Event::BridgeStarted { .. } | Event::BridgeEnded => "bridge",
+            Event::SingleBolusStarted { .. } | Event::PrimingStarted { .. } | Event::BolusEnded => "bolus",
+            Event::PtmBolus { .. } => "ptm",
+            Event::PtmRefused { .. } | Event::CommandRefused { .. } => "refused",
+            Event::ClockSet { .. } => "clock",
+            Event::AlarmThresholdSet { .. } | Event::AlarmRaised(_) | Event::AlarmCleared(_) => "alarm",
+            Event::MotorStallDetected | Event::MotorStallRecovered => "motor",
+            Event::EndOfService | Event::LowBatteryReset => "battery",
+            Event::MemoryError { .. } => "memory",
         }
     }
 }

@@ -374,51 +374,12 @@ impl Runner {
     }
 }
 
-/// A log event as timeline text.
+/// A log event as timeline text; refusals are noted by the runner with their full reasons.
 fn describe(event: &Event) -> Option<(&'static str, String)> {
-    let vol = |nl: u64| Volume::nl(nl);
-    Some(match event {
-        Event::Implanted => ("implant", "pump implanted".to_owned()),
-        Event::TherapyProgrammed { program, max_day_ng } => {
-            ("program", format!("therapy {program} programmed: up to {} a day", Mass::ng(*max_day_ng)))
-        }
-        Event::Stopped => ("stop", "pump stopped by the clinician".to_owned()),
-        Event::Resumed => ("resume", "therapy resumed".to_owned()),
-        Event::Refilled { expected_nl, filled_nl, ng_per_ml } => (
-            "refill",
-            format!(
-                "refilled: {} of {} (the pump had expected {} left)",
-                vol(*filled_nl),
-                itb_dose::Concentration::ng_per_ml(*ng_per_ml),
-                vol(*expected_nl)
-            ),
-        ),
-        Event::BridgeStarted { volume_nl } => {
-            ("bridge", format!("bridge bolus: {} of old drug pushed out at the old rate", vol(*volume_nl)))
-        }
-        Event::BridgeEnded => ("bridge", "bridge bolus ended: new concentration's rate".to_owned()),
-        Event::SingleBolusStarted { dose_ng } => ("bolus", format!("single bolus of {}", Mass::ng(*dose_ng))),
-        Event::PrimingStarted { volume_nl } => ("bolus", format!("priming bolus of {}", vol(*volume_nl))),
-        Event::BolusEnded => ("bolus", "bolus ended".to_owned()),
-        Event::PtmBolus { dose_ng } => ("ptm", format!("PTM bolus of {}", Mass::ng(*dose_ng))),
-        Event::PtmRefused | Event::CommandRefused => return None,
-        Event::ClockSet { before_ms, after_ms } => (
-            "clock",
-            format!("pump clock set from {} to {}", PumpTime::from_ms(*before_ms), PumpTime::from_ms(*after_ms)),
-        ),
-        Event::AlarmThresholdSet { threshold_nl } => {
-            ("alarm", format!("low-reservoir alarm threshold set to {}", vol(*threshold_nl)))
-        }
-        Event::AlarmRaised(kind) => ("alarm", format!("ALARM {}", kind.describe())),
-        Event::AlarmCleared(kind) => ("alarm", format!("alarm cleared: {}", kind.as_str())),
-        Event::MotorStallDetected => ("motor", "motor stall detected".to_owned()),
-        Event::MotorStallRecovered => ("motor", "motor running again after the stall".to_owned()),
-        Event::EndOfService => ("battery", "END OF SERVICE: delivery stopped for good".to_owned()),
-        Event::LowBatteryReset => ("battery", "low-battery reset: delivery stopped".to_owned()),
-        Event::MemoryError { critical } => {
-            ("memory", if *critical { "critical memory error: delivery stopped" } else { "memory error" }.to_owned())
-        }
-    })
+    match event {
+        Event::PtmRefused { .. } | Event::CommandRefused { .. } => None,
+        other => Some((other.category(), other.describe())),
+    }
 }
 
 fn thin(samples: Vec<Sample>) -> Vec<Sample> {

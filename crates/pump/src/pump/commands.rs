@@ -46,10 +46,11 @@ impl Pump {
         };
         if let Err(refusal) = &answer {
             self.counters.refused += 1;
-            let event = if refusal.code == RefusalCode::PtmLockout || refusal.code == RefusalCode::PtmDailyMax {
-                Event::PtmRefused
+            let code = refusal.code;
+            let event = if code == RefusalCode::PtmLockout || code == RefusalCode::PtmDailyMax {
+                Event::PtmRefused { code }
             } else {
-                Event::CommandRefused
+                Event::CommandRefused { code }
             };
             self.record(event);
         }
