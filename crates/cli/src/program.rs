@@ -53,6 +53,16 @@ pub enum ProgramCommand {
     Prescribe {
         /// The prescription.
         file: PathBuf,
+        /// Origin of the spasticity: checks the change against the titration guideline.
+        #[arg(long, value_enum)]
+        origin: Option<OriginArg>,
+        /// The patient's age in whole years (under 18: the children's band).
+        #[arg(long, value_name = "YEARS")]
+        age: Option<u32>,
+        /// Program although the titration check says the step exceeds the guideline or comes
+        /// within 24 hours of the last increase; give the reason for the record.
+        #[arg(long, value_name = "REASON")]
+        accept_titration: Option<String>,
         /// Commit without asking (after reviewing the summary some other way).
         #[arg(long)]
         yes: bool,
@@ -120,6 +130,15 @@ pub enum ProgramCommand {
         #[arg(long)]
         catheter_only: bool,
     },
+}
+
+/// Origin of the spasticity.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OriginArg {
+    /// Spinal cord injury, multiple sclerosis.
+    Spinal,
+    /// Cerebral palsy, brain injury.
+    Cerebral,
 }
 
 #[derive(Debug, Args)]
@@ -338,12 +357,108 @@ fn confirm(prompt: &str, yes: bool) -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("yes")
 }
 
+/// What the titration guideline says of a staged therapy change, when the origin is known.
+struct Titration {
+    origin: itb_dose::calc::titrate::Origin,
+    age: Option<u32>,
+    accepted: Option<String>,
+}
+
+/// The pump-clock time of the last increase of the largest daily dose, from the pump's log.
+async fn last_increase(client: &mut Client) -> Result<Option<i64>, CliError> {
+    let next = match client.ask(fresh_id(), RequestBody::Interrogate).await? {
+        ResponseBody::Status(status) => status.log_next_seq,
+        _ => return Ok(None),
+    };
+    let from = next.saturating_sub(u64::from(message::LOG_READ_MAX)).max(1);
+    let entries =
+        match client.ask(fresh_id(), RequestBody::ReadLog { from_seq: from, max: message::LOG_READ_MAX }).await? {
+            ResponseBody::Log { entries, .. } => entries,
+            _ => return Ok(None),
+        };
+    let mut previous: Option<u64> = None;
+    let mut last = None;
+    for entry in entries.iter().filter(|e| e.kind == "therapy_programmed") {
+        // The detail reads "therapy N programmed: up to X micrograms a day".
+        let dose = entry
+            .detail
+            .split("up to ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| Mass::parse_implied(n).ok());
+        if let (Some(dose), Some(before)) = (dose, previous)
+            && dose.as_ng() > before
+        {
+            last = Some(entry.pump_time_ms);
+        }
+        previous = dose.map(Mass::as_ng).or(previous);
+    }
+    Ok(last)
+}
+
+/// Checks the staged change against the guideline; `Err` text stops the programming.
+fn titration_text(
+    staged: &Staged,
+    titration: &Titration,
+    pump_now_ms: i64,
+    last_increase_ms: Option<i64>,
+) -> Result<String, String> {
+    use itb_dose::calc::titrate::{TitrationInputs, Verdict, check, percent_text};
+    let stamp = |ms: i64| jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let inputs = TitrationInputs {
+        current: itb_dose::DoseRate::ng_per_day(staged.old.max_day_ng),
+        proposed: itb_dose::DoseRate::ng_per_day(staged.new.max_day_ng),
+        origin: titration.origin,
+        age_years: titration.age,
+        last_increase_at: last_increase_ms.map(stamp),
+        at: stamp(pump_now_ms),
+    };
+    let result = match check(&inputs) {
+        Ok(result) => result,
+        Err(error) => return Ok(format!("\nTitration check not possible: {error}\n")),
+    };
+    let (low, high) = result.band_percent;
+    let mut text = format!(
+        "\nTitration check ({} origin): {}% against the {low}-{high}% step: {}\n",
+        titration.origin,
+        percent_text(result.change_micro_percent),
+        result.verdict.as_str().replace('_', " ").to_uppercase()
+    );
+    for reason in &result.reasons {
+        text.push_str(&format!("  - {reason}\n"));
+    }
+    if matches!(result.verdict, Verdict::ExceedsGuideline | Verdict::TooSoon) {
+        match &titration.accepted {
+            Some(reason) => text.push_str(&format!("  Accepted outside the guideline by the clinician: {reason}\n")),
+            None => {
+                text.push_str("  Not programmed: re-run with --accept-titration \"reason\" if this is intended.\n");
+                return Err(text);
+            }
+        }
+    }
+    Ok(text)
+}
+
 async fn stage_and_commit(
     client: &mut Client,
     stage: RequestBody,
     yes: bool,
-    mut out: String,
+    out: String,
 ) -> Result<Outcome, CliError> {
+    stage_check_commit(client, stage, yes, out, None).await
+}
+
+async fn stage_check_commit(
+    client: &mut Client,
+    stage: RequestBody,
+    yes: bool,
+    mut out: String,
+    titration: Option<Titration>,
+) -> Result<Outcome, CliError> {
+    let last = match &titration {
+        Some(_) => last_increase(client).await?,
+        None => None,
+    };
     let staged = match client.ask(fresh_id(), stage).await? {
         ResponseBody::Staged(staged) => staged,
         ResponseBody::Refused { code, message, retry_at_ms } => {
@@ -354,6 +469,20 @@ async fn stage_and_commit(
         other => return Err(CliError(format!("unexpected answer: {other:?}"))),
     };
     out.push_str(&staged_text(&staged));
+    if let Some(titration) = &titration {
+        let pump_now = match client.ask(fresh_id(), RequestBody::Interrogate).await? {
+            ResponseBody::Status(status) => status.pump_time_ms,
+            _ => 0,
+        };
+        match titration_text(&staged, titration, pump_now, last) {
+            Ok(text) => out.push_str(&text),
+            Err(text) => {
+                out.push_str(&text);
+                let _ = client.ask(fresh_id(), RequestBody::Discard).await;
+                return Ok(Outcome { text: out, code: EXIT_NOT_CONFIRMED });
+            }
+        }
+    }
     print!("{out}");
     let _ = std::io::stdout().flush();
     out.clear();
@@ -428,13 +557,21 @@ pub fn program(args: ProgramArgs) -> Result<Outcome, CliError> {
                     other => simple(other),
                 }
             }
-            ProgramCommand::Prescribe { file, yes } => {
+            ProgramCommand::Prescribe { file, origin, age, accept_titration, yes } => {
                 let text = std::fs::read_to_string(&file)
                     .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?;
                 let prescription =
                     itb_dose::toml::from_toml(&text).map_err(|e| CliError(format!("{}: {e}", file.display())))?;
                 let body = RequestBody::StageTherapy { prescription_toml: itb_dose::toml::to_toml(&prescription) };
-                stage_and_commit(&mut client, body, yes, String::new()).await?
+                let titration = origin.map(|origin| Titration {
+                    origin: match origin {
+                        OriginArg::Spinal => itb_dose::calc::titrate::Origin::Spinal,
+                        OriginArg::Cerebral => itb_dose::calc::titrate::Origin::Cerebral,
+                    },
+                    age,
+                    accepted: accept_titration,
+                });
+                stage_check_commit(&mut client, body, yes, String::new(), titration).await?
             }
             ProgramCommand::Refill { fill_ml, concentration, no_bridge, accept_gap, yes } => {
                 let fill = Volume::parse_implied(&fill_ml).map_err(|e| CliError::flag("--fill-ml", e))?;

@@ -334,3 +334,41 @@ fn a_device_killed_during_a_commit_restarts_with_the_old_or_the_new_therapy() {
     assert_eq!(after["state"], "therapy");
     assert!(after["reservoir_ml"].as_f64().is_some_and(|ml| ml > 19.0 && ml <= 20.0));
 }
+
+#[test]
+fn a_second_increase_within_a_day_stops_unless_accepted() {
+    let dir = TempDir::new("titration");
+    provision(&dir.0);
+    let device = Device::start(&dir.0, None);
+    let first = dir.0.join("385.toml");
+    std::fs::write(&first, NEW_THERAPY).expect("write");
+    let second = dir.0.join("420.toml");
+    std::fs::write(&second, "mode = \"simple_continuous\"\ndose = \"420 micrograms/day\"\n").expect("write");
+    let path = |p: &PathBuf| p.to_str().expect("path").to_owned();
+    // 350 -> 385 micrograms/day: +10 %, within the spinal step.
+    let output = program(&device, &dir.0, &["prescribe", &path(&first), "--origin", "spinal", "--age", "45", "--yes"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("10% against the 10-30% step: WITHIN GUIDELINE"), "{text}");
+    // 385 -> 420 minutes later: too soon.
+    let output = program(&device, &dir.0, &["prescribe", &path(&second), "--origin", "spinal", "--age", "45", "--yes"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    assert!(text.contains("TOO SOON") && text.contains("--accept-titration"), "{text}");
+    assert_eq!(status(&device, &dir.0)["program_number"], 2);
+    let output = program(
+        &device,
+        &dir.0,
+        &[
+            "prescribe",
+            &path(&second),
+            "--origin",
+            "spinal",
+            "--accept-titration",
+            "consultant review after spasms",
+            "--yes",
+        ],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(status(&device, &dir.0)["program_number"], 3);
+}

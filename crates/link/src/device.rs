@@ -594,6 +594,9 @@ fn therapy_warnings(old: &Side, new: &Side, prescription: &Prescription) -> Vec<
             }
         }
     }
+    if old.worst_case_day_ng != old.max_day_ng && prescription.ptm().is_none() {
+        warnings.push("The new therapy has no PTM limits: the patient's PTM boluses will be refused.".to_owned());
+    }
     if new.worst_case_day_ng != new.max_day_ng {
         warnings.push(format!(
             "With every PTM bolus taken the patient may receive {} a day; the refill date assumes this.",
