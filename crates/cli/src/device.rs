@@ -84,6 +84,10 @@ pub struct ProvisionArgs {
     /// The pump's clock is set to local time in this zone at implant.
     #[arg(long, value_name = "ZONE", default_value = "Europe/London")]
     tz: String,
+    /// A test pump that delivers this much more (or, negative, less) than it is told, in
+    /// percent: over-infusion shows at the next refill as less withdrawn than expected.
+    #[arg(long, value_name = "PERCENT", default_value = "0", allow_hyphen_values = true)]
+    rate_error_percent: i64,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +101,10 @@ pub struct RunArgs {
     /// Simulated seconds per real second.
     #[arg(long, value_name = "N", default_value = "1")]
     speed: u64,
+    /// Before serving, run the pump forward by this much simulated time (e.g. "60 day"), to
+    /// test a programmer against a pump that is due a refill.
+    #[arg(long, value_name = "DURATION")]
+    advance: Option<String>,
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> CliError {
@@ -189,7 +197,7 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         at,
         clock: PumpTime::from_civil(zone.to_datetime(start)),
         catheter_cm: args.catheter_cm,
-        rate_error_ppm: 0,
+        rate_error_ppm: args.rate_error_percent.clamp(-100, 1_000) * 10_000,
         fill,
         concentration,
         prescription,
@@ -293,8 +301,12 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
     let config = responder_config(&args.state)?;
     let mut pump = load(&args.state)?;
     // Restart where the pump was: its own time continues from the snapshot.
+    if let Some(text) = &args.advance {
+        let span: itb_dose::Duration = text.parse().map_err(|e| CliError::flag("--advance", e))?;
+        pump.advance_to(pump.now().plus(span));
+        save(&args.state, &pump)?;
+    }
     let sim_start = pump.now();
-    pump.advance_to(sim_start);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

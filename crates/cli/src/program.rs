@@ -675,6 +675,9 @@ async fn refill(
         ));
         match accept_gap {
             None => {
+                out.push_str(
+                    "The old drug is out of the reservoir: until the pump is refilled the patient receives NO drug (risk of withdrawal).\n",
+                );
                 out.push_str("Re-run with --accept-gap \"reason\" once the gap is explained.\n");
                 return Ok(Outcome { text: out, code: EXIT_GAP });
             }

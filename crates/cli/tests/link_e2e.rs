@@ -52,10 +52,15 @@ struct Device {
 
 impl Device {
     fn start(dir: &Path, crash: Option<&str>) -> Self {
+        Self::start_with(dir, crash, &[])
+    }
+
+    fn start_with(dir: &Path, crash: Option<&str>, extra: &[&str]) -> Self {
         let mut command = itb();
         command
             .args(["pump", "run", "--listen", "127.0.0.1:0", "--state"])
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some(point) = crash {
@@ -371,4 +376,32 @@ fn a_second_increase_within_a_day_stops_unless_accepted() {
     );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     assert_eq!(status(&device, &dir.0)["program_number"], 3);
+}
+
+#[test]
+fn a_refill_stops_when_less_comes_out_than_the_pump_expected() {
+    let dir = TempDir::new("gap");
+    let output = itb()
+        .args(["pump", "provision", "--rate-error-percent", "50", "--state"])
+        .arg(&dir.0)
+        .output()
+        .expect("provision runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // 60 days at 100 micrograms/day of 2000: the pump counts 3 mL used; 4.5 mL really left it.
+    let device = Device::start_with(&dir.0, None, &["--advance", "60 day"]);
+    let stopped = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000", "--yes"]);
+    let text = String::from_utf8_lossy(&stopped.stdout);
+    assert_eq!(stopped.status.code(), Some(3), "{text}");
+    assert!(text.contains("STOP: 1.5 mL LESS than expected, above the 1 mL"), "{text}");
+    assert!(text.contains("over-infusion"), "{text}");
+    let expected_before = status(&device, &dir.0)["reservoir_ml"].as_f64().expect("reservoir");
+    assert!((expected_before - 17.0).abs() < 0.01, "{expected_before}");
+    let accepted = program(
+        &device,
+        &dir.0,
+        &["refill", "--fill-ml", "20", "--concentration", "2000", "--accept-gap", "pump sent for analysis", "--yes"],
+    );
+    let text = String::from_utf8_lossy(&accepted.stdout);
+    assert!(accepted.status.success(), "{text}");
+    assert!(text.contains("Gap accepted by the clinician: pump sent for analysis"), "{text}");
 }
