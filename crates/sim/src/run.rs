@@ -343,34 +343,33 @@ impl Runner {
                 );
                 return;
             }
-            world => {
-                let (world_action, text) = match world {
-                    Action::Mri { stall_for } => (
-                        WorldAction::MriScan { stall_for: *stall_for },
-                        format!("MRI scan: the motor stalls for {stall_for}"),
-                    ),
-                    Action::Catheter(state) => (WorldAction::Catheter(*state), format!("catheter now {state:?}")),
-                    Action::ReplaceCatheter => (WorldAction::ReplaceCatheter, "catheter replaced (empty)".to_owned()),
-                    Action::RateError { ppm } => {
-                        (WorldAction::RateError { ppm: *ppm }, format!("delivery error now {} ppm", ppm))
-                    }
-                    Action::BatteryDefect { capacity_loss_ppm } => (
-                        WorldAction::BatteryDefect { capacity_loss_ppm: *capacity_loss_ppm },
-                        format!("battery defect: {} ppm of capacity lost", capacity_loss_ppm),
-                    ),
-                    Action::LowBatteryReset => (WorldAction::LowBatteryReset, "battery voltage dip".to_owned()),
-                    Action::MemoryError { critical } => {
-                        (WorldAction::MemoryError { critical: *critical }, "memory fault".to_owned())
-                    }
-                    _ => return,
-                };
-                self.note(at, "fault", text);
-                self.pump.act(at, world_action);
+            Action::Fault(fault) => {
+                self.note(at, "fault", fault_text(fault));
+                self.pump.act(at, *fault);
                 self.collect_log();
                 return;
             }
         };
         self.command(at, command);
+    }
+}
+
+/// A fault as timeline text.
+fn fault_text(fault: &WorldAction) -> String {
+    match fault {
+        WorldAction::MriScan { stall_for } => format!("MRI scan: the motor stalls for {stall_for}"),
+        WorldAction::Catheter(state) => format!("catheter now {state:?}"),
+        WorldAction::ReplaceCatheter => "catheter replaced (empty)".to_owned(),
+        WorldAction::RateError { ppm } => format!("delivery error now {ppm} ppm"),
+        WorldAction::BatteryDefect { capacity_loss_ppm } => {
+            format!("battery defect: {capacity_loss_ppm} ppm of capacity lost")
+        }
+        WorldAction::LowBatteryReset => "battery voltage dip".to_owned(),
+        WorldAction::MemoryError { critical } => format!("memory fault (critical: {critical})"),
+        WorldAction::Withdraw => "reservoir withdrawn".to_owned(),
+        WorldAction::Inject { volume, concentration, into } => {
+            format!("{volume} of {concentration} injected into the {}", into.as_str())
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use itb_dose::{Concentration, DeviceProfile, Duration, Mass, Prescription, Volume};
 use itb_pump::world::CatheterState;
-use itb_pump::{AlarmKind, Instant, PumpTime};
+use itb_pump::{AlarmKind, Instant, PumpTime, WorldAction};
 
 /// Most actions in one scenario (a `ptm` with `count` counts each press).
 pub const ACTIONS_MAX: usize = 100_000;
@@ -154,32 +154,9 @@ pub enum Action {
         /// After a catheter revision.
         catheter_only: bool,
     },
-    /// An MRI scan stalls the motor.
-    Mri {
-        /// Until the motor restarts.
-        stall_for: Duration,
-    },
-    /// The catheter changes state.
-    Catheter(CatheterState),
-    /// The catheter is replaced (empty).
-    ReplaceCatheter,
-    /// The pump's delivery error changes.
-    RateError {
-        /// Parts per million over the commanded volume.
-        ppm: i64,
-    },
-    /// A battery defect.
-    BatteryDefect {
-        /// Capacity lost, parts per million.
-        capacity_loss_ppm: u32,
-    },
-    /// A low-battery reset.
-    LowBatteryReset,
-    /// A memory error.
-    MemoryError {
-        /// Critical (delivery stops).
-        critical: bool,
-    },
+    /// A fault or a change in the body: an MRI scan, the catheter, the delivery error, the
+    /// battery, memory. (Withdrawals and injections belong to `Refill`.)
+    Fault(WorldAction),
     /// Set the pump's clock.
     SetClock(PumpTime),
     /// Set the low-reservoir alarm threshold.
@@ -323,12 +300,14 @@ fn action(name: &str, raw: &RawAction) -> Result<Action, ScenarioError> {
             then_stop: raw.then_stop.unwrap_or(false),
         },
         "prime" => Action::Prime { catheter_only: raw.catheter_only.unwrap_or(false) },
-        "mri" => Action::Mri { stall_for: quantity(&key("stall_for"), raw.stall_for.as_ref())? },
-        "catheter" => Action::Catheter(catheter(name, raw)?),
-        "replace_catheter" => Action::ReplaceCatheter,
+        "mri" => {
+            Action::Fault(WorldAction::MriScan { stall_for: quantity(&key("stall_for"), raw.stall_for.as_ref())? })
+        }
+        "catheter" => Action::Fault(WorldAction::Catheter(catheter(name, raw)?)),
+        "replace_catheter" => Action::Fault(WorldAction::ReplaceCatheter),
         "rate_error" => {
             let text = raw.percent.as_deref().ok_or_else(|| field(key("percent"), "is missing"))?;
-            Action::RateError { ppm: percent_ppm(&key("percent"), text)? }
+            Action::Fault(WorldAction::RateError { ppm: percent_ppm(&key("percent"), text)? })
         }
         "battery_defect" => {
             let text = raw
@@ -340,10 +319,10 @@ fn action(name: &str, raw: &RawAction) -> Result<Action, ScenarioError> {
                 .ok()
                 .filter(|p| *p <= 1_000_000)
                 .ok_or_else(|| field(key("capacity_loss_percent"), "must be from 0 to 100"))?;
-            Action::BatteryDefect { capacity_loss_ppm }
+            Action::Fault(WorldAction::BatteryDefect { capacity_loss_ppm })
         }
-        "low_battery_reset" => Action::LowBatteryReset,
-        "memory_error" => Action::MemoryError { critical: raw.critical.unwrap_or(false) },
+        "low_battery_reset" => Action::Fault(WorldAction::LowBatteryReset),
+        "memory_error" => Action::Fault(WorldAction::MemoryError { critical: raw.critical.unwrap_or(false) }),
         "set_clock" => {
             let text = raw.reading.as_deref().ok_or_else(|| field(key("reading"), "is missing"))?;
             let civil: jiff::civil::DateTime = text.parse().map_err(|_| {
