@@ -494,17 +494,25 @@ async fn stage_check_commit(
         });
     }
     let commit_id = fresh_id();
+    let mut retried = false;
     let answer = match client.ask(commit_id, RequestBody::Commit { hash: staged.hash.clone() }).await {
         Ok(answer) => answer,
         // A dropped link: retry the same commit once; the pump answers a retry with its first answer.
-        Err(_) => client.ask(commit_id, RequestBody::Commit { hash: staged.hash }).await?,
+        Err(_) => {
+            retried = true;
+            client.ask(commit_id, RequestBody::Commit { hash: staged.hash }).await?
+        }
+    };
+    let after_refusal = if retried {
+        "The link dropped during the commit: interrogate the pump to see which therapy runs."
+    } else {
+        "The pump keeps its current therapy."
     };
     Ok(match answer {
         ResponseBody::Done { message } => ok(format!("Committed: {message}.\n")),
-        ResponseBody::Refused { code, message, retry_at_ms } => Outcome {
-            text: format!("{}\nThe pump keeps its current therapy.\n", refused_text(&code, &message, retry_at_ms)),
-            code: 1,
-        },
+        ResponseBody::Refused { code, message, retry_at_ms } => {
+            Outcome { text: format!("{}\n{after_refusal}\n", refused_text(&code, &message, retry_at_ms)), code: 1 }
+        }
         other => ok(format!("{other:?}\n")),
     })
 }
