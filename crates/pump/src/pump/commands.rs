@@ -508,7 +508,8 @@ impl Pump {
             return Err(Refusal { code, message: why, retry_at: Some(next) });
         }
         self.deliverable()?;
-        let rate = self.bolus_rate(limits.bolus, limits.bolus_duration);
+        // Compiled with the program: the same rate every bolus.
+        let rate = self.program.as_ref().map_or(VolumeRate::ZERO, |p| p.ptm_rate);
         let ends_at = self.now.plus(limits.bolus_duration);
         self.ptm = Some(PtmRunning { rate, ends_at });
         if self.ptm_starts.len() == PTM_STARTS_MAX {

@@ -528,7 +528,8 @@ impl Pump {
 
     /// Handles everything due at `now`.
     fn process_due(&mut self) {
-        self.touch();
+        // Only what changes the commanded rate marks the state changed (`touch`): a boundary of
+        // the schedule needs no mark, since the cached rate is for another instant.
         self.counters.events += 1;
         let critical = self.profile.alarms.critical_tone_interval.value;
         let non_critical = self.profile.alarms.non_critical_tone_interval.value;
@@ -543,6 +544,7 @@ impl Pump {
         }
         if self.ptm.is_some_and(|p| p.ends_at <= self.now) {
             self.ptm = None;
+            self.touch();
         }
         // Volume thresholds.
         if !self.stall_detected {
@@ -554,6 +556,7 @@ impl Pump {
             }
             if self.bridge.as_ref().is_some_and(|b| b.remaining.is_zero()) {
                 self.bridge = None;
+                self.touch();
                 self.record(Event::BridgeEnded);
             }
         }
@@ -562,12 +565,12 @@ impl Pump {
         if self.battery_exact || self.now >= self.battery_check_at {
             self.refresh_battery();
         }
-        self.touch();
         self.after_change();
     }
 
     fn end_override(&mut self, bolus: Override) {
         self.override_bolus = None;
+        self.touch();
         if let OverrideKind::SingleBolus { then_stop: true } = bolus.kind {
             self.stopped = true;
         }
@@ -699,6 +702,7 @@ impl Pump {
         }
         if self.used_scaled() >= self.capacity_scaled() || self.now >= self.end_of_life() {
             self.end_of_service = true;
+            self.touch();
             self.override_bolus = None;
             self.bridge = None;
             self.ptm = None;
