@@ -223,8 +223,9 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         write_new(&args.state.join(name), &toml_text(&file))?;
     }
     save(&args.state, &pump)?;
+    let therapy = pump.status().prescription.map_or_else(|| "no therapy".to_owned(), |p| p.to_string());
     Ok(format!(
-        "Provisioned a {} pump in {}\n  implanted {} with {} of {}\n  pump public key {}\n  programmer key: {}\n  PTM key: {}\n",
+        "Provisioned a {} pump in {}\n  implanted {} with {} of {}\n  programmed: {therapy}\n  pump public key {}\n  programmer key: {}\n  PTM key: {}\n",
         args.profile,
         args.state.display(),
         start,
