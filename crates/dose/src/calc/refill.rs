@@ -5,7 +5,8 @@
 //! - The daily volume is rounded **up** to the nanolitre: the pump ([`pump_volume_rate`]) runs at
 //!   exactly this rate, so the pump and this calculation agree to the millisecond, and rounding
 //!   up brings every date forward, never back.
-//! - Times to the alarm and to empty are rounded **down** to the whole second.
+//! - Times to the alarm and to empty are rounded **down** to the millisecond; the instants built
+//!   from them are rounded **down** to the whole second.
 //! - The margin is whole days of 24 hours, taken from the earlier limit.
 
 use jiff::Timestamp;
@@ -119,10 +120,6 @@ fn add(start: Timestamp, duration: Duration) -> Result<Timestamp, RefillError> {
     Timestamp::from_second(at.as_second()).map_err(|_| RefillError::OutOfCalendar)
 }
 
-fn seconds_floor(duration: Duration) -> Duration {
-    Duration::ms(duration.as_ms() / 1_000 * 1_000)
-}
-
 /// Computes the refill schedule.
 pub fn refill_schedule(inputs: &RefillInputs) -> Result<RefillSchedule, RefillError> {
     if inputs.alarm_threshold > inputs.fill {
@@ -130,8 +127,8 @@ pub fn refill_schedule(inputs: &RefillInputs) -> Result<RefillSchedule, RefillEr
     }
     let daily_volume = pump_volume_rate(inputs.daily_dose, inputs.drug).ok_or(RefillError::OutOfCalendar)?;
     let above_alarm = inputs.fill.saturating_sub(inputs.alarm_threshold);
-    let to_alarm = daily_volume.time_to_move(above_alarm, Rounding::Down).map(seconds_floor);
-    let to_empty = daily_volume.time_to_move(inputs.fill, Rounding::Down).map(seconds_floor);
+    let to_alarm = daily_volume.time_to_move(above_alarm, Rounding::Down);
+    let to_empty = daily_volume.time_to_move(inputs.fill, Rounding::Down);
     let alarm_at = to_alarm.map(|d| add(inputs.start, d)).transpose()?;
     let empty_at = to_empty.map(|d| add(inputs.start, d)).transpose()?;
     let expires_at = add(inputs.start, inputs.stability.duration())?;
@@ -214,11 +211,17 @@ mod tests {
         // 20 mL of 2000 at 333/day: 0.1665 mL/day; 18 / 0.1665 = 108.108108... days.
         let schedule = refill_schedule(&inputs(20, 2000, 333)).expect("computes");
         assert_eq!(schedule.daily_volume, VolumeRate::nl_per_day(166_500));
-        // 18_000_000 nL * 86_400_000 ms / 166_500 nL = 9_340_540_540.54 ms -> 9_340_540 s.
-        assert_eq!(schedule.to_alarm, Some(Duration::seconds(9_340_540)));
+        // 18_000_000 nL * 86_400_000 ms / 166_500 nL = 9_340_540_540.54 ms, rounded down; the
+        // alarm instant is rounded down to the second.
+        assert_eq!(schedule.to_alarm, Some(Duration::ms(9_340_540_540)));
+        assert_eq!(schedule.alarm_at.map(|at| at.as_second() - input_start()), Some(9_340_540));
         // 100 micrograms/day of 1500 micrograms/mL: 0.0666... mL/day rounds up to 66_667 nL/day.
         let thirds = refill_schedule(&inputs(20, 1500, 100)).expect("computes");
         assert_eq!(thirds.daily_volume, VolumeRate::nl_per_day(66_667));
+    }
+
+    fn input_start() -> i64 {
+        inputs(20, 2000, 400).start.as_second()
     }
 
     #[test]
