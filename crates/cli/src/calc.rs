@@ -383,7 +383,13 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
     };
     let inputs =
         RefillInputs { fill, drug, daily_dose, alarm_threshold, stability, margin_days, start, zone: zone.clone() };
-    let schedule = refill_schedule(&inputs).map_err(|e| CliError::flag("--alarm-ml", e))?;
+    let schedule = refill_schedule(&inputs).map_err(|e| {
+        let flag = match e {
+            itb_dose::calc::refill::RefillError::AlarmAboveFill { .. } => "--alarm-ml",
+            itb_dose::calc::refill::RefillError::OutOfCalendar => "--start",
+        };
+        CliError::flag(flag, e)
+    })?;
     Ok(refill_report(&inputs, &schedule, &basis).render(args.json))
 }
 

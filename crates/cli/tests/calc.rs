@@ -161,6 +161,24 @@ fn refill_refuses_bad_input_with_one_sentence() {
     refused(&with(&["--dose", "400", "--stability-days", "200"]), "--stability-days");
     refused(&with(&["--dose", "400", "--start", "yesterday"]), "--start");
     refused(&with(&["--dose", "abc"]), "--dose");
+    refused(
+        &[
+            "calc",
+            "refill",
+            "--fill-ml",
+            "20",
+            "--concentration",
+            "2000",
+            "--dose",
+            "400",
+            "--start=9999-12-01T00:00:00Z",
+        ],
+        "--start",
+    );
+    refused(
+        &["calc", "refill", "--fill-ml", "99999999999999", "--concentration", "2000", "--dose", "400"],
+        "too large",
+    );
     refused(&with(&[]), "--dose");
     refused(&["calc", "refill", "--fill-ml", "20", "--concentration", "0", "--dose", "400", START], "--concentration");
     refused(&["calc", "refill", "--fill-ml", "-1", "--concentration", "2000", "--dose", "400"], "--fill-ml");
