@@ -405,3 +405,39 @@ fn a_refill_stops_when_less_comes_out_than_the_pump_expected() {
     assert!(accepted.status.success(), "{text}");
     assert!(text.contains("Gap accepted by the clinician: pump sent for analysis"), "{text}");
 }
+
+#[test]
+fn sigkill_at_arbitrary_moments_of_a_commit_leaves_a_running_therapy() {
+    let dir = TempDir::new("sigkill");
+    provision(&dir.0);
+    let file = dir.0.join("new.toml");
+    let mut expected_program = 1;
+    for (round, delay_ms) in [0u64, 3, 8, 15, 30, 60].into_iter().enumerate() {
+        // Alternate the dose so that every round is a real change.
+        let dose = if round % 2 == 0 { 385 } else { 350 };
+        std::fs::write(&file, format!("mode = \"simple_continuous\"\ndose = \"{dose} micrograms/day\"\n"))
+            .expect("write");
+        let mut device = Device::start(&dir.0, None);
+        let programmer = itb()
+            .args(["program", "--pump", &device.address, "--key"])
+            .arg(dir.0.join("programmer.key"))
+            .args(["prescribe", file.to_str().expect("path"), "--yes"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("programmer runs");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = device.child.kill();
+        let _ = device.child.wait();
+        let mut programmer = programmer;
+        let _ = programmer.wait();
+        drop(device);
+        let device = Device::start(&dir.0, None);
+        let after = status(&device, &dir.0);
+        assert_eq!(after["state"], "therapy", "round {round}: never stopped");
+        let program = after["program_number"].as_u64().expect("number");
+        assert!(program == expected_program || program == expected_program + 1, "round {round}: {program}");
+        expected_program = program;
+    }
+}
