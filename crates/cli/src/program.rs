@@ -664,6 +664,26 @@ async fn refill(
     accept_gap: Option<String>,
     yes: bool,
 ) -> Result<Outcome, CliError> {
+    let body = RequestBody::StageRefill {
+        fill_nl: fill.as_nl(),
+        concentration_ng_per_ml: concentration.as_ng_per_ml(),
+        bridge,
+    };
+    // Check the refill against the pump's limits before anything is withdrawn.
+    match client.ask(fresh_id(), body.clone()).await? {
+        ResponseBody::Refused { code, .. } if code == "not_withdrawn" => {}
+        ResponseBody::Refused { code, message, retry_at_ms } => {
+            let text = format!(
+                "{}\nNothing was withdrawn or changed: correct the refill and try again.\n",
+                refused_text(&code, &message, retry_at_ms)
+            );
+            return Ok(Outcome { text, code: 1 });
+        }
+        // A staged change left from before: discard it; this refill stages its own after the withdrawal.
+        _ => {
+            let _ = client.ask(fresh_id(), RequestBody::Discard).await;
+        }
+    }
     let (withdrawn, expected, warning_above) = match client.ask(fresh_id(), RequestBody::WithdrawReservoir).await? {
         ResponseBody::Withdrawn { withdrawn_nl, expected_nl, warning_above_nl } => {
             (withdrawn_nl, expected_nl, warning_above_nl)

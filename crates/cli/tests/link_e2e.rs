@@ -163,6 +163,11 @@ fn provision_run_program_refill_and_ptm() {
     assert!(text.contains("385 micrograms") && text.contains("Committed"), "{text}");
     assert_eq!(status(&device, &dir.0)["program_number"], 2);
 
+    // A refill beyond the reservoir is refused before anything is withdrawn.
+    let too_much = program(&device, &dir.0, &["refill", "--fill-ml", "25", "--concentration", "2000", "--yes"]);
+    assert_eq!(too_much.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&too_much.stdout).contains("Nothing was withdrawn"));
+    assert!(status(&device, &dir.0)["reservoir_ml"].as_f64().is_some_and(|ml| ml > 19.0));
     let refill = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000", "--yes"]);
     assert!(refill.status.success(), "{}", String::from_utf8_lossy(&refill.stdout));
     assert!(String::from_utf8_lossy(&refill.stdout).contains("Committed: refilled"));

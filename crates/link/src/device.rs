@@ -263,20 +263,25 @@ impl Device {
                 (body, true)
             }
             RequestBody::StageRefill { fill_nl, concentration_ng_per_ml, bridge } => {
-                if !self.withdrawn_since_refill {
-                    return (
-                        refused(
-                            "not_withdrawn",
-                            "withdraw the old drug first (withdraw_reservoir), and compare it with what the pump expected",
-                        ),
-                        false,
-                    );
-                }
                 let change = Change::Refill {
                     fill: Volume::nl(fill_nl),
                     concentration: Concentration::ng_per_ml(concentration_ng_per_ml),
                     bridge,
                 };
+                // The pump's limits first: a programmer can check a refill before anything is
+                // withdrawn, so that bad input never leaves an emptied reservoir.
+                if let Err(refusal) = self.dry_run(&change) {
+                    return (from_refusal(&refusal), false);
+                }
+                if !self.withdrawn_since_refill {
+                    return (
+                        refused(
+                            "not_withdrawn",
+                            "the refill is within the pump's limits; withdraw the old drug first (withdraw_reservoir) and compare it with what the pump expected",
+                        ),
+                        false,
+                    );
+                }
                 self.stage(change)
             }
             RequestBody::Commit { hash } => self.commit(&hash, id),

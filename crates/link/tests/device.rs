@@ -166,6 +166,9 @@ fn a_refill_is_withdraw_then_stage_then_commit() {
     let mut device = device();
     let t = start().plus(itb_dose::Duration::days(60));
     let stage = RequestBody::StageRefill { fill_nl: 20_000_000, concentration_ng_per_ml: 500_000, bridge: true };
+    // Out of limits is refused before anything is withdrawn; within limits, the withdrawal comes first.
+    let too_much = RequestBody::StageRefill { fill_nl: 25_000_000, concentration_ng_per_ml: 500_000, bridge: true };
+    assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 11, too_much)), "fill_above_capacity");
     assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 1, stage.clone())), "not_withdrawn");
     let withdrawn = ask(&mut device, Role::Clinician, t, 2, RequestBody::WithdrawReservoir);
     assert_eq!(
