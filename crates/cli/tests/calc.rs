@@ -1,16 +1,10 @@
 //! Black-box tests of `itb calc` through the real binary.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::itb;
 
 use serde_json::Value;
-
-fn itb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_itb"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .expect("the itb binary runs")
-}
 
 fn json(args: &[&str]) -> Value {
     let mut all = args.to_vec();

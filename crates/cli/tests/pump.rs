@@ -1,14 +1,8 @@
 //! Black-box tests of `itb pump` through the real binary.
 
-use std::process::{Command, Output};
+mod common;
 
-fn itb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_itb"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .expect("the itb binary runs")
-}
+use common::itb;
 
 #[test]
 fn simulate_prints_a_timeline_and_summary_and_draws_svg() {
