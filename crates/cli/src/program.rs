@@ -282,6 +282,7 @@ fn status_text(s: &StatusInfo) -> String {
             if s.elective_replacement { ", ELECTIVE REPLACEMENT INDICATOR" } else { "" }
         ),
     );
+    line(&mut out, "Replace the pump by", instant_text(s.replace_by_ms));
     line(&mut out, "Motor", if s.motor_stalled { "STALLED".into() } else { "running".into() });
     line(
         &mut out,
@@ -649,6 +650,7 @@ fn status_json(status: &StatusInfo) -> String {
         "alarms": status.alarms.iter().map(|a| a.alarm.clone()).collect::<Vec<_>>(),
         "motor_stalled": status.motor_stalled,
         "battery_remaining_days": status.battery_remaining_ms / 86_400_000,
+        "replace_by": jiff::Timestamp::from_millisecond(status.replace_by_ms).ok().map(|t| t.to_string()),
         "elective_replacement": status.elective_replacement,
         "ptm_boluses_last_24h": status.ptm_boluses_last_24h,
         "log_next_seq": status.log_next_seq,

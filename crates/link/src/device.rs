@@ -370,6 +370,7 @@ impl Device {
                 .collect(),
             motor_stalled: status.motor_stalled,
             battery_remaining_ms: status.battery_remaining.as_ms(),
+            replace_by_ms: status.at.plus(status.battery_remaining).as_ms(),
             elective_replacement: status.elective_replacement,
             ptm_boluses_last_24h: status.ptm_boluses_last_24h,
             ptm_next_allowed_at_ms: status.ptm_next_allowed_at.map(Instant::as_ms),

@@ -188,6 +188,9 @@ pub struct StatusInfo {
     pub motor_stalled: bool,
     /// Battery life left, milliseconds.
     pub battery_remaining_ms: u64,
+    /// Replace the pump by this instant: the estimated End of Service, never later than the
+    /// service life allows.
+    pub replace_by_ms: i64,
     /// ERI reached.
     pub elective_replacement: bool,
     /// PTM boluses in the last 24 hours.

@@ -216,3 +216,18 @@ mod arbitrary_input {
         }
     }
 }
+
+#[test]
+fn the_replace_by_date_is_always_set_and_never_beyond_the_service_life() {
+    let mut device = device();
+    let service_life_end = start().plus(itb_dose::Duration::days(2557));
+    for days in [0u64, 1, 300, 2000] {
+        let at = start().plus(itb_dose::Duration::days(days));
+        let ResponseBody::Status(status) = ask(&mut device, Role::Clinician, at, 100 + days, RequestBody::Interrogate)
+        else {
+            panic!("status");
+        };
+        assert!(status.replace_by_ms > at.as_ms(), "day {days}");
+        assert!(status.replace_by_ms <= service_life_end.as_ms(), "day {days}");
+    }
+}
