@@ -147,9 +147,13 @@ fn load(dir: &Path) -> Result<Pump, CliError> {
     itb_pump::snapshot::from_snapshot(&bytes).map_err(|e| CliError(format!("{}: {e}", path.display())))
 }
 
+/// Creates a file that must not exist yet, readable by its owner only (key files hold private keys).
 fn write_new(path: &Path, text: &str) -> Result<(), CliError> {
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| io_error(path, e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| io_error(path, e))?;
     file.write_all(text.as_bytes()).map_err(|e| io_error(path, e))?;
     file.sync_all().map_err(|e| io_error(path, e))
 }

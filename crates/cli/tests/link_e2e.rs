@@ -446,3 +446,15 @@ fn sigkill_at_arbitrary_moments_of_a_commit_leaves_a_running_therapy() {
         expected_program = program;
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn key_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("perms");
+    provision(&dir.0);
+    for name in ["pump.key", "programmer.key", "ptm.key", "trusted.toml"] {
+        let mode = std::fs::metadata(dir.0.join(name)).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+    }
+}
