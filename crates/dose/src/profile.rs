@@ -5,11 +5,12 @@
 //! also be read from any TOML text. Each entry is `{ value = "...", source = "..." }`; a source
 //! that begins `[model]` marks a value we chose where no public figure was found.
 
+use std::fmt;
 use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::quantity::{Duration, Mass, QuantityError, Volume, VolumeRate};
+use crate::quantity::{Duration, Mass, Volume, VolumeRate};
 
 /// The profiles shipped with itb, by name.
 pub const BUILT_IN: [(&str, &str); 2] = [
@@ -19,7 +20,6 @@ pub const BUILT_IN: [(&str, &str); 2] = [
 
 /// A value with where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Sourced<T> {
     /// The value.
     pub value: T,
@@ -34,9 +34,47 @@ impl<T> Sourced<T> {
     }
 }
 
+/// An entry as written: `{ value = "20 mL", source = "..." }`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    value: String,
+    source: String,
+}
+
+impl<T: fmt::Display> Serialize for Sourced<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Entry { value: self.value.to_string(), source: self.source.clone() }.serialize(serializer)
+    }
+}
+
+/// An entry reads through its value's text form (so `parse(print(x)) == x` carries it), and
+/// must say where the value comes from.
+impl<'de, T> Deserialize<'de> for Sourced<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entry = Entry::deserialize(deserializer)?;
+        if entry.source.trim().is_empty() {
+            return Err(serde::de::Error::custom(format!(
+                "the entry '{}' has no source; give its source or mark it [model]",
+                entry.value
+            )));
+        }
+        let value = entry
+            .value
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| serde::de::Error::custom(format!("'{}': {e}", entry.value)))?;
+        Ok(Sourced { value, source: entry.source })
+    }
+}
+
 /// The reservoir.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Reservoir {
     /// Most drug it holds.
     pub capacity: Sourced<Volume>,
@@ -48,8 +86,8 @@ pub struct Reservoir {
 }
 
 /// The path drug takes from the reservoir to the patient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FluidPath {
     /// Inside the pump, from the reservoir to the catheter port.
     pub pump_tubing: Sourced<Volume>,
@@ -65,8 +103,8 @@ impl FluidPath {
 }
 
 /// The flow rates the pump can run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rates {
     /// Least programmable rate.
     pub min: Sourced<VolumeRate>,
@@ -77,8 +115,8 @@ pub struct Rates {
 }
 
 /// What the firmware refuses beyond, whatever the command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Largest bolus of any kind.
     pub bolus_max: Sourced<Mass>,
@@ -95,8 +133,8 @@ pub struct Limits {
 }
 
 /// The battery model, in abstract charge units.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Battery {
     /// Charge at implant.
     pub capacity: Sourced<u64>,
@@ -115,8 +153,8 @@ pub struct Battery {
 }
 
 /// Alarm tones and detection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Alarms {
     /// Between tones of a critical alarm.
     pub critical_tone_interval: Sourced<Duration>,
@@ -130,20 +168,16 @@ pub struct Alarms {
 }
 
 /// The event log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Log {
     /// Entries kept before the oldest is overwritten.
     pub capacity: Sourced<u64>,
 }
 
 /// A pump model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(try_from = "serde_profile::Unchecked")
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "unchecked::Unchecked")]
 pub struct DeviceProfile {
     /// Short name (`synchromed-ii-20`).
     pub name: String,
@@ -179,129 +213,9 @@ pub enum ProfileError {
     /// Not a valid profile file.
     #[error("the device profile is not valid: {0}")]
     Syntax(String),
-    /// An entry that is not a valid quantity.
-    #[error("device profile entry {field}: {source}")]
-    Quantity {
-        /// The entry.
-        field: &'static str,
-        /// Why.
-        source: QuantityError,
-    },
-    /// An entry that is not a whole number.
-    #[error("device profile entry {field}: '{value}' is not a whole number")]
-    Count {
-        /// The entry.
-        field: &'static str,
-        /// The text.
-        value: String,
-    },
-    /// An entry without a source.
-    #[error("device profile entry {field} has no source; give its source or mark it [model]")]
-    NoSource {
-        /// The entry.
-        field: &'static str,
-    },
     /// Entries that contradict each other.
     #[error("device profile is inconsistent: {0}")]
     Inconsistent(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEntry {
-    value: String,
-    source: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProfile {
-    name: String,
-    description: String,
-    reservoir: RawReservoir,
-    fluid_path: RawFluidPath,
-    rates: RawRates,
-    limits: RawLimits,
-    battery: RawBattery,
-    alarms: RawAlarms,
-    log: RawLog,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    bolus_max: RawEntry,
-    bolus_duration_min: RawEntry,
-    flex_steps_max: RawEntry,
-    flex_step_min: RawEntry,
-    ptm_lockout_min: RawEntry,
-    ptm_per_day_max: RawEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBattery {
-    capacity: RawEntry,
-    per_day: RawEntry,
-    per_ml: RawEntry,
-    per_tone: RawEntry,
-    per_session: RawEntry,
-    service_life_max: RawEntry,
-    eri_before_eos: RawEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAlarms {
-    critical_tone_interval: RawEntry,
-    non_critical_tone_interval: RawEntry,
-    stall_detection: RawEntry,
-    rate_error_labelled_max_ppm: RawEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLog {
-    capacity: RawEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReservoir {
-    capacity: RawEntry,
-    low_alarm_default: RawEntry,
-    refill_gap_warning: RawEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFluidPath {
-    pump_tubing: RawEntry,
-    catheter_per_cm: RawEntry,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRates {
-    min: RawEntry,
-    max: RawEntry,
-    priming: RawEntry,
-}
-
-fn entry<T: FromStr<Err = QuantityError>>(field: &'static str, raw: RawEntry) -> Result<Sourced<T>, ProfileError> {
-    if raw.source.trim().is_empty() {
-        return Err(ProfileError::NoSource { field });
-    }
-    let value = raw.value.parse().map_err(|source| ProfileError::Quantity { field, source })?;
-    Ok(Sourced { value, source: raw.source })
-}
-
-fn count(field: &'static str, raw: RawEntry) -> Result<Sourced<u64>, ProfileError> {
-    if raw.source.trim().is_empty() {
-        return Err(ProfileError::NoSource { field });
-    }
-    let value = raw.value.trim().parse().map_err(|_| ProfileError::Count { field, value: raw.value.clone() })?;
-    Ok(Sourced { value, source: raw.source })
 }
 
 impl DeviceProfile {
@@ -316,57 +230,7 @@ impl DeviceProfile {
 
     /// Reads a profile from TOML text and checks that its entries agree.
     pub fn from_toml(text: &str) -> Result<Self, ProfileError> {
-        let raw: RawProfile = ::toml::from_str(text).map_err(|e| ProfileError::Syntax(e.message().to_owned()))?;
-        let profile = DeviceProfile {
-            name: raw.name,
-            description: raw.description,
-            reservoir: Reservoir {
-                capacity: entry("reservoir.capacity", raw.reservoir.capacity)?,
-                low_alarm_default: entry("reservoir.low_alarm_default", raw.reservoir.low_alarm_default)?,
-                refill_gap_warning: entry("reservoir.refill_gap_warning", raw.reservoir.refill_gap_warning)?,
-            },
-            fluid_path: FluidPath {
-                pump_tubing: entry("fluid_path.pump_tubing", raw.fluid_path.pump_tubing)?,
-                catheter_per_cm: entry("fluid_path.catheter_per_cm", raw.fluid_path.catheter_per_cm)?,
-            },
-            rates: Rates {
-                min: entry("rates.min", raw.rates.min)?,
-                max: entry("rates.max", raw.rates.max)?,
-                priming: entry("rates.priming", raw.rates.priming)?,
-            },
-            limits: Limits {
-                bolus_max: entry("limits.bolus_max", raw.limits.bolus_max)?,
-                bolus_duration_min: entry("limits.bolus_duration_min", raw.limits.bolus_duration_min)?,
-                flex_steps_max: count("limits.flex_steps_max", raw.limits.flex_steps_max)?,
-                flex_step_min: entry("limits.flex_step_min", raw.limits.flex_step_min)?,
-                ptm_lockout_min: entry("limits.ptm_lockout_min", raw.limits.ptm_lockout_min)?,
-                ptm_per_day_max: count("limits.ptm_per_day_max", raw.limits.ptm_per_day_max)?,
-            },
-            battery: Battery {
-                capacity: count("battery.capacity", raw.battery.capacity)?,
-                per_day: count("battery.per_day", raw.battery.per_day)?,
-                per_ml: count("battery.per_ml", raw.battery.per_ml)?,
-                per_tone: count("battery.per_tone", raw.battery.per_tone)?,
-                per_session: count("battery.per_session", raw.battery.per_session)?,
-                service_life_max: entry("battery.service_life_max", raw.battery.service_life_max)?,
-                eri_before_eos: entry("battery.eri_before_eos", raw.battery.eri_before_eos)?,
-            },
-            alarms: Alarms {
-                critical_tone_interval: entry("alarms.critical_tone_interval", raw.alarms.critical_tone_interval)?,
-                non_critical_tone_interval: entry(
-                    "alarms.non_critical_tone_interval",
-                    raw.alarms.non_critical_tone_interval,
-                )?,
-                stall_detection: entry("alarms.stall_detection", raw.alarms.stall_detection)?,
-                rate_error_labelled_max_ppm: count(
-                    "alarms.rate_error_labelled_max_ppm",
-                    raw.alarms.rate_error_labelled_max_ppm,
-                )?,
-            },
-            log: Log { capacity: count("log.capacity", raw.log.capacity)? },
-        };
-        profile.check()?;
-        Ok(profile)
+        ::toml::from_str(text).map_err(|e| ProfileError::Syntax(crate::toml::error_sentence(text, &e)))
     }
 
     fn check(&self) -> Result<(), ProfileError> {
@@ -418,10 +282,9 @@ impl DeviceProfile {
     }
 }
 
-/// Reading a profile with serde checks it as reading it from TOML does, so that an
-/// inconsistent profile (a zero tone interval, an empty log) cannot be restored.
-#[cfg(feature = "serde")]
-mod serde_profile {
+/// Reading a profile (from TOML or from a pump's snapshot) checks it, so that an inconsistent
+/// profile (a zero tone interval, an empty log) can never be built.
+mod unchecked {
     use super::{Alarms, Battery, DeviceProfile, FluidPath, Limits, Log, ProfileError, Rates, Reservoir};
 
     /// The fields of a [`DeviceProfile`], not yet checked.
@@ -498,7 +361,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "serde")]
     #[test]
     fn serde_round_trips_and_refuses_an_inconsistent_profile() {
         #[derive(serde::Serialize, serde::Deserialize)]
@@ -514,6 +376,20 @@ mod tests {
         let text = ::toml::to_string(&Holder { profile: broken }).expect("serialises");
         let error = ::toml::from_str::<Holder>(&text).map(|_| ()).expect_err("inconsistent");
         assert!(error.to_string().contains("event log holds 1 to 65536"), "{error}");
+    }
+
+    #[test]
+    fn bad_entries_name_their_line_and_what_is_wrong() {
+        let text = BUILT_IN[0].1;
+        let bad_value = text.replace("value = \"20 mL\"", "value = \"20 mg\"");
+        let error = DeviceProfile::from_toml(&bad_value).expect_err("mg is no volume").to_string();
+        assert!(error.contains("line 11") && error.contains("'20 mg'"), "{error}");
+        let no_source =
+            text.replace("source = \"leaflet: 20 mL and 40 mL reservoirs; Medtronic 8637-20\"", "source = \"\"");
+        let error = DeviceProfile::from_toml(&no_source).expect_err("no source").to_string();
+        assert!(error.contains("no source"), "{error}");
+        let unknown = text.replace("[log]", "[log]\ncolour = \"blue\"");
+        assert!(DeviceProfile::from_toml(&unknown).is_err());
     }
 
     #[test]

@@ -182,9 +182,20 @@ fn flex_schedule(raw: &RawFlex) -> Result<FlexSchedule, TomlError> {
     }
 }
 
+/// A TOML error as one sentence with its line: "line 4: unknown field `dose`, expected ...".
+pub fn error_sentence(text: &str, error: &::toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1;
+            format!("line {line}: {}", error.message().trim())
+        }
+        None => error.message().trim().to_owned(),
+    }
+}
+
 /// Reads a prescription from TOML text.
 pub fn from_toml(text: &str) -> Result<Prescription, TomlError> {
-    let raw: RawPrescription = ::toml::from_str(text).map_err(|e| TomlError::Syntax(e.message().to_owned()))?;
+    let raw: RawPrescription = ::toml::from_str(text).map_err(|e| TomlError::Syntax(error_sentence(text, &e)))?;
     let mode = raw.mode.as_str();
     let allowed: &[&str] = match mode {
         "stopped" => &[],
