@@ -351,7 +351,8 @@ fn action(name: &str, raw: &RawAction) -> Result<Action, ScenarioError> {
 impl Scenario {
     /// Reads a scenario from TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
-        let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.message().to_owned()))?;
+        let raw: RawScenario =
+            toml::from_str(text).map_err(|e| ScenarioError::Syntax(itb_dose::toml::error_sentence(text, &e)))?;
         let profile = DeviceProfile::built_in(&raw.profile).map_err(|e| field("profile", e))?;
         let start = raw
             .start
