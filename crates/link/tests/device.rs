@@ -231,3 +231,94 @@ fn the_replace_by_date_is_always_set_and_never_beyond_the_service_life() {
         assert!(status.replace_by_ms <= service_life_end.as_ms(), "day {days}");
     }
 }
+
+mod random_sessions {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Wait(u64),
+        Clinician(RequestBody),
+        CommitStaged,
+        Patient(RequestBody),
+    }
+
+    fn clinician() -> impl Strategy<Value = RequestBody> {
+        prop_oneof![
+            Just(RequestBody::Interrogate),
+            (50u64..=900).prop_map(|d| RequestBody::StageTherapy {
+                prescription_toml: format!("mode = \"simple_continuous\"\ndose = \"{d} micrograms/day\"\n")
+            }),
+            Just(RequestBody::WithdrawReservoir),
+            (0u64..=25, prop::sample::select(vec![500_000u64, 2_000_000, 3_000_000]), any::<bool>()).prop_map(
+                |(ml, c, bridge)| RequestBody::StageRefill {
+                    fill_nl: ml * 1_000_000,
+                    concentration_ng_per_ml: c,
+                    bridge
+                }
+            ),
+            prop::collection::vec(any::<u8>(), 32).prop_map(|hash| RequestBody::Commit { hash }),
+            Just(RequestBody::Discard),
+            Just(RequestBody::Stop),
+            Just(RequestBody::Resume),
+            Just(RequestBody::PostMriCheck),
+            (1u64..=5).prop_map(|ml| RequestBody::SetAlarmThreshold { threshold_nl: ml * 1_000_000 }),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0u64..=3 * 86_400_000).prop_map(Step::Wait),
+            4 => clinician().prop_map(Step::Clinician),
+            2 => Just(Step::CommitStaged),
+            2 => prop_oneof![Just(RequestBody::PtmBolus), Just(RequestBody::PtmStatus), Just(RequestBody::Stop)].prop_map(Step::Patient),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever two sessions send, the therapy changes only by a commit of a staged
+        /// summary's hash, a patient never changes it, and mass balance holds.
+        #[test]
+        fn therapy_changes_only_by_a_committed_hash(steps in prop::collection::vec(step(), 1..40)) {
+            let mut device = device();
+            let mut t = start();
+            let mut last_hash: Option<Vec<u8>> = None;
+            for (index, step) in steps.into_iter().enumerate() {
+                let id = index as u64 + 1;
+                let before = device.pump().status().program_number;
+                let refills_before = device.pump().log().count(itb_pump::EventKind::Refilled);
+                let mut committed = false;
+                match step {
+                    Step::Wait(ms) => t = t.plus(itb_dose::Duration::ms(ms)),
+                    Step::Clinician(body) => {
+                        let is_commit = matches!(body, RequestBody::Commit { .. });
+                        let answer = ask(&mut device, Role::Clinician, t, id, body);
+                        if let ResponseBody::Staged(staged) = &answer {
+                            last_hash = Some(staged.hash.clone());
+                        }
+                        // A random hash never commits.
+                        if is_commit {
+                            prop_assert!(matches!(answer, ResponseBody::Refused { .. }), "{answer:?}");
+                        }
+                    }
+                    Step::CommitStaged => {
+                        let hash = last_hash.clone().unwrap_or_default();
+                        let answer = ask(&mut device, Role::Clinician, t, id, RequestBody::Commit { hash });
+                        committed = matches!(answer, ResponseBody::Done { .. });
+                    }
+                    Step::Patient(body) => {
+                        ask(&mut device, Role::Patient, t, id, body);
+                    }
+                }
+                let status = device.pump().status();
+                let refilled = device.pump().log().count(itb_pump::EventKind::Refilled) > refills_before;
+                prop_assert!(status.program_number == before || committed, "program changed without a commit at step {index}");
+                prop_assert!(!refilled || committed, "refilled without a commit at step {index}");
+                prop_assert!(device.pump().world().mass_balance_holds());
+            }
+        }
+    }
+}
