@@ -114,11 +114,6 @@ pub fn div_round(numerator: u128, denominator: u128) -> u128 {
     (numerator + denominator / 2) / denominator
 }
 
-/// `ceil(numerator / denominator)`.
-pub fn div_ceil(numerator: u128, denominator: u128) -> u128 {
-    numerator.div_ceil(denominator)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

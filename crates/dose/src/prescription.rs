@@ -437,14 +437,6 @@ impl Prescription {
     pub fn worst_case_rate(&self) -> DoseRate {
         DoseRate::ng_per_day(self.daily_totals().max_with_ptm.as_ng())
     }
-
-    /// The rate of a simple continuous therapy; `None` for other modes.
-    pub fn continuous_rate(&self) -> Option<DoseRate> {
-        match self.therapy {
-            Therapy::SimpleContinuous { rate } => Some(rate),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for Prescription {

@@ -354,10 +354,6 @@ impl Duration {
     pub fn checked_sub(self, other: Self) -> Option<Self> {
         self.ms.checked_sub(other.ms).map(Self::ms)
     }
-    /// Reads a duration whose plain number is in hours (as `--bolus-hours`), or with its unit.
-    pub fn parse_implied_hours(text: &str) -> Result<Self, QuantityError> {
-        parse_in(text, &DURATION_UNITS, "h, min, s or day", "2 h", true).map(Self::ms)
-    }
     /// Elapsed days as a decimal with 6 places, rounded down (never later than the truth).
     pub fn days_decimal(self) -> decimal::Decimal {
         let micro_days = u128::from(self.ms) * 1_000_000 / u128::from(MS_PER_DAY);

@@ -155,10 +155,6 @@ impl Device {
     pub fn advance_to(&mut self, now: Instant) {
         self.pump.advance_to(now);
     }
-    /// The pump, to persist or to act on in a simulation.
-    pub fn into_pump(self) -> Pump {
-        self.pump
-    }
 
     /// Handles one payload from a session of `role` at `now`.
     pub fn handle(&mut self, role: Role, now: Instant, payload: &[u8]) -> Outcome {
