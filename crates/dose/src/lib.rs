@@ -2,7 +2,8 @@
 //!
 //! Exact quantities ([`quantity`]), the drug ([`drug`]), prescriptions in every pump mode
 //! ([`prescription`], read and written as TOML by [`toml`]), device profiles ([`profile`]) and
-//! the calculations of a service ([`calc`]).
+//! the calculations of a service ([`calc`]), and one style for showing them to people
+//! ([`text`]).
 //!
 //! # Architecture invariants
 //! - Pure: no clock, no file, no socket, no thread. Time comes in as arguments; the compiled-in
@@ -19,6 +20,7 @@ pub mod drug;
 pub mod prescription;
 pub mod profile;
 pub mod quantity;
+pub mod text;
 pub mod toml;
 
 pub use drug::{Baclofen, Stability};
