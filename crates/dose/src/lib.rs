@@ -20,6 +20,7 @@ pub mod drug;
 pub mod prescription;
 pub mod profile;
 pub mod quantity;
+pub mod review;
 pub mod text;
 pub mod toml;
 

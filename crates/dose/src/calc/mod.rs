@@ -4,5 +4,6 @@
 pub mod bridge;
 pub mod gas;
 pub mod refill;
+pub mod refill_gap;
 pub mod screening;
 pub mod titrate;

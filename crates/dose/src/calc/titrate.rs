@@ -137,6 +137,114 @@ pub enum TitrationError {
     Age(u32),
 }
 
+/// The largest increase any guideline band allows (adults of spinal origin, 10-30 %): the bound
+/// a change is held to when the patient's origin and age are not given.
+pub const LARGEST_STEP_PERCENT: u64 = 30;
+
+/// When the last increase is closer than [`INCREASE_INTERVAL_MIN`] to `at`: how long ago it was.
+pub fn too_soon_after(last_increase_at: Option<Timestamp>, at: Timestamp) -> Option<Duration> {
+    let last = last_increase_at?;
+    let since_ms = u64::try_from(at.duration_since(last).as_millis()).unwrap_or(0);
+    (since_ms < INCREASE_INTERVAL_MIN.as_ms()).then_some(Duration::ms(since_ms))
+}
+
+/// One entry of a pump's dosing history, on the pump's own clock (wall-clock milliseconds, no
+/// zone), as its event log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoseHistoryEvent {
+    /// The pump was implanted and its first therapy started: for the 24-hour rule this is the
+    /// first increase (no increase in the first 24 hours after implant).
+    Implanted {
+        /// Pump-clock reading.
+        at_pump_ms: i64,
+    },
+    /// A therapy was programmed, from one largest daily dose to another.
+    Programmed {
+        /// Pump-clock reading.
+        at_pump_ms: i64,
+        /// The largest daily dose before.
+        from: DoseRate,
+        /// The largest daily dose after.
+        to: DoseRate,
+    },
+    /// The pump's clock was set: readings before it are on the old clock.
+    ClockSet {
+        /// The reading just before.
+        before_ms: i64,
+        /// The reading just after.
+        after_ms: i64,
+    },
+}
+
+/// What a pump's history says about the last increase, for the 24-hour rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastIncrease {
+    /// The history reaches back far enough: the last increase (or the implant) within it, as
+    /// true time before now, or `None` when there was none within the last 24 hours.
+    Known(Option<Duration>),
+    /// The history does not reach back far enough, or is inconsistent: why.
+    Unknown(String),
+}
+
+impl LastIncrease {
+    /// The instant of the last increase within 24 hours of `at`, if known and any.
+    pub fn at(&self, at: Timestamp) -> Option<Timestamp> {
+        match self {
+            LastIncrease::Known(Some(ago)) => at.checked_sub(ago.to_signed()).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Finds the last increase of the largest daily dose within the last 24 hours (true time) from
+/// a pump's history, oldest first, read up to `now_pump_ms`. `complete` says the history starts
+/// at the implant; otherwise it must itself reach back at least 24 hours, or the answer is
+/// [`LastIncrease::Unknown`]. Clock settings are undone, so that a clock set back an hour (or
+/// forward by a year) neither hides nor invents an increase.
+pub fn last_increase(history: &[DoseHistoryEvent], complete: bool, now_pump_ms: i64) -> LastIncrease {
+    // Walk back from now, adding up the clock's jumps: a reading `r` taken before jumps totalling
+    // `shift` was `now - r - shift` of true time ago.
+    let mut shift: i128 = 0;
+    let window = i128::from(INCREASE_INTERVAL_MIN.as_ms());
+    let ago = |reading: i64, shift: i128| i128::from(now_pump_ms) - i128::from(reading) - shift;
+    let mut oldest_ago: Option<i128> = None;
+    for event in history.iter().rev() {
+        let (reading, increase, jump) = match *event {
+            // The entry itself is read on the new clock; earlier ones on the old.
+            DoseHistoryEvent::ClockSet { before_ms, after_ms } => {
+                (after_ms, false, i128::from(after_ms) - i128::from(before_ms))
+            }
+            DoseHistoryEvent::Implanted { at_pump_ms } => (at_pump_ms, true, 0),
+            DoseHistoryEvent::Programmed { at_pump_ms, from, to } => (at_pump_ms, to > from, 0),
+        };
+        let elapsed = ago(reading, shift);
+        shift += jump;
+        if elapsed < 0 {
+            return LastIncrease::Unknown(
+                "the pump's log has an entry later than the pump's clock now; set the clock and check the log"
+                    .to_owned(),
+            );
+        }
+        oldest_ago = Some(elapsed);
+        if elapsed >= window {
+            return LastIncrease::Known(None);
+        }
+        if increase {
+            return LastIncrease::Known(Some(Duration::ms(u64::try_from(elapsed).unwrap_or(0))));
+        }
+    }
+    if complete {
+        return LastIncrease::Known(None);
+    }
+    let covered = oldest_ago.map_or_else(
+        || "no entries".to_owned(),
+        |ms| crate::text::duration(Duration::ms(u64::try_from(ms).unwrap_or(0))),
+    );
+    LastIncrease::Unknown(format!(
+        "the pump's log reaches back only {covered}, not the 24 hours the rule needs (older entries were overwritten)"
+    ))
+}
+
 /// Formats millionths of a percent as a percentage with up to 6 decimals (`"12.5"`).
 pub fn percent_text(micro_percent: i64) -> String {
     let sign = if micro_percent < 0 { "-" } else { "" };
@@ -181,7 +289,11 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
         reasons.push("Age not given: the adult band is used; give the age for a patient under 18.".to_owned());
     }
     let percent = percent_text(change_micro_percent);
-    let change = format!("{} to {} ({percent}%)", inputs.current, inputs.proposed);
+    let change = format!(
+        "{} to {} ({percent}%)",
+        crate::text::dose_rate(inputs.current),
+        crate::text::dose_rate(inputs.proposed)
+    );
     let (band_min, band_max) = band_percent;
 
     let verdict = if proposed == current {
@@ -197,11 +309,8 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
         }
         Verdict::Reduction
     } else {
-        let too_soon = inputs.last_increase_at.and_then(|last| {
-            let since = inputs.at.duration_since(last);
-            let since_ms = u64::try_from(since.as_millis()).unwrap_or(0);
-            (since_ms < INCREASE_INTERVAL_MIN.as_ms()).then_some((last, Duration::ms(since_ms)))
-        });
+        let too_soon =
+            inputs.last_increase_at.and_then(|last| too_soon_after(Some(last), inputs.at).map(|since| (last, since)));
         let above_band = difference * 100 > current * u128::from(band_max);
         let below_band = difference * 100 < current * u128::from(band_min);
         if above_band {
@@ -226,9 +335,10 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
             ));
         }
         if let Some((last, since)) = too_soon {
+            let _ = last;
             reasons.push(format!(
-                "The last increase was at {last}, {} before this change; increases must be at least 24 hours apart.",
-                since
+                "The last increase was {} before this change; increases must be at least 24 hours apart.",
+                crate::text::duration(since)
             ));
             Verdict::TooSoon
         } else if above_band {
@@ -323,6 +433,45 @@ mod tests {
         assert!(no_age.reasons[0].contains("Age not given"));
         let high = run(800, 900, Origin::Spinal, Some(40), None);
         assert!(high.reasons.iter().any(|r| r.contains("above the usual maintenance range")), "{:?}", high.reasons);
+    }
+
+    #[test]
+    fn the_last_increase_from_a_pump_history() {
+        use DoseHistoryEvent::{ClockSet, Implanted, Programmed};
+        const H: i64 = 3_600_000;
+        let day = 24 * H;
+        let dose = DoseRate::micrograms_per_day;
+        let t0 = 1_795_600_000_000; // a pump-clock reading in 2026
+        let raise = |at: i64| Programmed { at_pump_ms: at, from: dose(400), to: dose(440) };
+        let cut = |at: i64| Programmed { at_pump_ms: at, from: dose(440), to: dose(400) };
+        // Raised 3 hours ago.
+        let history = [Implanted { at_pump_ms: t0 }, raise(t0 + 2 * day)];
+        assert_eq!(last_increase(&history, true, t0 + 2 * day + 3 * H), LastIncrease::Known(Some(Duration::hours(3))));
+        // The implant itself counts: no increase in the first 24 hours.
+        assert_eq!(last_increase(&history[..1], true, t0 + 5 * H), LastIncrease::Known(Some(Duration::hours(5))));
+        // A cut since does not hide the increase before it.
+        let history = [Implanted { at_pump_ms: t0 }, raise(t0 + 2 * day), cut(t0 + 2 * day + H)];
+        assert_eq!(last_increase(&history, true, t0 + 2 * day + 2 * H), LastIncrease::Known(Some(Duration::hours(2))));
+        // The clock set back an hour 22 hours after the increase: the clock reads 23 hours
+        // later, but 24 hours have passed.
+        let p = t0 + 2 * day;
+        let history =
+            [Implanted { at_pump_ms: t0 }, raise(p), ClockSet { before_ms: p + 22 * H, after_ms: p + 21 * H }];
+        assert_eq!(last_increase(&history, true, p + 23 * H), LastIncrease::Known(None));
+        // The clock set a year forward: 2 hours have passed, not a year.
+        let year = 365 * day;
+        let history = [Implanted { at_pump_ms: t0 }, raise(p), ClockSet { before_ms: p + H, after_ms: p + H + year }];
+        assert_eq!(last_increase(&history, true, p + 2 * H + year), LastIncrease::Known(Some(Duration::hours(2))));
+        // A history that starts 2 hours ago (older entries overwritten) cannot say.
+        let partial = [cut(p)];
+        assert!(
+            matches!(last_increase(&partial, false, p + 2 * H), LastIncrease::Unknown(why) if why.contains("only 2 h"))
+        );
+        // ...but one that reaches back past 24 hours can.
+        let reaching = [cut(p - 2 * day), cut(p)];
+        assert_eq!(last_increase(&reaching, false, p + 2 * H), LastIncrease::Known(None));
+        // An entry later than the clock now: inconsistent, so unknown.
+        assert!(matches!(last_increase(&[raise(p + H)], true, p), LastIncrease::Unknown(_)));
     }
 
     #[test]
