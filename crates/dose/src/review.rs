@@ -113,6 +113,25 @@ pub struct Patient {
     pub age_years: Option<u32>,
 }
 
+/// How a service schedules refills: the settings every refill date is computed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefillPolicy {
+    /// The service's time zone, for dates.
+    pub zone: TimeZone,
+    /// How long drug may stay in the reservoir.
+    pub stability: Stability,
+    /// Days before the alarm (or expiry) that the service refills.
+    pub margin_days: u16,
+}
+
+impl Default for RefillPolicy {
+    /// Europe/London, the manufacturer's 180 days, and a margin of 3 days (clinics refill 3-5
+    /// days before the low-reservoir alarm date; docs/DOMAIN.md).
+    fn default() -> Self {
+        Self { zone: text::service_zone(), stability: Stability::default(), margin_days: 3 }
+    }
+}
+
 /// Everything a review is computed from.
 #[derive(Debug, Clone)]
 pub struct ReviewInputs {
@@ -124,14 +143,10 @@ pub struct ReviewInputs {
     pub new: PumpSide,
     /// Now (true time).
     pub at: Timestamp,
-    /// The service's time zone, for dates.
-    pub zone: TimeZone,
+    /// The service's refill policy.
+    pub policy: RefillPolicy,
     /// The pump tubing and catheter volume (for a bridge bolus).
     pub dead_volume: Volume,
-    /// How long drug may stay in the reservoir.
-    pub stability: Stability,
-    /// Days before the alarm (or expiry) that the service refills.
-    pub margin_days: u16,
     /// The patient.
     pub patient: Patient,
     /// The last increase, from the pump's history.
@@ -361,8 +376,8 @@ impl fmt::Display for OverrideReason {
     }
 }
 
-/// The figures of one side from `at`.
-pub fn figures(side: &PumpSide, inputs: &ReviewInputs) -> Figures {
+/// The figures of one side from `at`, under the service's refill policy.
+pub fn figures(side: &PumpSide, at: Timestamp, policy: &RefillPolicy) -> Figures {
     let totals = side.prescription.as_ref().map(Prescription::daily_totals);
     let max_day = totals.as_ref().map_or(Mass::ZERO, |t| t.max);
     let mean_day = totals.as_ref().map_or(Mass::ZERO, |t| t.mean);
@@ -376,10 +391,10 @@ pub fn figures(side: &PumpSide, inputs: &ReviewInputs) -> Figures {
             drug,
             daily_dose: worst_rate,
             alarm_threshold: side.alarm_threshold.min(side.reservoir),
-            stability: inputs.stability,
-            margin_days: inputs.margin_days,
-            start: inputs.at,
-            zone: inputs.zone.clone(),
+            stability: policy.stability,
+            margin_days: policy.margin_days,
+            start: at,
+            zone: policy.zone.clone(),
         })
         .ok()
     });
@@ -388,8 +403,8 @@ pub fn figures(side: &PumpSide, inputs: &ReviewInputs) -> Figures {
 
 /// Reviews a change: the figures on both sides and every warning.
 pub fn review(inputs: &ReviewInputs) -> Review {
-    let old = figures(&inputs.old, inputs);
-    let new = figures(&inputs.new, inputs);
+    let old = figures(&inputs.old, inputs.at, &inputs.policy);
+    let new = figures(&inputs.new, inputs.at, &inputs.policy);
     let mut warnings = Vec::new();
     let mut titration = None;
     if inputs.change == ChangeKind::Therapy {
@@ -677,7 +692,7 @@ fn ptm(inputs: &ReviewInputs, new: &Figures, out: &mut Vec<Warning>) {
 }
 
 fn dates(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<Warning>) {
-    let zone = &inputs.zone;
+    let zone = &inputs.policy.zone;
     let (Some(new_schedule), old_schedule) = (&new.schedule, &old.schedule) else { return };
     if inputs.change == ChangeKind::Therapy
         && let (Some(old_alarm), Some(new_alarm)) =
@@ -718,7 +733,7 @@ fn dates(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<Warn
             format!(
                 "The drug expires before the low-reservoir alarm: the refill is due by {} ({} days in the reservoir).",
                 text::date(new_schedule.expires_at, zone),
-                inputs.stability.in_days()
+                inputs.policy.stability.in_days()
             ),
         ));
     }
@@ -752,10 +767,8 @@ mod tests {
             old: side(old),
             new: side(new),
             at: at(),
-            zone: crate::text::service_zone(),
+            policy: RefillPolicy::default(),
             dead_volume: Volume::nl(310_000),
-            stability: Stability::default(),
-            margin_days: 3,
             patient: Patient::default(),
             last_increase: LastIncrease::Known(None),
             gap: None,
