@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::CliError;
 
 const SNAPSHOT: &str = "pump.cbor";
-/// Sessions the device serves at once.
-const MAX_SESSIONS: usize = 4;
+/// Connections the device holds at once, by phase and role, and the time to authenticate.
+const SERVER_LIMITS: itb_link::transport::tcp::ServerLimits = itb_link::transport::tcp::ServerLimits::DEFAULT;
 /// Most simulated time per real second.
 const SPEED_MAX: u64 = 1_000_000;
 
@@ -349,7 +349,7 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
             }
         });
         let handler_state = Arc::clone(&state);
-        itb_link::transport::tcp::serve(listener, config, MAX_SESSIONS, move |role, payload| {
+        itb_link::transport::tcp::serve(listener, config, SERVER_LIMITS, move |role, payload| {
             let Ok(mut running) = handler_state.lock() else {
                 std::process::exit(1);
             };
