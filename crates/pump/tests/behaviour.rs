@@ -280,8 +280,29 @@ fn bridge_bolus_keeps_the_dose_through_a_concentration_change() {
 
 #[test]
 fn hard_limits_refuse_with_reasons() {
+    // 1250 micrograms/day at 50 micrograms/mL is 25 mL/day: above the 24 mL/day maximum rate,
+    // refused whichever way it would come: a new program, or a refill at a weaker concentration.
+    let mut weak = implant(continuous(400), 20, 50);
+    let too_fast = weak
+        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: continuous(1_250) } })
+        .expect_err("25 mL/day");
+    assert_eq!(too_fast.code, RefusalCode::RateAboveMax);
+    assert!(too_fast.message.contains("24 mL/day"), "{}", too_fast.message);
+    ok(&mut weak, start(), Command::Program { prescription: continuous(1_000) });
+    let refill = weak.handle(
+        start(),
+        itb_pump::Request {
+            id: None,
+            command: Command::Refill {
+                volume: Volume::ml(20),
+                concentration: Concentration::micrograms_per_ml(40),
+                bridge: false,
+            },
+        },
+    );
+    assert_eq!(refill.map_err(|r| r.code), Err(RefusalCode::RateAboveMax), "1000 micrograms/day at 40 is 25 mL/day");
+    assert_eq!(weak.status().concentration, Concentration::micrograms_per_ml(50), "the refused refill changed nothing");
     let mut pump = implant(continuous(400), 20, 2000);
-    // 50 mL/day at 50 micrograms/mL: above the 24 mL/day maximum rate.
     ok(&mut pump, start(), Command::Stop);
     let refill = pump.handle(
         start(),
@@ -314,7 +335,7 @@ fn hard_limits_refuse_with_reasons() {
         .expect_err("step too short");
     assert_eq!(refused.code, RefusalCode::FlexStepTooShort);
     assert!(refused.message.contains("08:00"), "{}", refused.message);
-    assert!(pump.log().count(EventKind::CommandRefused) >= 2);
+    assert_eq!(pump.log().count(EventKind::CommandRefused), 2, "the fill and the short step");
 }
 
 #[test]
