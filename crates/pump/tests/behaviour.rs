@@ -446,11 +446,14 @@ fn pocket_fill_leaves_the_reservoir_empty_while_the_firmware_believes_it_full() 
 
 #[test]
 fn battery_ends_service_at_seven_years_at_low_volume_with_eri_90_days_before() {
-    // 0.1 mL/day: the charge would last 7.5 years; the pump stops at 7 years (2557 days).
+    // 0.1 mL/day: the charge would last 7.5 years; the pump stops at 7 years of 365.25 days
+    // (2556.75 days), and its replace-by date is never later.
     let mut pump = implant(continuous(200), 20, 2000);
     let mut t = start();
-    let eos = start().plus(days(2557));
+    let eos = start().plus(Duration::ms(2_556_750 * 86_400));
     while t < eos.plus(days(10)) {
+        let status = pump.status();
+        assert!(status.at.plus(status.battery_remaining) <= eos, "replace by {} at {t}", status.at);
         t = t.plus(days(150));
         if try_refill(&mut pump, t, 2000, false).is_err() {
             break;
@@ -465,6 +468,32 @@ fn battery_ends_service_at_seven_years_at_low_volume_with_eri_90_days_before() {
     assert_eq!(pump.status().state, DeliveryState::EndOfService);
     let refused = pump.handle(t, itb_pump::Request { id: None, command: Command::Resume });
     assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::EndOfService));
+}
+
+#[test]
+fn no_pump_outlives_seven_years_whatever_its_profile_says() {
+    // A profile built in code is not checked as a file is: the pump holds the limit itself.
+    let mut profile = itb_dose::DeviceProfile::built_in("synchromed-ii-20").expect("profile");
+    profile.battery.service_life_max.value = days(3_000);
+    profile.battery.capacity.value *= 10;
+    let mut pump = itb_pump::Pump::implant(itb_pump::Implant {
+        profile,
+        at: start(),
+        clock: PumpTime::from_ms(start().as_ms()),
+        catheter_cm: 50,
+        rate_error_ppm: 0,
+        fill: Volume::ml(20),
+        concentration: Concentration::micrograms_per_ml(2000),
+        prescription: continuous(200),
+    })
+    .expect("implant");
+    let limit = start().plus(itb_dose::profile::SERVICE_LIFE_MAX);
+    let status = pump.status();
+    assert!(status.at.plus(status.battery_remaining) <= limit);
+    pump.advance_to(limit.minus(Duration::ms(1)));
+    assert_ne!(pump.status().state, DeliveryState::EndOfService);
+    pump.advance_to(limit);
+    assert_eq!(pump.status().state, DeliveryState::EndOfService);
 }
 
 #[test]

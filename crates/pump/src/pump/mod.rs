@@ -16,6 +16,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 
+use itb_dose::profile::SERVICE_LIFE_MAX;
 use itb_dose::quantity::MS_PER_DAY;
 use itb_dose::{Concentration, DeviceProfile, Duration, Prescription, Volume, VolumeRate};
 
@@ -663,8 +664,10 @@ impl Pump {
         Self::scaled(b.per_day.value) + u128::from(b.per_ml.value) * u128::from(rate.as_nl_per_day())
     }
 
+    /// The end of the service life: the profile's, and never more than 7 x 365.25 days even if a
+    /// profile built in code says more.
     fn end_of_life(&self) -> Instant {
-        self.implanted_at.plus(self.profile.battery.service_life_max.value)
+        self.implanted_at.plus(self.profile.battery.service_life_max.value.min(SERVICE_LIFE_MAX))
     }
 
     fn eri_reached(&self) -> bool {
