@@ -179,6 +179,8 @@ pub enum RefusalCode {
     NoTherapy,
     /// A dose command without a request id.
     RequestIdMissing,
+    /// A clock reading before 2000-01-01 00:00 or from 2100-01-01 00:00 on.
+    ClockOutOfRange,
 }
 
 impl RefusalCode {
@@ -207,6 +209,7 @@ impl RefusalCode {
             RefusalCode::AlarmNotActive => "alarm_not_active",
             RefusalCode::NoTherapy => "no_therapy",
             RefusalCode::RequestIdMissing => "request_id_missing",
+            RefusalCode::ClockOutOfRange => "clock_out_of_range",
         }
     }
     /// Who is to blame.

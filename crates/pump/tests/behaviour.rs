@@ -554,3 +554,51 @@ fn the_log_is_bounded_and_counts_survive_overwrite() {
     let first = pump.log().iter().next().expect("entries").seq;
     assert_eq!(first, pump.log().next_seq() - 1024);
 }
+
+#[test]
+fn the_clock_is_set_only_to_a_plausible_reading() {
+    let mut pump = implant(continuous(400), 20, 2000);
+    let civil = |text: &str| PumpTime::from_civil(text.parse().expect("valid"));
+    let before = pump.status().pump_time;
+    for reading in [
+        civil("1999-12-31T23:59:59.999"),
+        civil("2100-01-01T00:00"),
+        civil("1970-01-01T00:00"),
+        PumpTime::from_ms(i64::MIN),
+    ] {
+        let refused = pump
+            .handle(start(), itb_pump::Request { id: None, command: Command::SetClock { reading } })
+            .expect_err("out of range");
+        assert_eq!(refused.code, RefusalCode::ClockOutOfRange, "{reading:?}");
+        assert!(
+            refused.message.contains("2000-01-01 00:00") && refused.message.contains("2100-01-01 00:00"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(pump.status().pump_time, before, "the clock is unchanged");
+    }
+    assert_eq!(pump.log().count(EventKind::CommandRefused), 4);
+    for reading in [civil("2000-01-01T00:00"), civil("2099-12-31T23:59:59.999")] {
+        ok(&mut pump, start(), Command::SetClock { reading });
+        assert_eq!(pump.status().pump_time, reading);
+    }
+}
+
+#[test]
+fn an_implant_with_an_implausible_clock_is_refused() {
+    for clock in [PumpTime::from_ms(0), PumpTime::from_civil("2100-01-01T00:00".parse().expect("valid"))] {
+        let refused = itb_pump::Pump::implant(itb_pump::Implant {
+            profile: itb_dose::DeviceProfile::built_in("synchromed-ii-20").expect("profile"),
+            at: start(),
+            clock,
+            catheter_cm: 50,
+            rate_error_ppm: 0,
+            fill: Volume::ml(20),
+            concentration: Concentration::micrograms_per_ml(2000),
+            prescription: continuous(400),
+        })
+        .map(|_| ())
+        .expect_err("refused");
+        assert_eq!(refused.code, RefusalCode::ClockOutOfRange);
+    }
+}

@@ -10,7 +10,7 @@ use crate::alarm::AlarmKind;
 use crate::command::{Command, Refusal, RefusalCode, Reply, Request, WorldAction};
 use crate::log::Event;
 use crate::therapy::{Rates, volume_rate};
-use crate::time::{Instant, PumpClock};
+use crate::time::{Instant, PumpClock, PumpTime};
 use crate::world::{Fluid, InjectInto};
 
 impl Pump {
@@ -144,6 +144,7 @@ impl Pump {
             Command::PrimingBolus { catheter_only } => self.priming(catheter_only),
             Command::PtmBolus => self.ptm_bolus(),
             Command::SetClock { reading } => {
+                Self::check_clock(reading)?;
                 let before = self.clock.read(self.now);
                 self.clock = PumpClock::set(self.now, reading);
                 self.record(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
@@ -232,6 +233,21 @@ impl Pump {
             ));
         }
         Ok(())
+    }
+
+    /// A clock reading from 2000-01-01 00:00 up to 2100-01-01 00:00; anything else is a mistake.
+    pub(super) fn check_clock(reading: PumpTime) -> Result<(), Refusal> {
+        if reading.is_settable() {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            RefusalCode::ClockOutOfRange,
+            format!(
+                "the pump's clock can be set from {} up to, not including, {}; not to {reading}",
+                PumpTime::EARLIEST,
+                PumpTime::END
+            ),
+        ))
     }
 
     pub(super) fn check_fill(&self, volume: Volume) -> Result<(), Refusal> {

@@ -231,6 +231,7 @@ impl Pump {
     /// Implants a pump, fills it and starts its therapy. The catheter starts empty: program a
     /// priming bolus to fill it, or the first drug out fills it instead of reaching the patient.
     pub fn implant(implant: Implant) -> Result<Self, Refusal> {
+        Self::check_clock(implant.clock)?;
         let profile = implant.profile;
         let catheter_volume = profile
             .fluid_path
