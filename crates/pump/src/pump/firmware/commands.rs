@@ -4,20 +4,19 @@ use itb_dose::drug::{DILUTION_MAX, DILUTION_MIN};
 use itb_dose::prescription::Therapy;
 use itb_dose::{Concentration, Duration, Mass, Prescription, Rounding, Volume, VolumeRate};
 
-use super::{Bridge, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Pump};
-use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
+use super::{Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning};
+use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, SESSIONS_PER_BATTERY_CHECK, THERAPY_HISTORY_MAX};
 use crate::alarm::AlarmKind;
-use crate::command::{Command, Refusal, RefusalCode, Reply, Request, WorldAction};
+use crate::command::{Command, Refusal, RefusalCode, Reply, Request};
 use crate::log::Event;
 use crate::therapy::{Rates, volume_rate};
 use crate::time::{Instant, PumpClock, PumpTime};
-use crate::world::{Fluid, InjectInto};
+use crate::world::InjectInto;
 
-impl Pump {
-    /// Handles a request at `t` (the pump first runs to `t`). A request id seen before returns
+impl Firmware {
+    /// Handles a request at `now` (the pump has run to it). A request id seen before returns
     /// the first answer without acting again: a retried bolus delivers once.
-    pub fn handle(&mut self, t: Instant, request: Request) -> Result<Reply, Refusal> {
-        self.advance_to(t.max(self.now));
+    pub(in crate::pump) fn handle(&mut self, request: Request) -> Result<Reply, Refusal> {
         self.touch();
         if let Some(id) = request.id
             && let Some((_, answer)) = self.requests.iter().find(|(seen, _)| *seen == id)
@@ -56,7 +55,7 @@ impl Pump {
         }
         self.touch();
         self.after_change();
-        if moves_bound || self.sessions_since_battery_check >= super::SESSIONS_PER_BATTERY_CHECK {
+        if moves_bound || self.sessions_since_battery_check >= SESSIONS_PER_BATTERY_CHECK {
             self.refresh_battery();
         }
         if let Some(id) = request.id {
@@ -65,52 +64,47 @@ impl Pump {
             }
             self.requests.push_back((id, answer.clone()));
         }
-        debug_assert!(self.world.mass_balance_holds());
         answer
     }
 
-    /// Applies a simulation hook at `t`: a refill step done by hand, or a fault.
-    pub fn act(&mut self, t: Instant, action: WorldAction) -> Option<Fluid> {
-        self.advance_to(t.max(self.now));
-        self.touch();
-        let mut withdrawn = None;
-        match action {
-            WorldAction::Withdraw => withdrawn = Some(self.world.withdraw()),
-            WorldAction::Inject { volume, concentration, into } => {
-                self.world.inject(Fluid::of(volume, concentration), into, self.profile.reservoir.capacity.value);
-            }
-            WorldAction::MriScan { stall_for } => {
-                self.world.stall_motor(self.now.plus(stall_for));
-                self.stalled_since.get_or_insert(self.now);
-            }
-            WorldAction::Catheter(state) => self.world.set_catheter(state),
-            WorldAction::ReplaceCatheter => self.world.replace_catheter(self.dead_volume),
-            WorldAction::RateError { ppm } => self.world.set_rate_error_ppm(ppm),
-            WorldAction::BatteryDefect { capacity_loss_ppm } => {
-                self.battery.capacity_loss_ppm =
-                    self.battery.capacity_loss_ppm.saturating_add(capacity_loss_ppm).min(1_000_000);
-                self.check_battery();
-            }
-            WorldAction::LowBatteryReset => {
-                self.halt(Halt::LowBatteryReset, AlarmKind::LowBatteryReset, Event::LowBatteryReset)
-            }
-            WorldAction::MemoryError { critical: true } => self.halt(
-                Halt::CriticalMemoryError,
-                AlarmKind::CriticalMemoryError,
-                Event::MemoryError { critical: true },
-            ),
-            WorldAction::MemoryError { critical: false } => {
-                self.record(Event::MemoryError { critical: false });
-                if self.alarms.raise(AlarmKind::MemoryError, self.now) {
-                    self.record(Event::AlarmRaised(AlarmKind::MemoryError));
-                }
-            }
-        }
+    /// After the world changed at `now` (a simulation hook): the firmware takes stock.
+    pub(in crate::pump) fn after_world_change(&mut self) {
         self.touch();
         self.after_change();
         self.refresh_battery();
-        debug_assert!(self.world.mass_balance_holds());
-        withdrawn
+    }
+
+    /// An MRI scan began to stall the motor now.
+    pub(in crate::pump) fn mri_scan(&mut self) {
+        self.touch();
+        self.stalled_since.get_or_insert(self.now);
+    }
+
+    /// A battery defect: the cell lost `capacity_loss_ppm` of its capacity.
+    pub(in crate::pump) fn battery_defect(&mut self, capacity_loss_ppm: u32) {
+        self.touch();
+        self.battery.capacity_loss_ppm =
+            self.battery.capacity_loss_ppm.saturating_add(capacity_loss_ppm).min(1_000_000);
+        self.check_battery();
+    }
+
+    /// The battery voltage dipped: the pump reset and stopped.
+    pub(in crate::pump) fn low_battery_reset(&mut self) {
+        self.touch();
+        self.halt(Halt::LowBatteryReset, AlarmKind::LowBatteryReset, Event::LowBatteryReset);
+    }
+
+    /// The firmware found a memory error.
+    pub(in crate::pump) fn memory_error(&mut self, critical: bool) {
+        self.touch();
+        if critical {
+            self.halt(Halt::CriticalMemoryError, AlarmKind::CriticalMemoryError, Event::MemoryError { critical: true });
+        } else {
+            self.record(Event::MemoryError { critical: false });
+            if self.alarms.raise(AlarmKind::MemoryError, self.now) {
+                self.record(Event::AlarmRaised(AlarmKind::MemoryError));
+            }
+        }
     }
 
     fn halt(&mut self, halt: Halt, alarm: AlarmKind, event: Event) {
