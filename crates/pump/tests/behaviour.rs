@@ -376,6 +376,57 @@ fn mri_stall_is_noticed_and_recovery_logged() {
 }
 
 #[test]
+fn the_firmware_cannot_tell_a_short_stall_from_a_long_one_until_it_senses_the_motor() {
+    // Two scans, one stalling the motor for 6 minutes and one for 4 hours: until the short stall
+    // ends, the pumps are alike in everything the firmware knows (the stall is noticed at 5
+    // minutes in both); only the truth's schedule differs.
+    let mut pumps = [Duration::minutes(6), Duration::hours(4)].map(|stall_for| {
+        let mut pump = implant(continuous(480), 20, 2000);
+        ok(&mut pump, start(), Command::PrimingBolus { catheter_only: false });
+        pump.act(start().plus(days(1)), WorldAction::MriScan { stall_for });
+        pump
+    });
+    let scan = start().plus(days(1));
+    for seconds in (0..360).step_by(15) {
+        let t = scan.plus(Duration::seconds(seconds));
+        for pump in &mut pumps {
+            pump.advance_to(t);
+        }
+        let [short, long] = &pumps;
+        assert_eq!(short.status(), long.status(), "{seconds} s into the stall");
+        assert_eq!(short.log().iter().collect::<Vec<_>>(), long.log().iter().collect::<Vec<_>>());
+        assert_eq!(short.alarm_active(AlarmKind::MotorStall), seconds >= 300, "{seconds} s");
+    }
+    let [short, long] = &mut pumps;
+    short.advance_to(scan.plus(Duration::minutes(6)));
+    long.advance_to(scan.plus(Duration::minutes(6)));
+    assert!(!short.status().motor_stalled, "the short stall ended and the firmware sensed the motor turn");
+    assert!(long.status().motor_stalled);
+}
+
+#[test]
+fn a_new_stall_is_timed_from_when_the_motor_was_last_seen_turning() {
+    // A 4-minute stall ends unnoticed; the motor turns for 30 s; a second scan stalls it again.
+    // The firmware saw it turn, so it notices the second stall 5 minutes after it began, not 5
+    // minutes after the first; and the motor really delivered while it turned.
+    let mut pump = implant(continuous(480), 20, 2000);
+    ok(&mut pump, start(), Command::PrimingBolus { catheter_only: false });
+    let scan = start().plus(days(1));
+    pump.act(scan, WorldAction::MriScan { stall_for: Duration::minutes(4) });
+    let reservoir = pump.world().reservoir().volume;
+    let second = scan.plus(Duration::minutes(4)).plus(Duration::seconds(30));
+    pump.act(second, WorldAction::MriScan { stall_for: Duration::hours(1) });
+    // 0.24 mL/day for 30 s: 83.3 nL, whole nanolitres as the remainder allows.
+    let moved = reservoir.as_nl() - pump.world().reservoir().volume.as_nl();
+    assert!((83..=84).contains(&moved), "{moved} nL moved between the stalls");
+    pump.advance_to(second.plus(Duration::minutes(5)).minus(Duration::ms(1)));
+    assert!(!pump.alarm_active(AlarmKind::MotorStall), "noticed from when the firmware last saw the motor turn");
+    pump.advance_to(second.plus(Duration::minutes(5)));
+    assert!(pump.alarm_active(AlarmKind::MotorStall));
+    assert_eq!(pump.log().count(EventKind::MotorStallDetected), 1);
+}
+
+#[test]
 fn a_stopped_pump_does_not_notice_an_mri_stall() {
     let mut pump = implant(continuous(480), 20, 2000);
     ok(&mut pump, start(), Command::Stop);

@@ -16,7 +16,7 @@
 //!   maximum, reservoir capacity); every refusal has a code, a sentence, and a log entry.
 //! - The event log, the therapy history, the PTM history and the request memory are bounded.
 
-use itb_dose::{Concentration, DeviceProfile, Prescription, Volume};
+use itb_dose::{Concentration, DeviceProfile, Prescription, Volume, VolumeRate};
 
 use crate::alarm::AlarmKind;
 use crate::command::{Refusal, Reply, Request, WorldAction};
@@ -102,7 +102,7 @@ impl Pump {
         let mut world = World::new(firmware.dead_volume(), implant.rate_error_ppm);
         let capacity = implant.profile.reservoir.capacity.value;
         world.inject(Fluid::of(implant.fill, implant.concentration), InjectInto::Reservoir, capacity);
-        firmware.after_world_change();
+        firmware.after_world_change(&world);
         Ok(Pump { firmware, world })
     }
 
@@ -156,10 +156,19 @@ impl Pump {
     // ---- running ------------------------------------------------------------------------------
 
     /// The next instant at which anything changes: a schedule step, a bolus end, a reservoir
-    /// threshold, an alarm tone, a motor stall noticed or recovered, ERI or EOS.
+    /// threshold, an alarm tone, a motor check, ERI or EOS (the firmware's schedule), or a change
+    /// in the world such as a stall ending (physics, which the firmware senses when it comes).
     pub fn next_event_at(&self) -> Option<Instant> {
         let (rate, schedule_change) = self.firmware.commanded_rate();
-        self.firmware.next_event_from(rate, schedule_change, &self.world)
+        self.next_event_from(rate, schedule_change)
+    }
+
+    fn next_event_from(&self, rate: VolumeRate, schedule_change: Option<Instant>) -> Option<Instant> {
+        let firmware = self.firmware.next_event_from(rate, schedule_change);
+        match (firmware, self.world.next_change_at(self.now())) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs the pump to `t`.
@@ -167,7 +176,7 @@ impl Pump {
         let mut same_instant = 0;
         loop {
             let (rate, change) = self.firmware.commanded_rate();
-            let due = self.firmware.next_event_from(rate, change, &self.world).filter(|e| *e <= t);
+            let due = self.next_event_from(rate, change).filter(|e| *e <= t);
             let step_to = due.unwrap_or(t);
             if step_to > self.firmware.now() {
                 self.firmware.integrate_at(step_to, rate, &mut self.world);
@@ -190,7 +199,7 @@ impl Pump {
     /// the first answer without acting again: a retried bolus delivers once.
     pub fn handle(&mut self, t: Instant, request: Request) -> Result<Reply, Refusal> {
         self.advance_to(t.max(self.now()));
-        let answer = self.firmware.handle(request);
+        let answer = self.firmware.handle(request, &self.world);
         debug_assert!(self.world.mass_balance_holds());
         answer
     }
@@ -206,18 +215,15 @@ impl Pump {
                 let capacity = self.profile().reservoir.capacity.value;
                 self.world.inject(Fluid::of(volume, concentration), into, capacity);
             }
-            WorldAction::MriScan { stall_for } => {
-                self.world.stall_motor(now.plus(stall_for));
-                self.firmware.mri_scan();
-            }
+            WorldAction::MriScan { stall_for } => self.world.stall_motor(now.plus(stall_for)),
             WorldAction::Catheter(state) => self.world.set_catheter(state),
             WorldAction::ReplaceCatheter => self.world.replace_catheter(self.world.fluid_path_capacity()),
             WorldAction::RateError { ppm } => self.world.set_rate_error_ppm(ppm),
-            WorldAction::BatteryDefect { capacity_loss_ppm } => self.firmware.battery_defect(capacity_loss_ppm),
+            WorldAction::BatteryDefect { capacity_loss_ppm } => self.world.battery_defect(capacity_loss_ppm),
             WorldAction::LowBatteryReset => self.firmware.low_battery_reset(),
             WorldAction::MemoryError { critical } => self.firmware.memory_error(critical),
         }
-        self.firmware.after_world_change();
+        self.firmware.after_world_change(&self.world);
         debug_assert!(self.world.mass_balance_holds());
         withdrawn
     }

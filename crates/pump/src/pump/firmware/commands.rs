@@ -9,6 +9,7 @@ use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, SESSIONS_PER_BATTERY_CHECK, THE
 use crate::alarm::AlarmKind;
 use crate::command::{Command, Refusal, RefusalCode, Reply, Request};
 use crate::log::Event;
+use crate::sense::Sensors;
 use crate::therapy::{Rates, volume_rate};
 use crate::time::{Instant, PumpClock, PumpTime};
 use crate::world::InjectInto;
@@ -16,7 +17,7 @@ use crate::world::InjectInto;
 impl Firmware {
     /// Handles a request at `now` (the pump has run to it). A request id seen before returns
     /// the first answer without acting again: a retried bolus delivers once.
-    pub(in crate::pump) fn handle(&mut self, request: Request) -> Result<Reply, Refusal> {
+    pub(in crate::pump) fn handle(&mut self, request: Request, sensors: &impl Sensors) -> Result<Reply, Refusal> {
         self.touch();
         if let Some(id) = request.id
             && let Some((_, answer)) = self.requests.iter().find(|(seen, _)| *seen == id)
@@ -54,9 +55,9 @@ impl Firmware {
             self.record(event);
         }
         self.touch();
-        self.after_change();
+        self.sense_motor(sensors);
         if moves_bound || self.sessions_since_battery_check >= SESSIONS_PER_BATTERY_CHECK {
-            self.refresh_battery();
+            self.refresh_battery(sensors);
         }
         if let Some(id) = request.id {
             if self.requests.len() == REQUESTS_REMEMBERED {
@@ -67,25 +68,10 @@ impl Firmware {
         answer
     }
 
-    /// After the world changed at `now` (a simulation hook): the firmware takes stock.
-    pub(in crate::pump) fn after_world_change(&mut self) {
+    /// After the world changed at `now` (a simulation hook): the firmware reads its sensors.
+    pub(in crate::pump) fn after_world_change(&mut self, sensors: &impl Sensors) {
         self.touch();
-        self.after_change();
-        self.refresh_battery();
-    }
-
-    /// An MRI scan began to stall the motor now.
-    pub(in crate::pump) fn mri_scan(&mut self) {
-        self.touch();
-        self.stalled_since.get_or_insert(self.now);
-    }
-
-    /// A battery defect: the cell lost `capacity_loss_ppm` of its capacity.
-    pub(in crate::pump) fn battery_defect(&mut self, capacity_loss_ppm: u32) {
-        self.touch();
-        self.battery.capacity_loss_ppm =
-            self.battery.capacity_loss_ppm.saturating_add(capacity_loss_ppm).min(1_000_000);
-        self.check_battery();
+        self.sense(sensors);
     }
 
     /// The battery voltage dipped: the pump reset and stopped.

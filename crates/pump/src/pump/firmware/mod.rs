@@ -16,10 +16,10 @@ use itb_dose::{Concentration, DeviceProfile, Duration, Prescription, Volume, Vol
 use crate::alarm::{AlarmKind, Alarms};
 use crate::command::{Refusal, Reply};
 use crate::log::{Event, EventLog};
+use crate::sense::{Motor, MotorCurrent, Sensors};
 use crate::status::{DeliveryState, Status};
 use crate::therapy::Rates;
 use crate::time::{Instant, PumpClock};
-use crate::world::World;
 
 mod commands;
 
@@ -92,6 +92,7 @@ struct Battery {
     moved_nl_ms: u128,
     tones: u64,
     sessions: u64,
+    /// The cell's lost capacity as last sensed, parts per million.
     capacity_loss_ppm: u32,
 }
 
@@ -128,8 +129,9 @@ pub(super) struct Firmware {
     #[cfg_attr(feature = "serde", serde(skip))]
     rate_cache: Cell<Option<RateCache>>,
     generation: u64,
-    running_since: Option<Instant>,
-    stalled_since: Option<Instant>,
+    /// When the firmware first sensed its driven motor not turning, unless it has seen it turn
+    /// (or stopped driving it) since.
+    motor_silent_since: Option<Instant>,
     alarms: Alarms,
     battery: Battery,
     log: EventLog,
@@ -203,8 +205,7 @@ impl Firmware {
             sessions_since_battery_check: 0,
             rate_cache: Cell::new(None),
             generation: 0,
-            running_since: None,
-            stalled_since: None,
+            motor_silent_since: None,
             alarms: Alarms::default(),
             battery: Battery::default(),
             log: EventLog::new(log_capacity),
@@ -219,7 +220,6 @@ impl Firmware {
         firmware.reservoir = implant.fill;
         firmware.check_program(&implant.prescription)?;
         firmware.set_program(implant.prescription.clone());
-        firmware.after_change();
         Ok(firmware)
     }
 
@@ -353,12 +353,7 @@ impl Firmware {
     /// The next instant at which the firmware has something to do, given its commanded `rate`
     /// and the next `schedule_change`: a schedule step, a bolus end, a reservoir threshold, an
     /// alarm tone, a motor check, ERI or EOS.
-    pub(super) fn next_event_from(
-        &self,
-        rate: VolumeRate,
-        schedule_change: Option<Instant>,
-        world: &World,
-    ) -> Option<Instant> {
+    pub(super) fn next_event_from(&self, rate: VolumeRate, schedule_change: Option<Instant>) -> Option<Instant> {
         let mut next = schedule_change;
         let mut consider = |candidate: Option<Instant>| {
             if let Some(c) = candidate {
@@ -384,10 +379,7 @@ impl Firmware {
             }
         }
         consider(self.alarms.next_tone_at());
-        consider(self.stall_detection_at(rate, world));
-        if self.stall_detected {
-            consider(world.stall_ends_at(self.now).or(Some(self.now)));
-        }
+        consider(self.stall_check_at(rate));
         if !self.end_of_service {
             consider(Some(if self.battery_exact {
                 self.battery_event_at(rate).unwrap_or(self.now)
@@ -400,7 +392,7 @@ impl Firmware {
 
     /// Drives the motor at `rate`, the commanded rate, from `now` to `until` (no event in
     /// between).
-    pub(super) fn integrate_at(&mut self, until: Instant, rate: VolumeRate, world: &mut World) {
+    pub(super) fn integrate_at(&mut self, until: Instant, rate: VolumeRate, motor: &mut impl Motor) {
         let span = until.since(self.now);
         if !rate.is_zero() {
             let (moved, remainder) = rate_volume(rate, self.remainder, span);
@@ -416,13 +408,13 @@ impl Firmware {
                     bolus.remaining = bolus.remaining.saturating_sub(moved);
                 }
             }
-            world.pump(moved, self.now);
+            motor.drive(moved, self.now);
         }
         self.now = until;
     }
 
     /// Handles everything due at `now`.
-    pub(super) fn process_due(&mut self, world: &World) {
+    pub(super) fn process_due(&mut self, sensors: &impl Sensors) {
         // Only what changes the commanded rate marks the state changed (`touch`): a boundary of
         // the schedule needs no mark, since the cached rate is for another instant.
         self.counters.events += 1;
@@ -456,11 +448,10 @@ impl Firmware {
             }
         }
         self.check_reservoir_alarms();
-        self.check_motor(world);
+        self.sense_motor(sensors);
         if self.battery_exact || self.now >= self.battery_check_at {
-            self.refresh_battery();
+            self.refresh_battery(sensors);
         }
-        self.after_change();
     }
 
     fn end_override(&mut self, bolus: Override) {
@@ -481,48 +472,51 @@ impl Firmware {
         }
     }
 
-    /// Keeps `running_since` true to the commanded rate; call after any change.
-    fn after_change(&mut self) {
-        let (rate, _) = self.commanded_rate();
-        match (rate.is_zero(), self.running_since) {
-            (true, Some(_)) => self.running_since = None,
-            (false, None) => self.running_since = Some(self.now),
-            _ => {}
-        }
-    }
-
     // ---- motor --------------------------------------------------------------------------------
 
-    fn stall_detection_at(&self, rate: VolumeRate, world: &World) -> Option<Instant> {
+    /// When the firmware checks for a stall: the detection time after it first sensed the
+    /// driven motor not turning. It cannot know when a stall will end; if it ends first, the
+    /// firmware senses the motor turn at that instant (the world's change is an event) and the
+    /// check is off.
+    fn stall_check_at(&self, rate: VolumeRate) -> Option<Instant> {
         if self.stall_detected || rate.is_zero() {
             return None;
         }
-        let since = self.stalled_since?;
-        world.stall_ends_at(self.now)?;
-        let running = self.running_since.unwrap_or(self.now);
-        let at = since.max(running).plus(self.profile.alarms.stall_detection.value);
-        // Noticed only if the motor is still stalled then.
-        world.stall_ends_at(self.now).filter(|end| at < *end).map(|_| at)
+        self.motor_silent_since.map(|since| since.plus(self.profile.alarms.stall_detection.value))
     }
 
-    fn check_motor(&mut self, world: &World) {
+    /// Reads the motor's current now: a stall is noticed after the detection time without
+    /// seeing the driven motor turn, and its recovery the first time it is seen turning again.
+    /// Call whenever anything happens: the firmware watches its motor all the time it drives it.
+    fn sense_motor(&mut self, sensors: &impl Sensors) {
         let (rate, _) = self.commanded_rate();
-        if self.stall_detection_at(rate, world).is_some_and(|at| at <= self.now) {
-            self.stall_detected = true;
-            self.record(Event::MotorStallDetected);
-            if self.alarms.raise(AlarmKind::MotorStall, self.now) {
-                self.record(Event::AlarmRaised(AlarmKind::MotorStall));
+        match sensors.motor_current(self.now, !rate.is_zero()) {
+            MotorCurrent::Idle => self.motor_silent_since = None,
+            MotorCurrent::Turning => {
+                self.motor_silent_since = None;
+                if self.stall_detected {
+                    self.stall_detected = false;
+                    self.record(Event::MotorStallRecovered);
+                }
+            }
+            MotorCurrent::Stalled => {
+                let since = *self.motor_silent_since.get_or_insert(self.now);
+                if !self.stall_detected && self.now >= since.plus(self.profile.alarms.stall_detection.value) {
+                    self.stall_detected = true;
+                    self.record(Event::MotorStallDetected);
+                    if self.alarms.raise(AlarmKind::MotorStall, self.now) {
+                        self.record(Event::AlarmRaised(AlarmKind::MotorStall));
+                    }
+                }
             }
         }
-        if self.stall_detected && !world.is_stalled(self.now) {
-            self.stall_detected = false;
-            self.stalled_since = None;
-            self.record(Event::MotorStallRecovered);
-        }
-        if self.stalled_since.is_some() && !world.is_stalled(self.now) {
-            // Stalled and recovered unnoticed (the motor was not commanded).
-            self.stalled_since = None;
-        }
+    }
+
+    /// After anything outside the firmware's own schedule (a command, a change in the world):
+    /// the firmware reads its sensors now.
+    fn sense(&mut self, sensors: &impl Sensors) {
+        self.sense_motor(sensors);
+        self.refresh_battery(sensors);
     }
 
     // ---- battery ------------------------------------------------------------------------------
@@ -633,7 +627,8 @@ impl Firmware {
     /// Checks ERI and EOS now, and sets when to check next: the earliest instant either could
     /// come even at the fastest rate the pump may run (plus every alarm sounding), so that most
     /// events need no battery arithmetic; close to the end the check runs at every event.
-    fn refresh_battery(&mut self) {
+    fn refresh_battery(&mut self, sensors: &impl Sensors) {
+        self.battery.capacity_loss_ppm = sensors.battery_capacity_lost_ppm().min(1_000_000);
         self.check_battery();
         if self.end_of_service {
             return;
@@ -725,5 +720,121 @@ impl Firmware {
 
     fn record(&mut self, event: Event) {
         self.log.push(self.clock.read(self.now), event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use itb_dose::Concentration;
+
+    use super::*;
+
+    /// Hardware the test controls: a motor that stalls when told, and what it was driven to move.
+    #[derive(Default)]
+    struct FakeHardware {
+        stalled: bool,
+        driven: Volume,
+    }
+
+    impl Sensors for FakeHardware {
+        fn motor_current(&self, _at: Instant, driven: bool) -> MotorCurrent {
+            match (driven, self.stalled) {
+                (false, _) => MotorCurrent::Idle,
+                (true, false) => MotorCurrent::Turning,
+                (true, true) => MotorCurrent::Stalled,
+            }
+        }
+        fn battery_capacity_lost_ppm(&self) -> u32 {
+            0
+        }
+    }
+
+    impl Motor for FakeHardware {
+        fn drive(&mut self, commanded: Volume, _at: Instant) {
+            self.driven = self.driven.checked_add(commanded).unwrap_or(self.driven);
+        }
+    }
+
+    fn start() -> Instant {
+        Instant::from_ms(1_796_205_600_000)
+    }
+
+    fn firmware(hardware: &FakeHardware) -> Firmware {
+        let prescription =
+            itb_dose::toml::from_toml("mode = \"simple_continuous\"\ndose = \"480 micrograms/day\"\n").expect("valid");
+        let mut firmware = Firmware::implant(&Implant {
+            profile: DeviceProfile::built_in("synchromed-ii-20").expect("profile"),
+            at: start(),
+            clock: crate::PumpTime::from_ms(start().as_ms()),
+            catheter_cm: 50,
+            rate_error_ppm: 0,
+            fill: Volume::ml(20),
+            concentration: Concentration::micrograms_per_ml(2000),
+            prescription,
+        })
+        .expect("implant");
+        firmware.after_world_change(hardware);
+        firmware
+    }
+
+    /// Runs the firmware alone to `t`, on its own schedule only.
+    fn run(firmware: &mut Firmware, hardware: &mut FakeHardware, t: Instant) {
+        loop {
+            let (rate, change) = firmware.commanded_rate();
+            let due = firmware.next_event_from(rate, change).filter(|at| *at <= t);
+            firmware.integrate_at(due.unwrap_or(t), rate, hardware);
+            if due.is_none() {
+                break;
+            }
+            firmware.process_due(hardware);
+        }
+    }
+
+    #[test]
+    fn a_stall_is_noticed_only_by_sensing_the_motor_at_the_firmwares_own_check() {
+        let mut hardware = FakeHardware::default();
+        let mut firmware = firmware(&hardware);
+        let detection = firmware.profile.alarms.stall_detection.value;
+        let t1 = start().plus(Duration::hours(3));
+        run(&mut firmware, &mut hardware, t1);
+        // The motor stalls, and the firmware is woken (as the pump wakes it after any change in
+        // the world): it senses the motor not turning, and checks again after the detection time.
+        hardware.stalled = true;
+        firmware.after_world_change(&hardware);
+        let (rate, change) = firmware.commanded_rate();
+        assert_eq!(firmware.next_event_from(rate, change), Some(t1.plus(detection)));
+        run(&mut firmware, &mut hardware, t1.plus(detection).minus(Duration::ms(1)));
+        assert!(!firmware.status().motor_stalled);
+        run(&mut firmware, &mut hardware, t1.plus(detection));
+        assert!(firmware.status().motor_stalled && firmware.alarm_active(AlarmKind::MotorStall));
+        // Knowing the motor stalled, it keeps driving it but stops counting the drug as gone.
+        let estimate = firmware.reservoir_estimate();
+        let driven = hardware.driven;
+        run(&mut firmware, &mut hardware, t1.plus(Duration::hours(2)));
+        assert_eq!(firmware.reservoir_estimate(), estimate);
+        assert!(hardware.driven > driven);
+        // The motor turns again, unannounced: the firmware learns it the next time it runs, here
+        // at the stall alarm's next tone (every 10 minutes from detection).
+        hardware.stalled = false;
+        let next_tone = t1.plus(detection).plus(Duration::minutes(120));
+        run(&mut firmware, &mut hardware, next_tone.minus(Duration::ms(1)));
+        assert!(firmware.status().motor_stalled, "not sensed yet");
+        run(&mut firmware, &mut hardware, next_tone);
+        assert!(!firmware.status().motor_stalled);
+        let recovered: Vec<_> = firmware.log().iter().filter(|e| e.event == Event::MotorStallRecovered).collect();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].at, firmware.clock.read(next_tone));
+    }
+
+    #[test]
+    fn an_idle_motor_tells_the_firmware_nothing() {
+        let mut hardware = FakeHardware { stalled: true, ..FakeHardware::default() };
+        let mut firmware = firmware(&FakeHardware::default());
+        firmware.stopped = true;
+        firmware.touch();
+        firmware.after_world_change(&hardware);
+        run(&mut firmware, &mut hardware, start().plus(Duration::hours(5)));
+        assert!(!firmware.status().motor_stalled);
+        assert_eq!(hardware.driven, Volume::ZERO);
     }
 }
