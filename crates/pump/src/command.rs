@@ -10,6 +10,7 @@ use crate::time::{Instant, PumpTime};
 
 /// A command the firmware understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Command {
     /// Read the full status.
     Interrogate,
@@ -89,13 +90,66 @@ impl Command {
     }
 }
 
-/// A command with the request id that makes retries safe.
+/// Who asks the pump for something, or changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
+pub enum Actor {
+    /// A clinician, through the clinician programmer.
+    Clinician,
+    /// The patient, through the patient therapy manager.
+    Patient,
+    /// A simulation's script (the simulator's own commands).
+    Simulator,
+    /// The implant procedure: the pump's first programming, in theatre.
+    Implant,
+}
+
+impl Actor {
+    /// The name used in logs and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Clinician => "clinician",
+            Actor::Patient => "patient",
+            Actor::Simulator => "simulator",
+            Actor::Implant => "implant",
+        }
+    }
+}
+
+/// A command, who sends it, and the request id that makes retries safe.
+///
+/// The pump remembers the last [`REQUESTS_REMEMBERED`](crate::REQUESTS_REMEMBERED) requests by
+/// `(by, id)`, with their command and answer: the same key with the same command is a retry and
+/// gets the first answer without acting again; the same key with another command is refused
+/// ([`RefusalCode::RequestIdReused`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Unique per intended action; a retry carries the same id and gets the first answer.
+    /// Unique per intended action of its sender; a retry carries the same id and gets the
+    /// first answer.
     pub id: Option<u64>,
+    /// Who sends it.
+    pub by: Actor,
     /// The command.
     pub command: Command,
+}
+
+impl Request {
+    /// A request from `by`.
+    pub fn new(by: Actor, id: Option<u64>, command: Command) -> Self {
+        Self { id, by, command }
+    }
+    /// A clinician's request.
+    pub fn clinician(id: Option<u64>, command: Command) -> Self {
+        Self::new(Actor::Clinician, id, command)
+    }
+    /// The patient's request.
+    pub fn patient(id: Option<u64>, command: Command) -> Self {
+        Self::new(Actor::Patient, id, command)
+    }
+    /// A simulation script's request.
+    pub fn simulator(id: Option<u64>, command: Command) -> Self {
+        Self::new(Actor::Simulator, id, command)
+    }
 }
 
 /// What the pump answers.
@@ -181,6 +235,8 @@ pub enum RefusalCode {
     RequestIdMissing,
     /// A clock reading before 2000-01-01 00:00 or from 2100-01-01 00:00 on.
     ClockOutOfRange,
+    /// A request id its sender already used for another command.
+    RequestIdReused,
 }
 
 impl RefusalCode {
@@ -210,6 +266,7 @@ impl RefusalCode {
             RefusalCode::NoTherapy => "no_therapy",
             RefusalCode::RequestIdMissing => "request_id_missing",
             RefusalCode::ClockOutOfRange => "clock_out_of_range",
+            RefusalCode::RequestIdReused => "request_id_reused",
         }
     }
     /// Who is to blame.

@@ -28,7 +28,7 @@ pub mod time;
 pub mod world;
 
 pub use alarm::{AlarmKind, Severity};
-pub use command::{Blame, Command, Refusal, RefusalCode, Reply, Request, WorldAction};
+pub use command::{Actor, Blame, Command, Refusal, RefusalCode, Reply, Request, WorldAction};
 pub use log::{Event, EventKind, EventLog, LogEntry};
 pub use pump::{Counters, HistoryEntry, Implant, Pump, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
 #[cfg(feature = "serde")]

@@ -57,7 +57,7 @@ fn simple_continuous_worked_example() {
     // The alarm cannot be cleared while the reservoir is low; a refill clears it.
     let refused = pump.handle(
         at("2027-02-23T15:00:00Z"),
-        itb_pump::Request { id: None, command: Command::ClearAlarm { kind: AlarmKind::LowReservoir } },
+        itb_pump::Request::clinician(None, Command::ClearAlarm { kind: AlarmKind::LowReservoir }),
     );
     assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::AlarmCauseRemains));
     pump.act(at("2027-02-23T15:00:00Z"), WorldAction::Withdraw);
@@ -166,9 +166,52 @@ fn ptm_lockout_daily_maximum_and_retries() {
     assert_eq!(pump.log().count(EventKind::PtmBolus), 3);
     assert_eq!(pump.log().count(EventKind::PtmRefused), 2);
     // A dose command without a request id is refused.
-    let no_id =
-        pump.handle(start().plus(Duration::hours(30)), itb_pump::Request { id: None, command: Command::PtmBolus });
+    let no_id = pump.handle(start().plus(Duration::hours(30)), itb_pump::Request::clinician(None, Command::PtmBolus));
     assert_eq!(no_id.map_err(|r| r.code), Err(RefusalCode::RequestIdMissing));
+}
+
+fn ptm_pump() -> itb_pump::Pump {
+    implant(
+        prescription(
+            "mode = \"simple_continuous\"\ndose = \"240 micrograms/day\"\n[ptm]\nbolus_dose = \"24 micrograms\"\n\
+             bolus_duration = \"12 min\"\nlockout = \"1 h\"\nmax_boluses_per_day = 6\n",
+        ),
+        20,
+        2000,
+    )
+}
+
+#[test]
+fn a_request_is_remembered_by_who_sent_it_its_whole_id_and_its_command() {
+    use itb_pump::{Actor, Request};
+    let mut pump = ptm_pump();
+    let t = start().plus(Duration::hours(1));
+    let first = pump.handle(t, Request::patient(Some(7), Command::PtmBolus)).expect("delivered");
+    // A retry of the same request: the first answer, nothing delivered again.
+    let retry = pump.handle(t.plus(Duration::seconds(5)), Request::patient(Some(7), Command::PtmBolus));
+    assert_eq!(retry, Ok(first.clone()));
+    assert_eq!(pump.log().count(EventKind::PtmBolus), 1);
+    // The same id with the top bit set is another request: after the lockout it delivers.
+    let later = t.plus(Duration::hours(2));
+    let other = pump.handle(later, Request::patient(Some(7 + (1 << 63)), Command::PtmBolus)).expect("delivered");
+    assert_ne!(other, first);
+    assert_eq!(pump.log().count(EventKind::PtmBolus), 2);
+    // The clinician's id 7 is not the patient's: a stop is a stop.
+    let stop = pump.handle(later, Request::clinician(Some(7), Command::Stop));
+    assert!(matches!(stop, Ok(Reply::Done(_))), "{stop:?}");
+    assert_eq!(pump.status().state, DeliveryState::Stopped);
+    ok(&mut pump, later, Command::Resume);
+    // The patient's id 7 again, for another command: refused, and nothing done.
+    let reused = pump.handle(later, Request::new(Actor::Patient, Some(7), Command::Stop)).expect_err("reused");
+    assert_eq!(reused.code, RefusalCode::RequestIdReused);
+    assert_eq!(reused.code.as_str(), "request_id_reused");
+    assert!(reused.message.contains("new id"), "{}", reused.message);
+    assert_eq!(pump.status().state, DeliveryState::Therapy, "the reused id stopped nothing");
+    let last = pump.log().iter().last().expect("logged").event;
+    assert_eq!(last, Event::CommandRefused { code: RefusalCode::RequestIdReused });
+    // The refusal is not remembered in place of the first answer.
+    assert_eq!(pump.handle(later, Request::patient(Some(7), Command::PtmBolus)), Ok(first));
+    assert_eq!(pump.log().count(EventKind::PtmBolus), 2);
 }
 
 #[test]
@@ -237,7 +280,7 @@ fn try_refill(
     pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
     pump.handle(
         t,
-        itb_pump::Request { id: None, command: Command::Refill { volume: Volume::ml(20), concentration, bridge } },
+        itb_pump::Request::clinician(None, Command::Refill { volume: Volume::ml(20), concentration, bridge }),
     )
 }
 
@@ -284,21 +327,21 @@ fn hard_limits_refuse_with_reasons() {
     // refused whichever way it would come: a new program, or a refill at a weaker concentration.
     let mut weak = implant(continuous(400), 20, 50);
     let too_fast = weak
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: continuous(1_250) } })
+        .handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: continuous(1_250) }))
         .expect_err("25 mL/day");
     assert_eq!(too_fast.code, RefusalCode::RateAboveMax);
     assert!(too_fast.message.contains("24 mL/day"), "{}", too_fast.message);
     ok(&mut weak, start(), Command::Program { prescription: continuous(1_000) });
     let refill = weak.handle(
         start(),
-        itb_pump::Request {
-            id: None,
-            command: Command::Refill {
+        itb_pump::Request::clinician(
+            None,
+            Command::Refill {
                 volume: Volume::ml(20),
                 concentration: Concentration::micrograms_per_ml(40),
                 bridge: false,
             },
-        },
+        ),
     );
     assert_eq!(refill.map_err(|r| r.code), Err(RefusalCode::RateAboveMax), "1000 micrograms/day at 40 is 25 mL/day");
     assert_eq!(weak.status().concentration, Concentration::micrograms_per_ml(50), "the refused refill changed nothing");
@@ -306,18 +349,18 @@ fn hard_limits_refuse_with_reasons() {
     ok(&mut pump, start(), Command::Stop);
     let refill = pump.handle(
         start(),
-        itb_pump::Request {
-            id: None,
-            command: Command::Refill {
+        itb_pump::Request::clinician(
+            None,
+            Command::Refill {
                 volume: Volume::ml(25),
                 concentration: Concentration::micrograms_per_ml(2000),
                 bridge: false,
             },
-        },
+        ),
     );
     assert_eq!(refill.map_err(|r| r.code), Err(RefusalCode::FillAboveCapacity));
-    let fast = pump
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: continuous(4_900) } });
+    let fast =
+        pump.handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: continuous(4_900) }));
     assert!(fast.is_ok(), "4900 micrograms/day of 2000 is 2.45 mL/day, within the rate");
     let many_steps = (0..13)
         .map(|h| format!("[[flex.steps]]\nstart = \"{:02}:00\"\nrate = \"300 micrograms/day\"\n", h))
@@ -331,7 +374,7 @@ fn hard_limits_refuse_with_reasons() {
          [[flex.steps]]\nstart = \"08:00\"\nrate = \"400 micrograms/day\"\n[[flex.steps]]\nstart = \"08:10\"\nrate = \"300 micrograms/day\"\n",
     );
     let refused = pump
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: short_step } })
+        .handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: short_step }))
         .expect_err("step too short");
     assert_eq!(refused.code, RefusalCode::FlexStepTooShort);
     assert!(refused.message.contains("08:00"), "{}", refused.message);
@@ -343,7 +386,7 @@ fn rate_below_the_minimum_is_refused() {
     let mut pump = implant(continuous(400), 20, 2000);
     // 50 micrograms/day of 2000 is 0.025 mL/day: below 0.048 mL/day.
     let refused = pump
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: continuous(50) } })
+        .handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: continuous(50) }))
         .expect_err("too slow");
     assert_eq!(refused.code, RefusalCode::RateBelowMin);
     assert!(refused.message.contains("weaker concentration"));
@@ -517,7 +560,7 @@ fn battery_ends_service_at_seven_years_at_low_volume_with_eri_90_days_before() {
     assert_eq!(end.at, clock(eos));
     assert_eq!(eri.at, clock(eos.minus(days(90))));
     assert_eq!(pump.status().state, DeliveryState::EndOfService);
-    let refused = pump.handle(t, itb_pump::Request { id: None, command: Command::Resume });
+    let refused = pump.handle(t, itb_pump::Request::clinician(None, Command::Resume));
     assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::EndOfService));
 }
 
@@ -578,7 +621,7 @@ fn low_battery_reset_and_memory_errors_halt_until_programmed() {
     pump.act(start().plus(days(1)), WorldAction::LowBatteryReset);
     assert_eq!(pump.status().state, DeliveryState::Halted);
     assert!(pump.alarm_active(AlarmKind::LowBatteryReset));
-    let resume = pump.handle(start().plus(days(1)), itb_pump::Request { id: None, command: Command::Resume });
+    let resume = pump.handle(start().plus(days(1)), itb_pump::Request::clinician(None, Command::Resume));
     assert_eq!(resume.map_err(|r| r.code), Err(RefusalCode::PumpHalted));
     ok(&mut pump, start().plus(days(1)), Command::Program { prescription: continuous(400) });
     assert_eq!(pump.status().state, DeliveryState::Therapy);
@@ -618,7 +661,7 @@ fn the_clock_is_set_only_to_a_plausible_reading() {
         PumpTime::from_ms(i64::MIN),
     ] {
         let refused = pump
-            .handle(start(), itb_pump::Request { id: None, command: Command::SetClock { reading } })
+            .handle(start(), itb_pump::Request::clinician(None, Command::SetClock { reading }))
             .expect_err("out of range");
         assert_eq!(refused.code, RefusalCode::ClockOutOfRange, "{reading:?}");
         assert!(

@@ -113,7 +113,7 @@ proptest! {
                 Step::Wait(ms) => { t = t.plus(Duration::ms(ms)); pump.advance_to(t); }
                 Step::Command(command) => {
                     let is_ptm = command == Command::PtmBolus;
-                    let reply = pump.handle(t, Request { id: Some(index as u64), command });
+                    let reply = pump.handle(t, Request::clinician(Some(index as u64), command));
                     if is_ptm && let Ok(Reply::BolusStarted { .. }) = reply {
                         ptm_starts.push(pump.now());
                     }
@@ -165,8 +165,8 @@ proptest! {
                     restarted.advance_to(t);
                 }
                 Step::Command(command) => {
-                    let a = steady.handle(t, Request { id, command: command.clone() });
-                    let b = restarted.handle(t, Request { id, command });
+                    let a = steady.handle(t, Request::clinician(id, command.clone()));
+                    let b = restarted.handle(t, Request::clinician(id, command));
                     prop_assert_eq!(a, b, "answer at step {}", index);
                 }
                 Step::Act(action) => {

@@ -91,7 +91,7 @@ fn script() -> Vec<(Instant, Step)> {
 fn apply(pump: &mut Pump, t: Instant, step: &Step) -> String {
     match step {
         Step::Command(id, command) => {
-            format!("{:?}", pump.handle(t, Request { id: Some(*id), command: command.clone() }))
+            format!("{:?}", pump.handle(t, Request::clinician(Some(*id), command.clone())))
         }
         Step::Act(action) => format!("{:?}", pump.act(t, *action)),
     }

@@ -4,7 +4,7 @@ use itb_dose::drug::{DILUTION_MAX, DILUTION_MIN};
 use itb_dose::prescription::Therapy;
 use itb_dose::{Concentration, Duration, Mass, Prescription, Rounding, Volume, VolumeRate};
 
-use super::{Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning};
+use super::{Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Remembered};
 use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, SESSIONS_PER_BATTERY_CHECK, THERAPY_HISTORY_MAX};
 use crate::alarm::AlarmKind;
 use crate::command::{Command, Refusal, RefusalCode, Reply, Request};
@@ -15,15 +15,17 @@ use crate::time::{Instant, PumpClock, PumpTime};
 use crate::world::InjectInto;
 
 impl Firmware {
-    /// Handles a request at `now` (the pump has run to it). A request id seen before returns
-    /// the first answer without acting again: a retried bolus delivers once.
+    /// Handles a request at `now` (the pump has run to it). A request remembered by its sender
+    /// and id returns the first answer without acting again if it is the same command (a
+    /// retried bolus delivers once), and is refused if it is another.
     pub(in crate::pump) fn handle(&mut self, request: Request, sensors: &impl Sensors) -> Result<Reply, Refusal> {
         self.touch();
-        if let Some(id) = request.id
-            && let Some((_, answer)) = self.requests.iter().find(|(seen, _)| *seen == id)
-        {
-            return answer.clone();
-        }
+        let seen = request.id.and_then(|id| self.requests.iter().find(|r| r.by == request.by && r.id == id));
+        let reused = match seen {
+            Some(seen) if seen.command == request.command => return seen.answer.clone(),
+            Some(seen) => Some((seen.id, seen.command.name())),
+            None => None,
+        };
         self.counters.commands += 1;
         self.battery.sessions += 1;
         self.sessions_since_battery_check += 1;
@@ -36,13 +38,21 @@ impl Firmware {
                 | Command::PrimingBolus { .. }
                 | Command::Resume
         );
-        let answer = if request.command.delivers_drug() && request.id.is_none() {
+        let answer = if let Some((id, earlier)) = reused {
+            Err(Refusal::new(
+                RefusalCode::RequestIdReused,
+                format!(
+                    "request id {id} was already used for another command ({earlier}); nothing was done: \
+                     send a new action with a new id"
+                ),
+            ))
+        } else if request.command.delivers_drug() && request.id.is_none() {
             Err(Refusal::new(
                 RefusalCode::RequestIdMissing,
                 "a dose command needs a request id, so that a retry cannot deliver twice",
             ))
         } else {
-            self.apply(request.command)
+            self.apply(request.command.clone())
         };
         if let Err(refusal) = &answer {
             self.counters.refused += 1;
@@ -59,11 +69,15 @@ impl Firmware {
         if moves_bound || self.sessions_since_battery_check >= SESSIONS_PER_BATTERY_CHECK {
             self.refresh_battery(sensors);
         }
-        if let Some(id) = request.id {
+        // A refused reuse is not remembered: the id keeps its first command and answer.
+        if let Some(id) = request.id
+            && reused.is_none()
+        {
             if self.requests.len() == REQUESTS_REMEMBERED {
                 self.requests.pop_front();
             }
-            self.requests.push_back((id, answer.clone()));
+            let remembered = Remembered { by: request.by, id, command: request.command, answer: answer.clone() };
+            self.requests.push_back(remembered);
         }
         answer
     }

@@ -14,7 +14,7 @@ use itb_dose::quantity::MS_PER_DAY;
 use itb_dose::{Concentration, DeviceProfile, Duration, Prescription, Volume, VolumeRate};
 
 use crate::alarm::{AlarmKind, Alarms};
-use crate::command::{Refusal, Reply};
+use crate::command::{Actor, Command, Refusal, Reply};
 use crate::log::{Event, EventLog};
 use crate::sense::{Motor, MotorCurrent, Sensors};
 use crate::status::{DeliveryState, Status};
@@ -84,6 +84,16 @@ enum Halt {
     CriticalMemoryError,
 }
 
+/// A request the firmware answered, kept so that a retry gets the same answer.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+struct Remembered {
+    by: Actor,
+    id: u64,
+    command: Command,
+    answer: Result<Reply, Refusal>,
+}
+
 /// Battery bookkeeping, in charge units scaled by a million.
 #[derive(Debug, Clone, Copy, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -136,7 +146,7 @@ pub(super) struct Firmware {
     battery: Battery,
     log: EventLog,
     history: VecDeque<HistoryEntry>,
-    requests: VecDeque<(u64, Result<Reply, Refusal>)>,
+    requests: VecDeque<Remembered>,
     counters: Counters,
 }
 
