@@ -7,10 +7,11 @@
 //! - Sequence numbers start at 1 and increase by one per entry, with no gaps.
 //! - `counts[kind]` is the number of entries of that kind ever written.
 
+use itb_dose::prescription::Mode;
 use itb_dose::{Concentration, Mass, Volume};
 
 use crate::alarm::AlarmKind;
-use crate::command::RefusalCode;
+use crate::command::{Actor, RefusalCode};
 use crate::time::PumpTime;
 
 /// What happened. Small and `Copy`: full prescriptions live in the therapy history.
@@ -19,13 +20,19 @@ use crate::time::PumpTime;
 pub enum Event {
     /// The pump was implanted and started.
     Implanted,
-    /// A therapy was programmed: its program number in the therapy history and its largest
-    /// daily dose in nanograms.
+    /// A therapy was programmed: its number in the therapy history, its mode, its largest daily
+    /// dose, the largest daily dose of the therapy it replaced, and who programmed it.
     TherapyProgrammed {
-        /// Index in the therapy history.
+        /// Number in the therapy history, from 1.
         program: u64,
+        /// Its mode.
+        mode: Mode,
         /// Largest daily dose, nanograms.
         max_day_ng: u64,
+        /// Largest daily dose of the therapy it replaced, nanograms (0 at implant).
+        previous_max_day_ng: u64,
+        /// Who programmed it (the implant's own programming is [`Actor::Implant`]).
+        by: Actor,
     },
     /// The clinician stopped the pump.
     Stopped,
@@ -229,8 +236,14 @@ impl Event {
         let volume = |nl: u64| Volume::nl(nl);
         match self {
             Event::Implanted => "pump implanted".to_owned(),
-            Event::TherapyProgrammed { program, max_day_ng } => {
-                format!("therapy {program} programmed: up to {} a day", Mass::ng(*max_day_ng))
+            Event::TherapyProgrammed { program, mode, max_day_ng, previous_max_day_ng, by } => {
+                format!(
+                    "therapy {program} programmed by {}: {}, up to {} a day (was {})",
+                    by.as_str(),
+                    mode.describe(),
+                    Mass::ng(*max_day_ng),
+                    Mass::ng(*previous_max_day_ng)
+                )
             }
             Event::Stopped => "pump stopped by the clinician".to_owned(),
             Event::Resumed => "therapy resumed".to_owned(),

@@ -108,6 +108,49 @@ fn flex_delivers_the_integral_of_its_steps_on_the_pump_clock() {
 }
 
 #[test]
+fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who() {
+    use itb_dose::prescription::Mode;
+    use itb_pump::{Actor, Request};
+    let mut pump = implant(continuous(400), 20, 2000);
+    let programmed = |pump: &itb_pump::Pump| -> Vec<Event> {
+        pump.log().iter().map(|e| e.event).filter(|e| e.kind() == EventKind::TherapyProgrammed).collect()
+    };
+    let flex = prescription(
+        "mode = \"flex\"\n[[flex.steps]]\nstart = \"00:00\"\nrate = \"480 micrograms/day\"\n\
+         [[flex.steps]]\nstart = \"06:00\"\nrate = \"240 micrograms/day\"\n",
+    );
+    pump.handle(start(), Request::clinician(Some(1), Command::Program { prescription: flex })).expect("programmed");
+    pump.handle(start(), Request::simulator(None, Command::Program { prescription: continuous(250) }))
+        .expect("programmed");
+    assert_eq!(
+        programmed(&pump),
+        [
+            Event::TherapyProgrammed {
+                program: 1,
+                mode: Mode::SimpleContinuous,
+                max_day_ng: 400_000,
+                previous_max_day_ng: 0,
+                by: Actor::Implant,
+            },
+            Event::TherapyProgrammed {
+                program: 2,
+                mode: Mode::Flex,
+                max_day_ng: 300_000,
+                previous_max_day_ng: 400_000,
+                by: Actor::Clinician,
+            },
+            Event::TherapyProgrammed {
+                program: 3,
+                mode: Mode::SimpleContinuous,
+                max_day_ng: 250_000,
+                previous_max_day_ng: 300_000,
+                by: Actor::Simulator,
+            },
+        ]
+    );
+}
+
+#[test]
 fn weekly_flex_follows_the_weekday() {
     let mut text = String::from("mode = \"flex\"\n");
     for day in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] {

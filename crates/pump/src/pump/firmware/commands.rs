@@ -7,7 +7,7 @@ use itb_dose::{Concentration, Duration, Mass, Prescription, Rounding, Volume, Vo
 use super::{Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Remembered};
 use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, SESSIONS_PER_BATTERY_CHECK, THERAPY_HISTORY_MAX};
 use crate::alarm::AlarmKind;
-use crate::command::{Command, Refusal, RefusalCode, Reply, Request};
+use crate::command::{Actor, Command, Refusal, RefusalCode, Reply, Request};
 use crate::log::Event;
 use crate::sense::Sensors;
 use crate::therapy::{Rates, volume_rate};
@@ -52,7 +52,7 @@ impl Firmware {
                 "a dose command needs a request id, so that a retry cannot deliver twice",
             ))
         } else {
-            self.apply(request.command.clone())
+            self.apply(request.command.clone(), request.by)
         };
         if let Err(refusal) = &answer {
             self.counters.refused += 1;
@@ -117,7 +117,7 @@ impl Firmware {
         }
     }
 
-    fn apply(&mut self, command: Command) -> Result<Reply, Refusal> {
+    fn apply(&mut self, command: Command, by: Actor) -> Result<Reply, Refusal> {
         if self.end_of_service && !matches!(command, Command::Interrogate | Command::ClearAlarm { .. }) {
             return Err(Refusal::new(
                 RefusalCode::EndOfService,
@@ -128,7 +128,7 @@ impl Firmware {
             Command::Interrogate => Ok(Reply::Status(Box::new(self.status()))),
             Command::Program { prescription } => {
                 self.check_program(&prescription)?;
-                self.set_program(prescription);
+                self.set_program(prescription, by);
                 self.halt = None;
                 self.stopped = false;
                 Ok(Reply::Done(format!("programmed: {}", self.program_text())))
@@ -363,7 +363,7 @@ impl Firmware {
         volume_rate(dose_rate, concentration)
     }
 
-    pub(super) fn set_program(&mut self, prescription: Prescription) {
+    pub(super) fn set_program(&mut self, prescription: Prescription, by: Actor) {
         self.program_number += 1;
         let rates = Rates::compile(&prescription, self.concentration);
         if let Some(bridge) = &mut self.bridge {
@@ -371,6 +371,8 @@ impl Firmware {
             bridge.old_max_rate = bridge.old_rates.max_rate();
         }
         let max_day_ng = prescription.daily_totals().max.as_ng();
+        let previous_max_day_ng = self.program.as_ref().map_or(0, |p| p.prescription.daily_totals().max.as_ng());
+        let mode = prescription.therapy().mode();
         if self.history.len() == THERAPY_HISTORY_MAX {
             self.history.pop_front();
         }
@@ -380,7 +382,13 @@ impl Firmware {
             prescription: prescription.clone(),
         });
         self.program = Some(self.compiled(prescription, rates));
-        self.record(Event::TherapyProgrammed { program: self.program_number, max_day_ng });
+        self.record(Event::TherapyProgrammed {
+            program: self.program_number,
+            mode,
+            max_day_ng,
+            previous_max_day_ng,
+            by,
+        });
     }
 
     pub(super) fn compiled(&self, prescription: Prescription, rates: Rates) -> Program {

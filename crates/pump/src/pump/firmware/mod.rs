@@ -229,7 +229,7 @@ impl Firmware {
         firmware.check_fill(implant.fill)?;
         firmware.reservoir = implant.fill;
         firmware.check_program(&implant.prescription)?;
-        firmware.set_program(implant.prescription.clone());
+        firmware.set_program(implant.prescription.clone(), Actor::Implant);
         Ok(firmware)
     }
 
