@@ -19,6 +19,12 @@ pub enum Command {
         /// The new prescription.
         prescription: Prescription,
     },
+    /// Tell the firmware what was withdrawn from the reservoir (the refill's first step): it
+    /// then believes the reservoir empty until the refill.
+    RecordWithdrawal {
+        /// The volume the nurse measured in the syringe.
+        volume: Volume,
+    },
     /// Tell the firmware the reservoir was refilled (after withdrawing the old drug).
     Refill {
         /// Volume now in the reservoir.
@@ -77,6 +83,7 @@ impl Command {
         match self {
             Command::Interrogate => "interrogate",
             Command::Program { .. } => "program",
+            Command::RecordWithdrawal { .. } => "record_withdrawal",
             Command::Refill { .. } => "refill",
             Command::SingleBolus { .. } => "single_bolus",
             Command::PrimingBolus { .. } => "priming_bolus",
@@ -167,9 +174,17 @@ pub enum Reply {
         /// When it ends (priming: the estimate at the priming rate).
         ends_at: Instant,
     },
+    /// The withdrawal was recorded: the reservoir is empty until the refill.
+    WithdrawalRecorded {
+        /// What the firmware expected in the reservoir.
+        expected: Volume,
+        /// What was withdrawn, as measured.
+        withdrawn: Volume,
+    },
     /// The refill was recorded.
     Refilled {
-        /// The volume the firmware expected to be withdrawn.
+        /// The volume the firmware expected in the reservoir at the refill (0 after a recorded
+        /// withdrawal).
         expected_withdrawal: Volume,
         /// Whether a bridge bolus runs now.
         bridging: bool,

@@ -38,9 +38,17 @@ pub enum Event {
     Stopped,
     /// The clinician resumed the programmed therapy.
     Resumed,
+    /// The refill's first step: what was withdrawn from the reservoir (as the firmware was told).
+    ReservoirWithdrawn {
+        /// Volume withdrawn, as measured, nanolitres.
+        withdrawn_nl: u64,
+        /// Volume the firmware expected in the reservoir, nanolitres.
+        expected_nl: u64,
+    },
     /// The reservoir was refilled (as the firmware was told).
     Refilled {
-        /// Volume the firmware expected to be withdrawn, nanolitres.
+        /// Volume the firmware expected in the reservoir, nanolitres (0 after a recorded
+        /// withdrawal).
         expected_nl: u64,
         /// Volume now in the reservoir, nanolitres.
         filled_nl: u64,
@@ -120,6 +128,7 @@ pub enum EventKind {
     TherapyProgrammed,
     Stopped,
     Resumed,
+    ReservoirWithdrawn,
     Refilled,
     BridgeStarted,
     BridgeEnded,
@@ -142,13 +151,14 @@ pub enum EventKind {
 
 impl EventKind {
     /// Number of kinds.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
     /// Every kind, in order.
     pub const ALL: [EventKind; Self::COUNT] = [
         EventKind::Implanted,
         EventKind::TherapyProgrammed,
         EventKind::Stopped,
         EventKind::Resumed,
+        EventKind::ReservoirWithdrawn,
         EventKind::Refilled,
         EventKind::BridgeStarted,
         EventKind::BridgeEnded,
@@ -175,6 +185,7 @@ impl EventKind {
             EventKind::TherapyProgrammed => "therapy_programmed",
             EventKind::Stopped => "stopped",
             EventKind::Resumed => "resumed",
+            EventKind::ReservoirWithdrawn => "reservoir_withdrawn",
             EventKind::Refilled => "refilled",
             EventKind::BridgeStarted => "bridge_started",
             EventKind::BridgeEnded => "bridge_ended",
@@ -208,6 +219,7 @@ impl Event {
             Event::TherapyProgrammed { .. } => EventKind::TherapyProgrammed,
             Event::Stopped => EventKind::Stopped,
             Event::Resumed => EventKind::Resumed,
+            Event::ReservoirWithdrawn { .. } => EventKind::ReservoirWithdrawn,
             Event::Refilled { .. } => EventKind::Refilled,
             Event::BridgeStarted { .. } => EventKind::BridgeStarted,
             Event::BridgeEnded => EventKind::BridgeEnded,
@@ -247,6 +259,11 @@ impl Event {
             }
             Event::Stopped => "pump stopped by the clinician".to_owned(),
             Event::Resumed => "therapy resumed".to_owned(),
+            Event::ReservoirWithdrawn { withdrawn_nl, expected_nl } => format!(
+                "reservoir withdrawn: {} measured (the pump had expected {})",
+                volume(*withdrawn_nl),
+                volume(*expected_nl)
+            ),
             Event::Refilled { expected_nl, filled_nl, ng_per_ml } => format!(
                 "refilled: {} of {} (the pump had expected {} left)",
                 volume(*filled_nl),
@@ -287,7 +304,7 @@ impl Event {
             Event::TherapyProgrammed { .. } => "program",
             Event::Stopped => "stop",
             Event::Resumed => "resume",
-            Event::Refilled { .. } => "refill",
+            Event::ReservoirWithdrawn { .. } | Event::Refilled { .. } => "refill",
             Event::BridgeStarted { .. } | Event::BridgeEnded => "bridge",
             Event::SingleBolusStarted { .. } | Event::PrimingStarted { .. } | Event::BolusEnded => "bolus",
             Event::PtmBolus { .. } => "ptm",

@@ -332,6 +332,45 @@ fn refill_to(pump: &mut itb_pump::Pump, t: Instant, micrograms_per_ml: u64, brid
 }
 
 #[test]
+fn a_recorded_withdrawal_empties_the_estimate_until_the_refill() {
+    use itb_pump::Request;
+    let mut pump = implant(continuous(400), 20, 2000);
+    let t = start().plus(days(30));
+    pump.advance_to(t);
+    let expected = pump.reservoir_estimate();
+    assert_eq!(expected, Volume::ml(14));
+    pump.act(t, WorldAction::Withdraw);
+    let withdrawn = Volume::nl(13_950_000);
+    let reply = pump.handle(t, Request::clinician(None, Command::RecordWithdrawal { volume: withdrawn }));
+    assert_eq!(reply, Ok(Reply::WithdrawalRecorded { expected, withdrawn }));
+    let status = pump.status();
+    assert_eq!(status.reservoir, Volume::ZERO, "it believes what was measured: the reservoir is empty");
+    assert!(status.awaiting_refill);
+    assert!(pump.alarm_active(AlarmKind::LowReservoir) && pump.alarm_active(AlarmKind::EmptyReservoir));
+    let events: Vec<Event> = pump.log().iter().map(|e| e.event).collect();
+    assert_eq!(
+        events[events.len() - 3..],
+        [
+            Event::ReservoirWithdrawn { withdrawn_nl: 13_950_000, expected_nl: 14_000_000 },
+            Event::AlarmRaised(AlarmKind::LowReservoir),
+            Event::AlarmRaised(AlarmKind::EmptyReservoir),
+        ]
+    );
+    let bolus = Command::SingleBolus { dose: Mass::micrograms(50), duration: Duration::hours(1), then_stop: false };
+    let refused = pump.handle(t, request(1, bolus)).expect_err("nothing to deliver");
+    assert_eq!(refused.code, RefusalCode::ReservoirEmpty);
+    let concentration = Concentration::micrograms_per_ml(2000);
+    pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
+    let refill = Command::Refill { volume: Volume::ml(20), concentration, bridge: false };
+    let reply = pump.handle(t, Request::clinician(None, refill)).expect("refilled");
+    assert_eq!(reply, Reply::Refilled { expected_withdrawal: Volume::ZERO, bridging: false });
+    let refilled = pump.log().iter().find(|e| e.event.kind() == EventKind::Refilled).expect("logged").event;
+    assert_eq!(refilled, Event::Refilled { expected_nl: 0, filled_nl: 20_000_000, ng_per_ml: 2_000_000 });
+    assert!(!pump.status().awaiting_refill);
+    assert!(!pump.alarm_active(AlarmKind::LowReservoir) && !pump.alarm_active(AlarmKind::EmptyReservoir));
+}
+
+#[test]
 fn bridge_bolus_keeps_the_dose_through_a_concentration_change() {
     for bridge in [true, false] {
         let mut pump = implant(continuous(400), 20, 500);

@@ -21,6 +21,7 @@ fn command() -> impl Strategy<Value = Command> {
         (1u64..=5000).prop_map(|d| Command::Program { prescription: continuous(d) }),
         // The same PTM limits on a new dose: the lockout runs on across the change.
         (100u64..=1000).prop_map(|d| Command::Program { prescription: with_ptm(d) }),
+        (0u64..=25_000_000).prop_map(|nl| Command::RecordWithdrawal { volume: Volume::nl(nl) }),
         (0u64..=25, prop::sample::select(vec![50u64, 500, 1000, 2000, 3000]), any::<bool>()).prop_map(
             |(ml, c, bridge)| {
                 Command::Refill { volume: Volume::ml(ml), concentration: Concentration::micrograms_per_ml(c), bridge }
@@ -124,6 +125,7 @@ proptest! {
             prop_assert!(pump.world().mass_balance_holds(), "mass balance after step {index}");
             prop_assert!(status.rate <= max_rate, "rate {} above max", status.rate);
             prop_assert!(status.reservoir <= capacity);
+            prop_assert!(!status.awaiting_refill || status.reservoir.is_zero(), "awaiting a refill, not empty");
             prop_assert!(pump.log().len() <= pump.log().capacity());
             prop_assert!(pump.history().count() <= itb_pump::THERAPY_HISTORY_MAX);
             prop_assert!(status.ptm_boluses_last_24h <= PTM_MAX_PER_DAY);

@@ -118,7 +118,10 @@ impl Firmware {
     }
 
     fn apply(&mut self, command: Command, by: Actor) -> Result<Reply, Refusal> {
-        if self.end_of_service && !matches!(command, Command::Interrogate | Command::ClearAlarm { .. }) {
+        // What was withdrawn is a record of what a nurse did: kept even at end of service.
+        if self.end_of_service
+            && !matches!(command, Command::Interrogate | Command::ClearAlarm { .. } | Command::RecordWithdrawal { .. })
+        {
             return Err(Refusal::new(
                 RefusalCode::EndOfService,
                 "the pump has reached end of service and delivers nothing; replace it",
@@ -133,6 +136,7 @@ impl Firmware {
                 self.stopped = false;
                 Ok(Reply::Done(format!("programmed: {}", self.program_text())))
             }
+            Command::RecordWithdrawal { volume } => Ok(self.record_withdrawal(volume)),
             Command::Refill { volume, concentration, bridge } => self.refill(volume, concentration, bridge),
             Command::SingleBolus { dose, duration, then_stop } => self.single_bolus(dose, duration, then_stop),
             Command::PrimingBolus { catheter_only } => self.priming(catheter_only),
@@ -399,6 +403,18 @@ impl Firmware {
 
     // ---- refill and boluses -------------------------------------------------------------------
 
+    /// The refill's first step, as measured: the firmware believes the reservoir empty (it was
+    /// emptied) and sounds the alarms it would for an empty reservoir until the refill.
+    fn record_withdrawal(&mut self, withdrawn: Volume) -> Reply {
+        let expected = self.reservoir;
+        self.reservoir = Volume::ZERO;
+        self.remainder = 0;
+        self.awaiting_refill = true;
+        self.record(Event::ReservoirWithdrawn { withdrawn_nl: withdrawn.as_nl(), expected_nl: expected.as_nl() });
+        self.check_reservoir_alarms();
+        Reply::WithdrawalRecorded { expected, withdrawn }
+    }
+
     fn refill(&mut self, volume: Volume, concentration: Concentration, bridge: bool) -> Result<Reply, Refusal> {
         self.check_concentration(concentration)?;
         self.check_fill(volume)?;
@@ -408,6 +424,7 @@ impl Firmware {
             self.check_program_at(&program.prescription, concentration)?;
         }
         self.reservoir = volume;
+        self.awaiting_refill = false;
         self.concentration = concentration;
         self.remainder = 0;
         let changed = old_concentration != concentration;

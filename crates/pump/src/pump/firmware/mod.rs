@@ -117,6 +117,8 @@ pub(super) struct Firmware {
     dead_volume: Volume,
     catheter_volume: Volume,
     reservoir: Volume,
+    /// A withdrawal was recorded and the refill has not been.
+    awaiting_refill: bool,
     concentration: Concentration,
     alarm_threshold: Volume,
     program: Option<Program>,
@@ -196,6 +198,7 @@ impl Firmware {
             dead_volume,
             catheter_volume,
             reservoir: Volume::ZERO,
+            awaiting_refill: false,
             concentration: implant.concentration,
             alarm_threshold: profile.reservoir.low_alarm_default.value,
             program: None,
@@ -282,6 +285,7 @@ impl Firmware {
             profile: self.profile.name.clone(),
             implanted_at: self.implanted_at,
             reservoir: self.reservoir,
+            awaiting_refill: self.awaiting_refill,
             concentration: self.concentration,
             alarm_threshold: self.alarm_threshold,
             prescription: self.program.as_ref().map(|p| p.prescription.clone()),
@@ -697,6 +701,9 @@ impl Firmware {
         }
         if self.now < self.implanted_at {
             return Err("the pump's time is before its implant".to_owned());
+        }
+        if self.awaiting_refill && !self.reservoir.is_zero() {
+            return Err("the pump awaits a refill but believes its reservoir holds drug".to_owned());
         }
         if self.reservoir > capacity || self.alarm_threshold.is_zero() || self.alarm_threshold >= capacity {
             return Err("the reservoir estimate or the alarm threshold is outside the reservoir".to_owned());
