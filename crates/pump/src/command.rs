@@ -6,6 +6,7 @@ use itb_dose::{Concentration, Duration, Mass, Prescription, Volume};
 
 use crate::alarm::AlarmKind;
 use crate::status::Status;
+use crate::text::LogText;
 use crate::time::{Instant, PumpTime};
 
 /// A command the firmware understands.
@@ -138,12 +139,15 @@ pub struct Request {
     pub by: Actor,
     /// The command.
     pub command: Command,
+    /// A clinician's written reason, logged after the change it explains
+    /// ([`Event::ClinicianReason`](crate::Event::ClinicianReason)) if the command succeeds.
+    pub reason: Option<LogText>,
 }
 
 impl Request {
-    /// A request from `by`.
+    /// A request from `by`, without a reason.
     pub fn new(by: Actor, id: Option<u64>, command: Command) -> Self {
-        Self { id, by, command }
+        Self { id, by, command, reason: None }
     }
     /// A clinician's request.
     pub fn clinician(id: Option<u64>, command: Command) -> Self {
@@ -156,6 +160,10 @@ impl Request {
     /// A simulation script's request.
     pub fn simulator(id: Option<u64>, command: Command) -> Self {
         Self::new(Actor::Simulator, id, command)
+    }
+    /// The same request with a written reason.
+    pub fn with_reason(self, reason: LogText) -> Self {
+        Self { reason: Some(reason), ..self }
     }
 }
 

@@ -23,6 +23,7 @@ pub mod sense;
 #[cfg(feature = "serde")]
 pub mod snapshot;
 pub mod status;
+pub mod text;
 pub mod therapy;
 pub mod time;
 pub mod world;
@@ -34,4 +35,5 @@ pub use pump::{Counters, HistoryEntry, Implant, Pump, REQUESTS_REMEMBERED, THERA
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, from_snapshot, to_snapshot};
 pub use status::{DeliveryState, Status};
+pub use text::{LogText, LogTextError};
 pub use time::{Instant, PumpClock, PumpTime};

@@ -12,6 +12,7 @@ use itb_dose::{Concentration, Mass, Volume};
 
 use crate::alarm::AlarmKind;
 use crate::command::{Actor, RefusalCode};
+use crate::text::LogText;
 use crate::time::PumpTime;
 
 /// What happened. Small and `Copy`: full prescriptions live in the therapy history.
@@ -118,6 +119,11 @@ pub enum Event {
         /// True for a critical error (delivery stopped).
         critical: bool,
     },
+    /// The clinician's written reason for the change logged just before.
+    ClinicianReason {
+        /// The reason, as written.
+        reason: LogText,
+    },
 }
 
 /// The kind of an [`Event`], without its data.
@@ -147,11 +153,12 @@ pub enum EventKind {
     EndOfService,
     LowBatteryReset,
     MemoryError,
+    ClinicianReason,
 }
 
 impl EventKind {
     /// Number of kinds.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 24;
     /// Every kind, in order.
     pub const ALL: [EventKind; Self::COUNT] = [
         EventKind::Implanted,
@@ -177,6 +184,7 @@ impl EventKind {
         EventKind::EndOfService,
         EventKind::LowBatteryReset,
         EventKind::MemoryError,
+        EventKind::ClinicianReason,
     ];
     /// The name used in files and on screens.
     pub fn as_str(self) -> &'static str {
@@ -204,6 +212,7 @@ impl EventKind {
             EventKind::EndOfService => "end_of_service",
             EventKind::LowBatteryReset => "low_battery_reset",
             EventKind::MemoryError => "memory_error",
+            EventKind::ClinicianReason => "clinician_reason",
         }
     }
     fn index(self) -> usize {
@@ -238,6 +247,7 @@ impl Event {
             Event::EndOfService => EventKind::EndOfService,
             Event::LowBatteryReset => EventKind::LowBatteryReset,
             Event::MemoryError { .. } => EventKind::MemoryError,
+            Event::ClinicianReason { .. } => EventKind::ClinicianReason,
         }
     }
 }
@@ -294,6 +304,7 @@ impl Event {
             Event::LowBatteryReset => "low-battery reset: delivery stopped".to_owned(),
             Event::MemoryError { critical: true } => "critical memory error: delivery stopped".to_owned(),
             Event::MemoryError { critical: false } => "memory error".to_owned(),
+            Event::ClinicianReason { reason } => format!("clinician's reason: {reason}"),
         }
     }
 
@@ -314,6 +325,7 @@ impl Event {
             Event::MotorStallDetected | Event::MotorStallRecovered => "motor",
             Event::EndOfService | Event::LowBatteryReset => "battery",
             Event::MemoryError { .. } => "memory",
+            Event::ClinicianReason { .. } => "reason",
         }
     }
 }

@@ -151,6 +151,41 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
 }
 
 #[test]
+fn a_clinicians_reason_is_logged_right_after_the_change_it_explains() {
+    use itb_pump::{LogText, Request};
+    let reason = |text: &str| LogText::new(text).expect("valid reason");
+    let mut pump = implant(continuous(400), 20, 500);
+    let t = start().plus(days(10));
+    let why = reason("spasticity worse at night; +10% agreed with Dr Okafor");
+    let program = Command::Program { prescription: continuous(440) };
+    pump.handle(t, Request::clinician(Some(1), program.clone()).with_reason(why)).expect("programmed");
+    // A refill to a new concentration with a bridge: the reason follows the refill's own entry,
+    // before the bridge's.
+    pump.act(t, WorldAction::Withdraw);
+    let concentration = Concentration::micrograms_per_ml(2000);
+    pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
+    let stronger = reason("stronger solution: fewer refills");
+    let refill = Command::Refill { volume: Volume::ml(20), concentration, bridge: true };
+    pump.handle(t, Request::clinician(Some(2), refill).with_reason(stronger)).expect("refilled");
+    // A refused command's reason is not logged.
+    let too_big = Command::SingleBolus { dose: Mass::micrograms(600), duration: Duration::hours(1), then_stop: false };
+    let refused = pump.handle(t, Request::clinician(Some(3), too_big).with_reason(reason("test dose")));
+    assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::BolusAboveMax));
+    // A retry of the same request logs nothing again; the same id with another reason is refused.
+    pump.handle(t, Request::clinician(Some(1), program.clone()).with_reason(why)).expect("the first answer");
+    let other = pump.handle(t, Request::clinician(Some(1), program).with_reason(reason("typo fixed")));
+    assert_eq!(other.map_err(|r| r.code), Err(RefusalCode::RequestIdReused));
+    let log: Vec<Event> = pump.log().iter().map(|e| e.event).collect();
+    let at = log.iter().position(|e| matches!(e, Event::TherapyProgrammed { program: 2, .. })).expect("logged");
+    assert_eq!(log[at + 1], Event::ClinicianReason { reason: why });
+    assert_eq!(log[at + 2].kind(), EventKind::Refilled);
+    assert_eq!(log[at + 3], Event::ClinicianReason { reason: stronger });
+    assert_eq!(log[at + 4].kind(), EventKind::BridgeStarted);
+    assert_eq!(pump.log().count(EventKind::ClinicianReason), 2);
+    assert_eq!(log[at + 1].describe(), "clinician's reason: spasticity worse at night; +10% agreed with Dr Okafor");
+}
+
+#[test]
 fn weekly_flex_follows_the_weekday() {
     let mut text = String::from("mode = \"flex\"\n");
     for day in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] {

@@ -22,7 +22,9 @@ impl Firmware {
         self.touch();
         let seen = request.id.and_then(|id| self.requests.iter().find(|r| r.by == request.by && r.id == id));
         let reused = match seen {
-            Some(seen) if seen.command == request.command => return seen.answer.clone(),
+            Some(seen) if seen.command == request.command && seen.reason == request.reason => {
+                return seen.answer.clone();
+            }
             Some(seen) => Some((seen.id, seen.command.name())),
             None => None,
         };
@@ -52,7 +54,13 @@ impl Firmware {
                 "a dose command needs a request id, so that a retry cannot deliver twice",
             ))
         } else {
-            self.apply(request.command.clone(), request.by)
+            self.reason = request.reason;
+            let answer = self.apply(request.command.clone(), request.by);
+            // A command that changed nothing that is logged (an interrogation) keeps its reason too.
+            if let (Ok(_), Some(reason)) = (&answer, self.reason.take()) {
+                self.record(Event::ClinicianReason { reason });
+            }
+            answer
         };
         if let Err(refusal) = &answer {
             self.counters.refused += 1;
@@ -76,7 +84,13 @@ impl Firmware {
             if self.requests.len() == REQUESTS_REMEMBERED {
                 self.requests.pop_front();
             }
-            let remembered = Remembered { by: request.by, id, command: request.command, answer: answer.clone() };
+            let remembered = Remembered {
+                by: request.by,
+                id,
+                command: request.command,
+                reason: request.reason,
+                answer: answer.clone(),
+            };
             self.requests.push_back(remembered);
         }
         answer
@@ -145,7 +159,7 @@ impl Firmware {
                 Self::check_clock(reading)?;
                 let before = self.clock.read(self.now);
                 self.clock = PumpClock::set(self.now, reading);
-                self.record(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
+                self.record_change(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
                 Ok(Reply::Done(format!("clock set from {before} to {reading}")))
             }
             Command::SetAlarmThreshold { threshold } => {
@@ -159,7 +173,7 @@ impl Firmware {
                     ));
                 }
                 self.alarm_threshold = threshold;
-                self.record(Event::AlarmThresholdSet { threshold_nl: threshold.as_nl() });
+                self.record_change(Event::AlarmThresholdSet { threshold_nl: threshold.as_nl() });
                 if self.reservoir > threshold && self.alarms.clear(AlarmKind::LowReservoir) {
                     self.record(Event::AlarmCleared(AlarmKind::LowReservoir));
                 }
@@ -171,7 +185,7 @@ impl Firmware {
                 self.stopped = true;
                 self.override_bolus = None;
                 self.ptm = None;
-                self.record(Event::Stopped);
+                self.record_change(Event::Stopped);
                 Ok(Reply::Done("stopped: no drug is delivered until the pump is resumed".to_owned()))
             }
             Command::Resume => {
@@ -185,7 +199,7 @@ impl Firmware {
                     return Err(Refusal::new(RefusalCode::NoTherapy, "there is no therapy to resume; program one"));
                 }
                 self.stopped = false;
-                self.record(Event::Resumed);
+                self.record_change(Event::Resumed);
                 Ok(Reply::Done(format!("resumed: {}", self.program_text())))
             }
         }
@@ -217,7 +231,7 @@ impl Firmware {
             return Err(Refusal::new(RefusalCode::AlarmCauseRemains, cause));
         }
         self.alarms.clear(kind);
-        self.record(Event::AlarmCleared(kind));
+        self.record_change(Event::AlarmCleared(kind));
         Ok(Reply::Done(format!("{} alarm cleared", kind.as_str())))
     }
 
@@ -386,7 +400,7 @@ impl Firmware {
             prescription: prescription.clone(),
         });
         self.program = Some(self.compiled(prescription, rates));
-        self.record(Event::TherapyProgrammed {
+        self.record_change(Event::TherapyProgrammed {
             program: self.program_number,
             mode,
             max_day_ng,
@@ -410,7 +424,10 @@ impl Firmware {
         self.reservoir = Volume::ZERO;
         self.remainder = 0;
         self.awaiting_refill = true;
-        self.record(Event::ReservoirWithdrawn { withdrawn_nl: withdrawn.as_nl(), expected_nl: expected.as_nl() });
+        self.record_change(Event::ReservoirWithdrawn {
+            withdrawn_nl: withdrawn.as_nl(),
+            expected_nl: expected.as_nl(),
+        });
         self.check_reservoir_alarms();
         Reply::WithdrawalRecorded { expected, withdrawn }
     }
@@ -440,7 +457,7 @@ impl Firmware {
             }
             self.program = Some(self.compiled(program.prescription, rates));
         }
-        self.record(Event::Refilled {
+        self.record_change(Event::Refilled {
             expected_nl: expected.as_nl(),
             filled_nl: volume.as_nl(),
             ng_per_ml: concentration.as_ng_per_ml(),
@@ -486,7 +503,7 @@ impl Firmware {
             remaining: Volume::ZERO,
         });
         self.stopped = false;
-        self.record(Event::SingleBolusStarted { dose_ng: dose.as_ng() });
+        self.record_change(Event::SingleBolusStarted { dose_ng: dose.as_ng() });
         Ok(Reply::BolusStarted { dose, ends_at })
     }
 
@@ -496,7 +513,7 @@ impl Firmware {
         let rate = self.profile.rates.priming.value;
         let duration = rate.time_to_move(volume, Rounding::Up).unwrap_or(Duration::ZERO);
         self.override_bolus = Some(Override { kind: OverrideKind::Priming, rate, ends_at: None, remaining: volume });
-        self.record(Event::PrimingStarted { volume_nl: volume.as_nl() });
+        self.record_change(Event::PrimingStarted { volume_nl: volume.as_nl() });
         let dose = self.concentration.mass_in(volume, Rounding::Down).unwrap_or(Mass::ZERO);
         Ok(Reply::BolusStarted { dose, ends_at: self.now.plus(duration) })
     }
@@ -551,7 +568,7 @@ impl Firmware {
             self.ptm_starts.pop_front();
         }
         self.ptm_starts.push_back(self.now);
-        self.record(Event::PtmBolus { dose_ng: limits.bolus.as_ng() });
+        self.record_change(Event::PtmBolus { dose_ng: limits.bolus.as_ng() });
         Ok(Reply::BolusStarted { dose: limits.bolus, ends_at })
     }
 }

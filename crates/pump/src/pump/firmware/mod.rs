@@ -18,6 +18,7 @@ use crate::command::{Actor, Command, Refusal, Reply};
 use crate::log::{Event, EventLog};
 use crate::sense::{Motor, MotorCurrent, Sensors};
 use crate::status::{DeliveryState, Status};
+use crate::text::LogText;
 use crate::therapy::Rates;
 use crate::time::{Instant, PumpClock};
 
@@ -91,6 +92,7 @@ struct Remembered {
     by: Actor,
     id: u64,
     command: Command,
+    reason: Option<LogText>,
     answer: Result<Reply, Refusal>,
 }
 
@@ -150,6 +152,10 @@ pub(super) struct Firmware {
     history: VecDeque<HistoryEntry>,
     requests: VecDeque<Remembered>,
     counters: Counters,
+    /// The reason of the request being handled, logged after its change's entry: set and
+    /// cleared within one `handle`.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    reason: Option<LogText>,
 }
 
 fn rate_volume(rate: VolumeRate, from: u128, over: Duration) -> (Volume, u128) {
@@ -225,6 +231,7 @@ impl Firmware {
             history: VecDeque::with_capacity(THERAPY_HISTORY_MAX),
             requests: VecDeque::with_capacity(REQUESTS_REMEMBERED),
             counters: Counters::default(),
+            reason: None,
             profile,
         };
         firmware.record(Event::Implanted);
@@ -737,6 +744,15 @@ impl Firmware {
 
     fn record(&mut self, event: Event) {
         self.log.push(self.clock.read(self.now), event);
+    }
+
+    /// Records a command's own entry, and right after it the clinician's reason if the request
+    /// gave one.
+    fn record_change(&mut self, event: Event) {
+        self.record(event);
+        if let Some(reason) = self.reason.take() {
+            self.record(Event::ClinicianReason { reason });
+        }
     }
 }
 
