@@ -208,9 +208,9 @@ pub enum Blame {
     Device,
 }
 
-/// Why a command was refused.
+/// Why a command was refused. With `serde`, each is its [`RefusalCode::as_str`] name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum RefusalCode {
     /// A rate above the pump's greatest.
     RateAboveMax,
@@ -263,6 +263,34 @@ pub enum RefusalCode {
 }
 
 impl RefusalCode {
+    /// Every code, in order.
+    pub const ALL: [RefusalCode; 24] = [
+        RefusalCode::RateAboveMax,
+        RefusalCode::RateBelowMin,
+        RefusalCode::BolusAboveMax,
+        RefusalCode::BolusTooShort,
+        RefusalCode::TooManyFlexSteps,
+        RefusalCode::FlexStepTooShort,
+        RefusalCode::PtmLimitsOutOfRange,
+        RefusalCode::PtmNotProgrammed,
+        RefusalCode::PtmLockout,
+        RefusalCode::PtmDailyMax,
+        RefusalCode::BolusRunning,
+        RefusalCode::PumpStopped,
+        RefusalCode::PumpHalted,
+        RefusalCode::EndOfService,
+        RefusalCode::ReservoirEmpty,
+        RefusalCode::FillAboveCapacity,
+        RefusalCode::ConcentrationOutOfRange,
+        RefusalCode::ThresholdOutOfRange,
+        RefusalCode::AlarmCauseRemains,
+        RefusalCode::AlarmNotActive,
+        RefusalCode::NoTherapy,
+        RefusalCode::RequestIdMissing,
+        RefusalCode::ClockOutOfRange,
+        RefusalCode::RequestIdReused,
+    ];
+
     /// The code used in logs and on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

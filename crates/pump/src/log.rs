@@ -16,8 +16,16 @@ use crate::text::LogText;
 use crate::time::PumpTime;
 
 /// What happened. Small and `Copy`: full prescriptions live in the therapy history.
+///
+/// # Representation
+/// With the `serde` feature an event is externally tagged in snake_case, as the wire carries it:
+/// a unit variant is its name (`"implanted"`), any other a map of its name to its fields
+/// (`{"therapy_programmed": {"program": 2, "mode": "flex", ...}}`) or, for an alarm, to the
+/// alarm's name (`{"alarm_raised": "low_reservoir"}`). Field names carry their units
+/// (`_ng`, `_nl`, `_ms`, `_ng_per_ml`). The tag is the [`EventKind`]'s name. This is part of
+/// the link protocol: change it only with a new protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Event {
     /// The pump was implanted and started.
     Implanted,
@@ -54,7 +62,7 @@ pub enum Event {
         /// Volume now in the reservoir, nanolitres.
         filled_nl: u64,
         /// Concentration, nanograms per mL.
-        ng_per_ml: u64,
+        concentration_ng_per_ml: u64,
     },
     /// A bridge bolus started after a concentration change.
     BridgeStarted {
@@ -274,10 +282,10 @@ impl Event {
                 volume(*withdrawn_nl),
                 volume(*expected_nl)
             ),
-            Event::Refilled { expected_nl, filled_nl, ng_per_ml } => format!(
+            Event::Refilled { expected_nl, filled_nl, concentration_ng_per_ml } => format!(
                 "refilled: {} of {} (the pump had expected {} left)",
                 volume(*filled_nl),
-                Concentration::ng_per_ml(*ng_per_ml),
+                Concentration::ng_per_ml(*concentration_ng_per_ml),
                 volume(*expected_nl)
             ),
             Event::BridgeStarted { volume_nl } => {
@@ -330,13 +338,14 @@ impl Event {
     }
 }
 
-/// One entry of the log.
+/// One entry of the log: with `serde`, `{"seq": .., "pump_time_ms": .., "event": ..}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogEntry {
     /// Sequence number, from 1.
     pub seq: u64,
-    /// The pump's clock when it happened.
+    /// The pump's clock when it happened (milliseconds of its wall clock).
+    #[cfg_attr(feature = "serde", serde(rename = "pump_time_ms"))]
     pub at: PumpTime,
     /// What happened.
     pub event: Event,

@@ -400,7 +400,7 @@ fn a_recorded_withdrawal_empties_the_estimate_until_the_refill() {
     let reply = pump.handle(t, Request::clinician(None, refill)).expect("refilled");
     assert_eq!(reply, Reply::Refilled { expected_withdrawal: Volume::ZERO, bridging: false });
     let refilled = pump.log().iter().find(|e| e.event.kind() == EventKind::Refilled).expect("logged").event;
-    assert_eq!(refilled, Event::Refilled { expected_nl: 0, filled_nl: 20_000_000, ng_per_ml: 2_000_000 });
+    assert_eq!(refilled, Event::Refilled { expected_nl: 0, filled_nl: 20_000_000, concentration_ng_per_ml: 2_000_000 });
     assert!(!pump.status().awaiting_refill);
     assert!(!pump.alarm_active(AlarmKind::LowReservoir) && !pump.alarm_active(AlarmKind::EmptyReservoir));
 }

@@ -460,7 +460,7 @@ impl Firmware {
         self.record_change(Event::Refilled {
             expected_nl: expected.as_nl(),
             filled_nl: volume.as_nl(),
-            ng_per_ml: concentration.as_ng_per_ml(),
+            concentration_ng_per_ml: concentration.as_ng_per_ml(),
         });
         if bridging {
             self.record(Event::BridgeStarted { volume_nl: self.dead_volume.as_nl() });
