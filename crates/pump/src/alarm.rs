@@ -75,6 +75,19 @@ impl AlarmKind {
             AlarmKind::LowBatteryReset => "low_battery_reset",
         }
     }
+    /// The alarm's name in words: `low reservoir`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlarmKind::LowReservoir => "low reservoir",
+            AlarmKind::EmptyReservoir => "empty reservoir",
+            AlarmKind::ElectiveReplacement => "elective replacement indicator",
+            AlarmKind::EndOfService => "end of service",
+            AlarmKind::MotorStall => "motor stall",
+            AlarmKind::CriticalMemoryError => "critical memory error",
+            AlarmKind::MemoryError => "memory error",
+            AlarmKind::LowBatteryReset => "low-battery reset",
+        }
+    }
     /// Reads a name written by [`AlarmKind::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)

@@ -122,6 +122,15 @@ impl Actor {
             Actor::Implant => "implant",
         }
     }
+    /// Who, in words: `the clinician`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Actor::Clinician => "the clinician",
+            Actor::Patient => "the patient",
+            Actor::Simulator => "the simulation's script",
+            Actor::Implant => "the implant team",
+        }
+    }
 }
 
 /// A command, who sends it, and the request id that makes retries safe.
@@ -318,6 +327,35 @@ impl RefusalCode {
             RefusalCode::RequestIdMissing => "request_id_missing",
             RefusalCode::ClockOutOfRange => "clock_out_of_range",
             RefusalCode::RequestIdReused => "request_id_reused",
+        }
+    }
+    /// Why, in a few words for people: `the reservoir is empty`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RefusalCode::RateAboveMax => "a rate above the pump's greatest",
+            RefusalCode::RateBelowMin => "a rate below the pump's least",
+            RefusalCode::BolusAboveMax => "a bolus above the pump's largest",
+            RefusalCode::BolusTooShort => "a bolus shorter than the pump's shortest",
+            RefusalCode::TooManyFlexSteps => "more flex steps than the pump holds",
+            RefusalCode::FlexStepTooShort => "a flex step shorter than the pump's shortest",
+            RefusalCode::PtmLimitsOutOfRange => "PTM limits beyond the pump's",
+            RefusalCode::PtmNotProgrammed => "no PTM boluses are prescribed",
+            RefusalCode::PtmLockout => "within the lockout after the last bolus",
+            RefusalCode::PtmDailyMax => "every bolus allowed in 24 hours has been taken",
+            RefusalCode::BolusRunning => "a bolus is running",
+            RefusalCode::PumpStopped => "the pump is stopped",
+            RefusalCode::PumpHalted => "the pump stopped after a fault",
+            RefusalCode::EndOfService => "the pump has reached end of service",
+            RefusalCode::ReservoirEmpty => "the reservoir is empty",
+            RefusalCode::FillAboveCapacity => "more than the reservoir holds",
+            RefusalCode::ConcentrationOutOfRange => "a concentration outside the drug's range",
+            RefusalCode::ThresholdOutOfRange => "an alarm threshold outside the reservoir",
+            RefusalCode::AlarmCauseRemains => "the alarm's cause is still there",
+            RefusalCode::AlarmNotActive => "the alarm is not sounding",
+            RefusalCode::NoTherapy => "there is no therapy",
+            RefusalCode::RequestIdMissing => "a dose command without a request id",
+            RefusalCode::ClockOutOfRange => "a clock reading outside 2000 to 2099",
+            RefusalCode::RequestIdReused => "a request id already used for another command",
         }
     }
     /// Who is to blame.

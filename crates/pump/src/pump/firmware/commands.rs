@@ -213,7 +213,7 @@ impl Firmware {
         if !self.alarms.is_active(kind) {
             return Err(Refusal::new(
                 RefusalCode::AlarmNotActive,
-                format!("the {} alarm is not active", kind.as_str()),
+                format!("the {} alarm is not sounding", kind.label()),
             ));
         }
         let cause = match kind {
@@ -232,7 +232,7 @@ impl Firmware {
         }
         self.alarms.clear(kind);
         self.record_change(Event::AlarmCleared(kind));
-        Ok(Reply::Done(format!("{} alarm cleared", kind.as_str())))
+        Ok(Reply::Done(format!("{} alarm cleared", kind.label())))
     }
 
     // ---- hard limits --------------------------------------------------------------------------
