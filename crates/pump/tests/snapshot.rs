@@ -328,6 +328,17 @@ fn a_log_beyond_its_bound_is_refused() {
 }
 
 #[test]
+fn a_request_memory_whose_keys_do_not_match_is_refused() {
+    let pump = run_until(start().plus(days(16)));
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {
+        let Value::Array(keys) = field(firmware(p), "request_keys") else { panic!("request keys") };
+        keys.pop();
+    });
+    let error = from_snapshot(&bytes).map(|_| ()).expect_err("refused");
+    assert!(matches!(error, SnapshotError::Inconsistent(ref m) if m.contains("request memory")), "{error}");
+}
+
+#[test]
 fn an_invalid_prescription_is_refused() {
     let pump = run_until(start().plus(days(16)));
     let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {

@@ -20,12 +20,15 @@ impl Firmware {
     /// retried bolus delivers once), and is refused if it is another.
     pub(in crate::pump) fn handle(&mut self, request: Request, sensors: &impl Sensors) -> Result<Reply, Refusal> {
         self.touch();
-        let seen = request.id.and_then(|id| self.requests.iter().find(|r| r.by == request.by && r.id == id));
+        let seen = request.id.and_then(|id| {
+            let index = self.request_keys.iter().position(|key| *key == (request.by, id))?;
+            Some((id, self.requests.get(index)?))
+        });
         let reused = match seen {
-            Some(seen) if seen.command == request.command && seen.reason == request.reason => {
+            Some((_, seen)) if seen.command == request.command && seen.reason == request.reason => {
                 return seen.answer.clone();
             }
-            Some(seen) => Some((seen.id, seen.command.name())),
+            Some((id, seen)) => Some((id, seen.command.name())),
             None => None,
         };
         self.counters.commands += 1;
@@ -82,15 +85,11 @@ impl Firmware {
             && reused.is_none()
         {
             if self.requests.len() == REQUESTS_REMEMBERED {
+                self.request_keys.pop_front();
                 self.requests.pop_front();
             }
-            let remembered = Remembered {
-                by: request.by,
-                id,
-                command: request.command,
-                reason: request.reason,
-                answer: answer.clone(),
-            };
+            self.request_keys.push_back((request.by, id));
+            let remembered = Remembered { command: request.command, reason: request.reason, answer: answer.clone() };
             self.requests.push_back(remembered);
         }
         answer

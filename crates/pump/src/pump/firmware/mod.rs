@@ -85,12 +85,12 @@ enum Halt {
     CriticalMemoryError,
 }
 
-/// A request the firmware answered, kept so that a retry gets the same answer.
+/// A request the firmware answered, kept so that a retry gets the same answer. Its key,
+/// `(by, id)`, is kept apart (in `Firmware::request_keys`, at the same index) so that looking a
+/// request up reads only the keys.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Remembered {
-    by: Actor,
-    id: u64,
     command: Command,
     reason: Option<LogText>,
     answer: Result<Reply, Refusal>,
@@ -150,6 +150,8 @@ pub(super) struct Firmware {
     battery: Battery,
     log: EventLog,
     history: VecDeque<HistoryEntry>,
+    /// The keys of `requests`, index for index.
+    request_keys: VecDeque<(Actor, u64)>,
     requests: VecDeque<Remembered>,
     counters: Counters,
     /// The reason of the request being handled, logged after its change's entry: set and
@@ -229,6 +231,7 @@ impl Firmware {
             battery: Battery::default(),
             log: EventLog::new(log_capacity),
             history: VecDeque::with_capacity(THERAPY_HISTORY_MAX),
+            request_keys: VecDeque::with_capacity(REQUESTS_REMEMBERED),
             requests: VecDeque::with_capacity(REQUESTS_REMEMBERED),
             counters: Counters::default(),
             reason: None,
@@ -702,6 +705,9 @@ impl Firmware {
         ];
         if let Some((what, len, max)) = bounds.iter().find(|(_, len, max)| len > max) {
             return Err(format!("the {what} holds {len} entries, more than {max}"));
+        }
+        if self.request_keys.len() != self.requests.len() {
+            return Err("the request memory's keys do not match its entries".to_owned());
         }
         if !self.ptm_starts.iter().zip(self.ptm_starts.iter().skip(1)).all(|(a, b)| a <= b) {
             return Err("the PTM history is not in time order".to_owned());
