@@ -26,7 +26,7 @@ pub mod toml;
 
 pub use drug::{Baclofen, Stability};
 pub use prescription::{
-    DayPattern, FlexSchedule, FlexStep, PeriodicBolus, Prescription, PrescriptionError, PtmLimits, Therapy,
+    DayPattern, FlexSchedule, FlexStep, Mode, PeriodicBolus, Prescription, PrescriptionError, PtmLimits, Therapy,
 };
 pub use profile::DeviceProfile;
 pub use quantity::{Concentration, DoseRate, Duration, Mass, QuantityError, Rounding, TimeOfDay, Volume, VolumeRate};

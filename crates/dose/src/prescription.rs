@@ -176,15 +176,57 @@ pub enum Therapy {
     PeriodicBolus(PeriodicBolus),
 }
 
-impl Therapy {
-    /// The mode's name as written in files and on screens.
-    pub fn mode_name(&self) -> &'static str {
+/// The mode a therapy runs in, without its settings: small enough for a pump's log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
+pub enum Mode {
+    /// Nothing is delivered.
+    Stopped,
+    /// One rate all day.
+    SimpleContinuous,
+    /// Steps through the day.
+    Flex,
+    /// Boluses at an interval over an optional basal rate.
+    PeriodicBolus,
+}
+
+impl Mode {
+    /// Every mode, in order.
+    pub const ALL: [Mode; 4] = [Mode::Stopped, Mode::SimpleContinuous, Mode::Flex, Mode::PeriodicBolus];
+
+    /// The mode's name as written in files and on the wire: `simple_continuous`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Therapy::Stopped => "stopped",
-            Therapy::SimpleContinuous { .. } => "simple_continuous",
-            Therapy::Flex(_) => "flex",
-            Therapy::PeriodicBolus(_) => "periodic_bolus",
+            Mode::Stopped => "stopped",
+            Mode::SimpleContinuous => "simple_continuous",
+            Mode::Flex => "flex",
+            Mode::PeriodicBolus => "periodic_bolus",
         }
+    }
+    /// The mode in words, for people: `simple continuous`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::Stopped => "stopped",
+            Mode::SimpleContinuous => "simple continuous",
+            Mode::Flex => "flex",
+            Mode::PeriodicBolus => "periodic bolus",
+        }
+    }
+}
+
+impl Therapy {
+    /// The therapy's mode.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Therapy::Stopped => Mode::Stopped,
+            Therapy::SimpleContinuous { .. } => Mode::SimpleContinuous,
+            Therapy::Flex(_) => Mode::Flex,
+            Therapy::PeriodicBolus(_) => Mode::PeriodicBolus,
+        }
+    }
+    /// The mode's name as written in files and on screens (`self.mode().as_str()`).
+    pub fn mode_name(&self) -> &'static str {
+        self.mode().as_str()
     }
 }
 
@@ -481,6 +523,28 @@ mod tests {
 
     fn step(h: u16, m: u16, micrograms_per_day: u64) -> FlexStep {
         FlexStep { start: TimeOfDay::hm(h, m).expect("valid"), rate: DoseRate::micrograms_per_day(micrograms_per_day) }
+    }
+
+    #[test]
+    fn modes_have_their_file_names() {
+        let names: Vec<&str> = Mode::ALL.iter().map(|mode| mode.as_str()).collect();
+        assert_eq!(names, ["stopped", "simple_continuous", "flex", "periodic_bolus"]);
+        for mode in Mode::ALL {
+            let text = match mode {
+                Mode::Stopped => "mode = \"stopped\"\n".to_owned(),
+                Mode::SimpleContinuous => "mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n".to_owned(),
+                Mode::Flex => {
+                    "mode = \"flex\"\n[[flex.steps]]\nstart = \"00:00\"\nrate = \"300 micrograms/day\"\n".to_owned()
+                }
+                Mode::PeriodicBolus => "mode = \"periodic_bolus\"\n[periodic]\nbolus_dose = \"50 micrograms\"\n\
+                     bolus_duration = \"1 h\"\ninterval = \"6 h\"\nfirst_bolus_at = \"02:00\"\n"
+                    .to_owned(),
+            };
+            let prescription = crate::toml::from_toml(&text).expect("valid");
+            assert_eq!(prescription.therapy().mode(), mode);
+            assert_eq!(prescription.therapy().mode_name(), mode.as_str());
+        }
+        assert_eq!(Mode::SimpleContinuous.describe(), "simple continuous");
     }
 
     #[test]

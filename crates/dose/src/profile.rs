@@ -18,6 +18,10 @@ pub const BUILT_IN: [(&str, &str); 2] = [
     ("synchromed-ii-40", include_str!("../../../profiles/synchromed-ii-40.toml")),
 ];
 
+/// The longest service life a pump may have: 7 years of 365.25 days (2556.75 days). No profile
+/// may say more, and a pump never runs past it.
+pub const SERVICE_LIFE_MAX: Duration = Duration::hours(61_362);
+
 /// A value with where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sourced<T> {
@@ -249,11 +253,21 @@ impl DeviceProfile {
             )));
         }
         let b = &self.battery;
-        if b.capacity.value == 0 || b.per_day.value == 0 || b.eri_before_eos.value >= b.service_life_max.value {
-            return Err(ProfileError::Inconsistent(
-                "the battery needs a capacity, a daily use, and an ERI warning shorter than the service life"
-                    .to_owned(),
-            ));
+        if b.capacity.value == 0 || b.per_day.value == 0 {
+            return Err(ProfileError::Inconsistent("the battery needs a capacity and a daily use".to_owned()));
+        }
+        if b.service_life_max.value > SERVICE_LIFE_MAX {
+            return Err(ProfileError::Inconsistent(format!(
+                "battery.service_life_max is {}, more than 7 x 365.25 days (2556.75 days): no pump runs longer; \
+                 write at most \"2556.75 day\"",
+                b.service_life_max.value
+            )));
+        }
+        if b.eri_before_eos.value >= b.service_life_max.value {
+            return Err(ProfileError::Inconsistent(format!(
+                "battery.eri_before_eos ({}) must be shorter than battery.service_life_max ({})",
+                b.eri_before_eos.value, b.service_life_max.value
+            )));
         }
         let a = &self.alarms;
         if a.critical_tone_interval.value.is_zero() || a.non_critical_tone_interval.value.is_zero() {
@@ -390,6 +404,26 @@ mod tests {
         assert!(error.contains("no source"), "{error}");
         let unknown = text.replace("[log]", "[log]\ncolour = \"blue\"");
         assert!(DeviceProfile::from_toml(&unknown).is_err());
+    }
+
+    #[test]
+    fn the_service_life_is_at_most_seven_years_of_365_25_days() {
+        assert_eq!(SERVICE_LIFE_MAX, Duration::ms(2_556_750 * 86_400));
+        for (name, _) in BUILT_IN {
+            let profile = DeviceProfile::built_in(name).expect("reads");
+            assert!(profile.battery.service_life_max.value <= SERVICE_LIFE_MAX, "{name}");
+        }
+        let text = BUILT_IN[0].1;
+        let over = text.replace("value = \"2556.75 day\"", "value = \"2557 day\"");
+        assert_ne!(over, text, "the profile writes its service life as 2556.75 day");
+        let error = DeviceProfile::from_toml(&over).expect_err("six hours too long").to_string();
+        assert!(
+            error.contains("battery.service_life_max") && error.contains("2557 day") && error.contains("2556.75 days"),
+            "{error}"
+        );
+        let eri = text.replace("value = \"90 day\"", "value = \"2556.75 day\"");
+        let error = DeviceProfile::from_toml(&eri).expect_err("ERI as long as the life").to_string();
+        assert!(error.contains("battery.eri_before_eos") && error.contains("battery.service_life_max"), "{error}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use itb_dose::calc::refill::{RefillInputs, pump_volume_rate, refill_schedule};
 use itb_dose::{Baclofen, Concentration, DoseRate, Duration, Mass, Prescription, Stability, Volume};
 use itb_pump::world::InjectInto;
 use itb_pump::{
-    AlarmKind, Command, EventKind, Instant, Pump, PumpTime, Refusal, Reply, Request as PumpRequest, WorldAction,
+    Actor, AlarmKind, Command, EventKind, Instant, Pump, PumpTime, Refusal, Reply, Request as PumpRequest, WorldAction,
 };
 
 use crate::message::{
@@ -174,11 +174,10 @@ impl Device {
         if let Some((_, answer)) = self.answers.iter().find(|(key, _)| *key == (role, request.id)) {
             return Outcome { response: answer.clone(), changed: false };
         }
-        let pump_id = request_id_for_pump(role, request.id);
         let (body, changed) = match authorize(role, request.body) {
             Err(why) => (refused("not_permitted", why), false),
-            Ok(Authorized::Patient(patient)) => self.patient(patient, pump_id),
-            Ok(Authorized::Clinician(clinician)) => self.clinician(clinician, pump_id),
+            Ok(Authorized::Patient(patient)) => self.patient(patient, request.id),
+            Ok(Authorized::Clinician(clinician)) => self.clinician(clinician, request.id),
         };
         let response = message::encode(&Response { id: request.id, body });
         if self.answers.len() == ANSWERS_REMEMBERED {
@@ -188,14 +187,14 @@ impl Device {
         Outcome { response, changed }
     }
 
-    fn command(&mut self, id: u64, command: Command) -> Result<Reply, Refusal> {
-        self.pump.handle(self.pump.now(), PumpRequest { id: Some(id), command })
+    fn command(&mut self, by: Actor, id: u64, command: Command) -> Result<Reply, Refusal> {
+        self.pump.handle(self.pump.now(), PumpRequest::new(by, Some(id), command))
     }
 
     fn patient(&mut self, request: PatientRequest, id: u64) -> (ResponseBody, bool) {
         match request {
             PatientRequest::Status => (self.ptm_status(), false),
-            PatientRequest::Bolus => match self.command(id, Command::PtmBolus) {
+            PatientRequest::Bolus => match self.command(Actor::Patient, id, Command::PtmBolus) {
                 Ok(Reply::BolusStarted { dose, ends_at }) => {
                     (ResponseBody::BolusStarted { dose_ng: dose.as_ng(), ends_at_ms: ends_at.as_ms() }, true)
                 }
@@ -287,24 +286,27 @@ impl Device {
                 (ResponseBody::Done { message: message.to_owned() }, false)
             }
             RequestBody::SetClock { pump_time_ms } => {
-                done(self.command(id, Command::SetClock { reading: PumpTime::from_ms(pump_time_ms) }))
+                done(self.command(Actor::Clinician, id, Command::SetClock { reading: PumpTime::from_ms(pump_time_ms) }))
             }
-            RequestBody::SetAlarmThreshold { threshold_nl } => {
-                done(self.command(id, Command::SetAlarmThreshold { threshold: Volume::nl(threshold_nl) }))
-            }
+            RequestBody::SetAlarmThreshold { threshold_nl } => done(self.command(
+                Actor::Clinician,
+                id,
+                Command::SetAlarmThreshold { threshold: Volume::nl(threshold_nl) },
+            )),
             RequestBody::ClearAlarm { alarm } => match AlarmKind::parse(&alarm) {
-                Some(kind) => done(self.command(id, Command::ClearAlarm { kind })),
+                Some(kind) => done(self.command(Actor::Clinician, id, Command::ClearAlarm { kind })),
                 None => (refused("unknown_alarm", format!("'{alarm}' is not an alarm")), false),
             },
-            RequestBody::Stop => done(self.command(id, Command::Stop)),
-            RequestBody::Resume => done(self.command(id, Command::Resume)),
+            RequestBody::Stop => done(self.command(Actor::Clinician, id, Command::Stop)),
+            RequestBody::Resume => done(self.command(Actor::Clinician, id, Command::Resume)),
             RequestBody::PostMriCheck => (self.mri_check(), false),
             RequestBody::SingleBolus { dose_ng, duration_ms, then_stop } => done(self.command(
+                Actor::Clinician,
                 id,
                 Command::SingleBolus { dose: Mass::ng(dose_ng), duration: Duration::ms(duration_ms), then_stop },
             )),
             RequestBody::PrimingBolus { catheter_only } => {
-                done(self.command(id, Command::PrimingBolus { catheter_only }))
+                done(self.command(Actor::Clinician, id, Command::PrimingBolus { catheter_only }))
             }
             RequestBody::PtmStatus => (self.ptm_status(), false),
             RequestBody::PtmBolus => (refused("not_permitted", "a PTM bolus is the patient's"), false),
@@ -435,7 +437,7 @@ impl Device {
                 Command::Refill { volume: *fill, concentration: *concentration, bridge: *bridge }
             }
         };
-        copy.handle(now, PumpRequest { id: None, command }).map(|_| ())
+        copy.handle(now, PumpRequest::clinician(None, command)).map(|_| ())
     }
 
     fn stage(&mut self, change: Change) -> (ResponseBody, bool) {
@@ -533,12 +535,12 @@ impl Device {
         }
         self.pending = None;
         let result = match pending.change {
-            Change::Therapy(prescription) => self.command(id, Command::Program { prescription }),
+            Change::Therapy(prescription) => self.command(Actor::Clinician, id, Command::Program { prescription }),
             Change::Refill { fill, concentration, bridge } => {
                 let now = self.pump.now();
                 self.pump.act(now, WorldAction::Inject { volume: fill, concentration, into: InjectInto::Reservoir });
                 self.withdrawn_since_refill = false;
-                self.command(id, Command::Refill { volume: fill, concentration, bridge })
+                self.command(Actor::Clinician, id, Command::Refill { volume: fill, concentration, bridge })
             }
         };
         match result {
@@ -550,14 +552,6 @@ impl Device {
             Ok(other) => (ResponseBody::Done { message: format!("{other:?}") }, true),
             Err(refusal) => (from_refusal(&refusal), true),
         }
-    }
-}
-
-/// Request ids from a patient and a clinician live in different spaces at the pump.
-fn request_id_for_pump(role: Role, id: u64) -> u64 {
-    match role {
-        Role::Clinician => id << 1,
-        Role::Patient => (id << 1) | 1,
     }
 }
 

@@ -92,6 +92,19 @@ fn a_retried_bolus_delivers_once() {
 }
 
 #[test]
+fn request_ids_are_whole_at_the_pump() {
+    // Ids a and a + 2^63 used to reach the pump as the same id (shifted left by one).
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::hours(1));
+    let first = ask(&mut device, Role::Patient, t, 9, RequestBody::PtmBolus);
+    let later = t.plus(itb_dose::Duration::hours(3));
+    let second = ask(&mut device, Role::Patient, later, 9 + (1 << 63), RequestBody::PtmBolus);
+    assert!(matches!(second, ResponseBody::BolusStarted { .. }), "{second:?}");
+    assert_ne!(first, second);
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::PtmBolus), 2);
+}
+
+#[test]
 fn therapy_changes_are_staged_reviewed_and_committed_by_hash() {
     let mut device = device();
     let t = start().plus(itb_dose::Duration::days(2));

@@ -10,7 +10,7 @@ fn main() {
 }
 
 fn start() -> Instant {
-    // 2026-11-25T10:00:00Z
+    // 2026-12-02T10:00:00Z
     Instant::from_ms(1_796_205_600_000)
 }
 
@@ -58,7 +58,7 @@ pub fn ten_year_life() -> u64 {
         for hour in [8, 12, 16, 20] {
             id += 1;
             let at = start().plus(Duration::days(day)).plus(Duration::hours(hour));
-            let _ = pump.handle(at, Request { id: Some(id), command: Command::PtmBolus });
+            let _ = pump.handle(at, Request::patient(Some(id), Command::PtmBolus));
         }
         day += 1;
         t = start().plus(Duration::days(day));
@@ -68,7 +68,7 @@ pub fn ten_year_life() -> u64 {
             pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
             let _ = pump.handle(
                 t,
-                Request { id: None, command: Command::Refill { volume: Volume::ml(20), concentration, bridge: false } },
+                Request::clinician(None, Command::Refill { volume: Volume::ml(20), concentration, bridge: false }),
             );
         }
         if pump.elective_replacement() {

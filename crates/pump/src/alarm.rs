@@ -7,15 +7,16 @@ use itb_dose::Duration;
 
 use crate::time::Instant;
 
-/// The alarms a pump can raise.
+/// The alarms a pump can raise. With `serde`, each is its [`AlarmKind::as_str`] name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum AlarmKind {
     /// The reservoir estimate is at or below the programmed threshold.
     LowReservoir,
     /// The reservoir estimate is empty.
     EmptyReservoir,
     /// Elective Replacement Indicator: the battery will end within the warning period.
+    #[cfg_attr(feature = "serde", serde(rename = "elective_replacement_indicator"))]
     ElectiveReplacement,
     /// End of Service: the pump has stopped for good.
     EndOfService,
@@ -72,6 +73,19 @@ impl AlarmKind {
             AlarmKind::CriticalMemoryError => "critical_memory_error",
             AlarmKind::MemoryError => "memory_error",
             AlarmKind::LowBatteryReset => "low_battery_reset",
+        }
+    }
+    /// The alarm's name in words: `low reservoir`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlarmKind::LowReservoir => "low reservoir",
+            AlarmKind::EmptyReservoir => "empty reservoir",
+            AlarmKind::ElectiveReplacement => "elective replacement indicator",
+            AlarmKind::EndOfService => "end of service",
+            AlarmKind::MotorStall => "motor stall",
+            AlarmKind::CriticalMemoryError => "critical memory error",
+            AlarmKind::MemoryError => "memory error",
+            AlarmKind::LowBatteryReset => "low-battery reset",
         }
     }
     /// Reads a name written by [`AlarmKind::as_str`].

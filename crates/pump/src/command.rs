@@ -6,10 +6,12 @@ use itb_dose::{Concentration, Duration, Mass, Prescription, Volume};
 
 use crate::alarm::AlarmKind;
 use crate::status::Status;
+use crate::text::LogText;
 use crate::time::{Instant, PumpTime};
 
 /// A command the firmware understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Command {
     /// Read the full status.
     Interrogate,
@@ -17,6 +19,12 @@ pub enum Command {
     Program {
         /// The new prescription.
         prescription: Prescription,
+    },
+    /// Tell the firmware what was withdrawn from the reservoir (the refill's first step): it
+    /// then believes the reservoir empty until the refill.
+    RecordWithdrawal {
+        /// The volume the nurse measured in the syringe.
+        volume: Volume,
     },
     /// Tell the firmware the reservoir was refilled (after withdrawing the old drug).
     Refill {
@@ -76,6 +84,7 @@ impl Command {
         match self {
             Command::Interrogate => "interrogate",
             Command::Program { .. } => "program",
+            Command::RecordWithdrawal { .. } => "record_withdrawal",
             Command::Refill { .. } => "refill",
             Command::SingleBolus { .. } => "single_bolus",
             Command::PrimingBolus { .. } => "priming_bolus",
@@ -89,13 +98,82 @@ impl Command {
     }
 }
 
-/// A command with the request id that makes retries safe.
+/// Who asks the pump for something, or changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
+pub enum Actor {
+    /// A clinician, through the clinician programmer.
+    Clinician,
+    /// The patient, through the patient therapy manager.
+    Patient,
+    /// A simulation's script (the simulator's own commands).
+    Simulator,
+    /// The implant procedure: the pump's first programming, in theatre.
+    Implant,
+}
+
+impl Actor {
+    /// The name used in logs and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Clinician => "clinician",
+            Actor::Patient => "patient",
+            Actor::Simulator => "simulator",
+            Actor::Implant => "implant",
+        }
+    }
+    /// Who, in words: `the clinician`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Actor::Clinician => "the clinician",
+            Actor::Patient => "the patient",
+            Actor::Simulator => "the simulation's script",
+            Actor::Implant => "the implant team",
+        }
+    }
+}
+
+/// A command, who sends it, and the request id that makes retries safe.
+///
+/// The pump remembers the last [`REQUESTS_REMEMBERED`](crate::REQUESTS_REMEMBERED) requests by
+/// `(by, id)`, with their command and answer: the same key with the same command is a retry and
+/// gets the first answer without acting again; the same key with another command is refused
+/// ([`RefusalCode::RequestIdReused`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Unique per intended action; a retry carries the same id and gets the first answer.
+    /// Unique per intended action of its sender; a retry carries the same id and gets the
+    /// first answer.
     pub id: Option<u64>,
+    /// Who sends it.
+    pub by: Actor,
     /// The command.
     pub command: Command,
+    /// A clinician's written reason, logged after the change it explains
+    /// ([`Event::ClinicianReason`](crate::Event::ClinicianReason)) if the command succeeds.
+    pub reason: Option<LogText>,
+}
+
+impl Request {
+    /// A request from `by`, without a reason.
+    pub fn new(by: Actor, id: Option<u64>, command: Command) -> Self {
+        Self { id, by, command, reason: None }
+    }
+    /// A clinician's request.
+    pub fn clinician(id: Option<u64>, command: Command) -> Self {
+        Self::new(Actor::Clinician, id, command)
+    }
+    /// The patient's request.
+    pub fn patient(id: Option<u64>, command: Command) -> Self {
+        Self::new(Actor::Patient, id, command)
+    }
+    /// A simulation script's request.
+    pub fn simulator(id: Option<u64>, command: Command) -> Self {
+        Self::new(Actor::Simulator, id, command)
+    }
+    /// The same request with a written reason.
+    pub fn with_reason(self, reason: LogText) -> Self {
+        Self { reason: Some(reason), ..self }
+    }
 }
 
 /// What the pump answers.
@@ -113,9 +191,17 @@ pub enum Reply {
         /// When it ends (priming: the estimate at the priming rate).
         ends_at: Instant,
     },
+    /// The withdrawal was recorded: the reservoir is empty until the refill.
+    WithdrawalRecorded {
+        /// What the firmware expected in the reservoir.
+        expected: Volume,
+        /// What was withdrawn, as measured.
+        withdrawn: Volume,
+    },
     /// The refill was recorded.
     Refilled {
-        /// The volume the firmware expected to be withdrawn.
+        /// The volume the firmware expected in the reservoir at the refill (0 after a recorded
+        /// withdrawal).
         expected_withdrawal: Volume,
         /// Whether a bridge bolus runs now.
         bridging: bool,
@@ -131,9 +217,9 @@ pub enum Blame {
     Device,
 }
 
-/// Why a command was refused.
+/// Why a command was refused. With `serde`, each is its [`RefusalCode::as_str`] name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum RefusalCode {
     /// A rate above the pump's greatest.
     RateAboveMax,
@@ -179,9 +265,41 @@ pub enum RefusalCode {
     NoTherapy,
     /// A dose command without a request id.
     RequestIdMissing,
+    /// A clock reading before 2000-01-01 00:00 or from 2100-01-01 00:00 on.
+    ClockOutOfRange,
+    /// A request id its sender already used for another command.
+    RequestIdReused,
 }
 
 impl RefusalCode {
+    /// Every code, in order.
+    pub const ALL: [RefusalCode; 24] = [
+        RefusalCode::RateAboveMax,
+        RefusalCode::RateBelowMin,
+        RefusalCode::BolusAboveMax,
+        RefusalCode::BolusTooShort,
+        RefusalCode::TooManyFlexSteps,
+        RefusalCode::FlexStepTooShort,
+        RefusalCode::PtmLimitsOutOfRange,
+        RefusalCode::PtmNotProgrammed,
+        RefusalCode::PtmLockout,
+        RefusalCode::PtmDailyMax,
+        RefusalCode::BolusRunning,
+        RefusalCode::PumpStopped,
+        RefusalCode::PumpHalted,
+        RefusalCode::EndOfService,
+        RefusalCode::ReservoirEmpty,
+        RefusalCode::FillAboveCapacity,
+        RefusalCode::ConcentrationOutOfRange,
+        RefusalCode::ThresholdOutOfRange,
+        RefusalCode::AlarmCauseRemains,
+        RefusalCode::AlarmNotActive,
+        RefusalCode::NoTherapy,
+        RefusalCode::RequestIdMissing,
+        RefusalCode::ClockOutOfRange,
+        RefusalCode::RequestIdReused,
+    ];
+
     /// The code used in logs and on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -207,6 +325,37 @@ impl RefusalCode {
             RefusalCode::AlarmNotActive => "alarm_not_active",
             RefusalCode::NoTherapy => "no_therapy",
             RefusalCode::RequestIdMissing => "request_id_missing",
+            RefusalCode::ClockOutOfRange => "clock_out_of_range",
+            RefusalCode::RequestIdReused => "request_id_reused",
+        }
+    }
+    /// Why, in a few words for people: `the reservoir is empty`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RefusalCode::RateAboveMax => "a rate above the pump's greatest",
+            RefusalCode::RateBelowMin => "a rate below the pump's least",
+            RefusalCode::BolusAboveMax => "a bolus above the pump's largest",
+            RefusalCode::BolusTooShort => "a bolus shorter than the pump's shortest",
+            RefusalCode::TooManyFlexSteps => "more flex steps than the pump holds",
+            RefusalCode::FlexStepTooShort => "a flex step shorter than the pump's shortest",
+            RefusalCode::PtmLimitsOutOfRange => "PTM limits beyond the pump's",
+            RefusalCode::PtmNotProgrammed => "no PTM boluses are prescribed",
+            RefusalCode::PtmLockout => "within the lockout after the last bolus",
+            RefusalCode::PtmDailyMax => "every bolus allowed in 24 hours has been taken",
+            RefusalCode::BolusRunning => "a bolus is running",
+            RefusalCode::PumpStopped => "the pump is stopped",
+            RefusalCode::PumpHalted => "the pump stopped after a fault",
+            RefusalCode::EndOfService => "the pump has reached end of service",
+            RefusalCode::ReservoirEmpty => "the reservoir is empty",
+            RefusalCode::FillAboveCapacity => "more than the reservoir holds",
+            RefusalCode::ConcentrationOutOfRange => "a concentration outside the drug's range",
+            RefusalCode::ThresholdOutOfRange => "an alarm threshold outside the reservoir",
+            RefusalCode::AlarmCauseRemains => "the alarm's cause is still there",
+            RefusalCode::AlarmNotActive => "the alarm is not sounding",
+            RefusalCode::NoTherapy => "there is no therapy",
+            RefusalCode::RequestIdMissing => "a dose command without a request id",
+            RefusalCode::ClockOutOfRange => "a clock reading outside 2000 to 2099",
+            RefusalCode::RequestIdReused => "a request id already used for another command",
         }
     }
     /// Who is to blame.

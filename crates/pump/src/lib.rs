@@ -1,9 +1,12 @@
 //! `itb-pump`: an implanted programmable intrathecal pump, modelled on the SynchroMed II.
 //!
-//! The firmware ([`Pump`]) knows what a pump can sense: its commanded delivery, its reservoir
-//! estimate, its motor, battery and clock. The world ([`world::World`]) keeps the truth: the real
-//! reservoir, the drug in the tubing and catheter, what reached the cerebrospinal fluid and what
-//! went into tissue. Faults are switches on the world ([`WorldAction`]).
+//! A [`Pump`] composes two types that share no state. The firmware knows what a pump can sense:
+//! its commanded delivery, its reservoir estimate, its motor's current, battery and clock. The
+//! world ([`world::World`]) keeps the truth: the real reservoir, the drug in the tubing and
+//! catheter, the motor's stalls, what reached the cerebrospinal fluid and what went into tissue.
+//! They meet only through [`sense`]: the firmware drives the motor ([`sense::Motor`]) and reads
+//! its sensors at an instant ([`sense::Sensors`]). Faults are switches on the world
+//! ([`WorldAction`]).
 //!
 //! # Architecture invariants
 //! - Pure and deterministic: no clock, no I/O, no threads, no randomness. Time is an argument.
@@ -16,18 +19,21 @@ pub mod alarm;
 pub mod command;
 pub mod log;
 mod pump;
+pub mod sense;
 #[cfg(feature = "serde")]
 pub mod snapshot;
 pub mod status;
+pub mod text;
 pub mod therapy;
 pub mod time;
 pub mod world;
 
 pub use alarm::{AlarmKind, Severity};
-pub use command::{Blame, Command, Refusal, RefusalCode, Reply, Request, WorldAction};
+pub use command::{Actor, Blame, Command, Refusal, RefusalCode, Reply, Request, WorldAction};
 pub use log::{Event, EventKind, EventLog, LogEntry};
 pub use pump::{Counters, HistoryEntry, Implant, Pump, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, from_snapshot, to_snapshot};
 pub use status::{DeliveryState, Status};
+pub use text::{LogText, LogTextError};
 pub use time::{Instant, PumpClock, PumpTime};

@@ -7,38 +7,62 @@
 //! - Sequence numbers start at 1 and increase by one per entry, with no gaps.
 //! - `counts[kind]` is the number of entries of that kind ever written.
 
-use itb_dose::{Concentration, Mass, Volume};
+use itb_dose::prescription::Mode;
+use itb_dose::{Concentration, Mass, Volume, text};
 
 use crate::alarm::AlarmKind;
-use crate::command::RefusalCode;
+use crate::command::{Actor, RefusalCode};
+use crate::text::LogText;
 use crate::time::PumpTime;
 
 /// What happened. Small and `Copy`: full prescriptions live in the therapy history.
+///
+/// # Representation
+/// With the `serde` feature an event is externally tagged in snake_case, as the wire carries it:
+/// a unit variant is its name (`"implanted"`), any other a map of its name to its fields
+/// (`{"therapy_programmed": {"program": 2, "mode": "flex", ...}}`) or, for an alarm, to the
+/// alarm's name (`{"alarm_raised": "low_reservoir"}`). Field names carry their units
+/// (`_ng`, `_nl`, `_ms`, `_ng_per_ml`). The tag is the [`EventKind`]'s name. This is part of
+/// the link protocol: change it only with a new protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Event {
     /// The pump was implanted and started.
     Implanted,
-    /// A therapy was programmed: its program number in the therapy history and its largest
-    /// daily dose in nanograms.
+    /// A therapy was programmed: its number in the therapy history, its mode, its largest daily
+    /// dose, the largest daily dose of the therapy it replaced, and who programmed it.
     TherapyProgrammed {
-        /// Index in the therapy history.
+        /// Number in the therapy history, from 1.
         program: u64,
+        /// Its mode.
+        mode: Mode,
         /// Largest daily dose, nanograms.
         max_day_ng: u64,
+        /// Largest daily dose of the therapy it replaced, nanograms (0 at implant).
+        previous_max_day_ng: u64,
+        /// Who programmed it (the implant's own programming is [`Actor::Implant`]).
+        by: Actor,
     },
     /// The clinician stopped the pump.
     Stopped,
     /// The clinician resumed the programmed therapy.
     Resumed,
+    /// The refill's first step: what was withdrawn from the reservoir (as the firmware was told).
+    ReservoirWithdrawn {
+        /// Volume withdrawn, as measured, nanolitres.
+        withdrawn_nl: u64,
+        /// Volume the firmware expected in the reservoir, nanolitres.
+        expected_nl: u64,
+    },
     /// The reservoir was refilled (as the firmware was told).
     Refilled {
-        /// Volume the firmware expected to be withdrawn, nanolitres.
+        /// Volume the firmware expected in the reservoir, nanolitres (0 after a recorded
+        /// withdrawal).
         expected_nl: u64,
         /// Volume now in the reservoir, nanolitres.
         filled_nl: u64,
         /// Concentration, nanograms per mL.
-        ng_per_ml: u64,
+        concentration_ng_per_ml: u64,
     },
     /// A bridge bolus started after a concentration change.
     BridgeStarted {
@@ -103,6 +127,11 @@ pub enum Event {
         /// True for a critical error (delivery stopped).
         critical: bool,
     },
+    /// The clinician's written reason for the change logged just before.
+    ClinicianReason {
+        /// The reason, as written.
+        reason: LogText,
+    },
 }
 
 /// The kind of an [`Event`], without its data.
@@ -113,6 +142,7 @@ pub enum EventKind {
     TherapyProgrammed,
     Stopped,
     Resumed,
+    ReservoirWithdrawn,
     Refilled,
     BridgeStarted,
     BridgeEnded,
@@ -131,17 +161,19 @@ pub enum EventKind {
     EndOfService,
     LowBatteryReset,
     MemoryError,
+    ClinicianReason,
 }
 
 impl EventKind {
     /// Number of kinds.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 24;
     /// Every kind, in order.
     pub const ALL: [EventKind; Self::COUNT] = [
         EventKind::Implanted,
         EventKind::TherapyProgrammed,
         EventKind::Stopped,
         EventKind::Resumed,
+        EventKind::ReservoirWithdrawn,
         EventKind::Refilled,
         EventKind::BridgeStarted,
         EventKind::BridgeEnded,
@@ -160,6 +192,7 @@ impl EventKind {
         EventKind::EndOfService,
         EventKind::LowBatteryReset,
         EventKind::MemoryError,
+        EventKind::ClinicianReason,
     ];
     /// The name used in files and on screens.
     pub fn as_str(self) -> &'static str {
@@ -168,6 +201,7 @@ impl EventKind {
             EventKind::TherapyProgrammed => "therapy_programmed",
             EventKind::Stopped => "stopped",
             EventKind::Resumed => "resumed",
+            EventKind::ReservoirWithdrawn => "reservoir_withdrawn",
             EventKind::Refilled => "refilled",
             EventKind::BridgeStarted => "bridge_started",
             EventKind::BridgeEnded => "bridge_ended",
@@ -186,6 +220,7 @@ impl EventKind {
             EventKind::EndOfService => "end_of_service",
             EventKind::LowBatteryReset => "low_battery_reset",
             EventKind::MemoryError => "memory_error",
+            EventKind::ClinicianReason => "clinician_reason",
         }
     }
     fn index(self) -> usize {
@@ -201,6 +236,7 @@ impl Event {
             Event::TherapyProgrammed { .. } => EventKind::TherapyProgrammed,
             Event::Stopped => EventKind::Stopped,
             Event::Resumed => EventKind::Resumed,
+            Event::ReservoirWithdrawn { .. } => EventKind::ReservoirWithdrawn,
             Event::Refilled { .. } => EventKind::Refilled,
             Event::BridgeStarted { .. } => EventKind::BridgeStarted,
             Event::BridgeEnded => EventKind::BridgeEnded,
@@ -219,51 +255,74 @@ impl Event {
             Event::EndOfService => EventKind::EndOfService,
             Event::LowBatteryReset => EventKind::LowBatteryReset,
             Event::MemoryError { .. } => EventKind::MemoryError,
+            Event::ClinicianReason { .. } => EventKind::ClinicianReason,
         }
     }
 }
 
 impl Event {
-    /// The event in a sentence, for logs, timelines and the programmer's screen.
+    /// The event in a sentence for people, for logs, timelines and the programmer's screen:
+    /// words rather than code names, quantities rounded as `itb_dose::text` rounds them
+    /// (volumes to 0.01 mL, doses to 0.01 micrograms), pump-clock readings as `Wed 25 Nov 2026
+    /// 10:00`. The exact figures are in the entry's fields.
     pub fn describe(&self) -> String {
-        let volume = |nl: u64| Volume::nl(nl);
+        let volume = |nl: u64| text::volume(Volume::nl(nl));
+        let mass = |ng: u64| text::mass(Mass::ng(ng));
+        let reading = |ms: i64| {
+            let reading = PumpTime::from_ms(ms);
+            reading.to_civil().map_or_else(|| reading.to_string(), text::civil_date_time)
+        };
         match self {
             Event::Implanted => "pump implanted".to_owned(),
-            Event::TherapyProgrammed { program, max_day_ng } => {
-                format!("therapy {program} programmed: up to {} a day", Mass::ng(*max_day_ng))
+            Event::TherapyProgrammed { program, mode, max_day_ng, previous_max_day_ng, by } => {
+                let what = format!("{}, up to {} a day", mode.describe(), mass(*max_day_ng));
+                match by {
+                    Actor::Implant => format!("therapy {program} programmed at implant: {what}"),
+                    by => format!(
+                        "therapy {program} programmed by {}: {what} (was up to {} a day)",
+                        by.describe(),
+                        mass(*previous_max_day_ng)
+                    ),
+                }
             }
-            Event::Stopped => "pump stopped by the clinician".to_owned(),
+            Event::Stopped => "pump stopped: nothing is delivered until it is resumed".to_owned(),
             Event::Resumed => "therapy resumed".to_owned(),
-            Event::Refilled { expected_nl, filled_nl, ng_per_ml } => format!(
-                "refilled: {} of {} (the pump had expected {} left)",
+            Event::ReservoirWithdrawn { withdrawn_nl, expected_nl } => format!(
+                "reservoir emptied for a refill: {} withdrawn (the pump had expected {})",
+                volume(*withdrawn_nl),
+                volume(*expected_nl)
+            ),
+            Event::Refilled { expected_nl, filled_nl, concentration_ng_per_ml } => format!(
+                "refilled with {} of {} (the pump had expected {} left)",
                 volume(*filled_nl),
-                Concentration::ng_per_ml(*ng_per_ml),
+                text::concentration(Concentration::ng_per_ml(*concentration_ng_per_ml)),
                 volume(*expected_nl)
             ),
             Event::BridgeStarted { volume_nl } => {
                 format!("bridge bolus: {} of old drug pushed out at the old rate", volume(*volume_nl))
             }
-            Event::BridgeEnded => "bridge bolus ended: new concentration's rate".to_owned(),
-            Event::SingleBolusStarted { dose_ng } => format!("single bolus of {}", Mass::ng(*dose_ng)),
+            Event::BridgeEnded => "bridge bolus ended: the new concentration's rate applies".to_owned(),
+            Event::SingleBolusStarted { dose_ng } => format!("single bolus of {}", mass(*dose_ng)),
             Event::PrimingStarted { volume_nl } => format!("priming bolus of {}", volume(*volume_nl)),
             Event::BolusEnded => "bolus ended".to_owned(),
-            Event::PtmBolus { dose_ng } => format!("PTM bolus of {}", Mass::ng(*dose_ng)),
-            Event::PtmRefused { code } => format!("PTM bolus refused ({})", code.as_str()),
-            Event::CommandRefused { code } => format!("command refused ({})", code.as_str()),
+            Event::PtmBolus { dose_ng } => format!("PTM bolus of {}", mass(*dose_ng)),
+            Event::PtmRefused { code } => format!("PTM bolus refused: {}", code.describe()),
+            Event::CommandRefused { code } => format!("command refused: {}", code.describe()),
             Event::ClockSet { before_ms, after_ms } => {
-                format!("pump clock set from {} to {}", PumpTime::from_ms(*before_ms), PumpTime::from_ms(*after_ms))
+                format!("pump clock set from {} to {}", reading(*before_ms), reading(*after_ms))
             }
             Event::AlarmThresholdSet { threshold_nl } => {
                 format!("low-reservoir alarm threshold set to {}", volume(*threshold_nl))
             }
             Event::AlarmRaised(kind) => format!("ALARM {}", kind.describe()),
-            Event::AlarmCleared(kind) => format!("alarm cleared: {}", kind.as_str()),
+            Event::AlarmCleared(kind) => format!("alarm cleared: {}", kind.label()),
             Event::MotorStallDetected => "motor stall detected".to_owned(),
             Event::MotorStallRecovered => "motor running again after the stall".to_owned(),
             Event::EndOfService => "END OF SERVICE: delivery stopped for good".to_owned(),
             Event::LowBatteryReset => "low-battery reset: delivery stopped".to_owned(),
             Event::MemoryError { critical: true } => "critical memory error: delivery stopped".to_owned(),
             Event::MemoryError { critical: false } => "memory error".to_owned(),
+            Event::ClinicianReason { reason } => format!("clinician's reason: {reason}"),
         }
     }
 
@@ -274,7 +333,7 @@ impl Event {
             Event::TherapyProgrammed { .. } => "program",
             Event::Stopped => "stop",
             Event::Resumed => "resume",
-            Event::Refilled { .. } => "refill",
+            Event::ReservoirWithdrawn { .. } | Event::Refilled { .. } => "refill",
             Event::BridgeStarted { .. } | Event::BridgeEnded => "bridge",
             Event::SingleBolusStarted { .. } | Event::PrimingStarted { .. } | Event::BolusEnded => "bolus",
             Event::PtmBolus { .. } => "ptm",
@@ -284,17 +343,19 @@ impl Event {
             Event::MotorStallDetected | Event::MotorStallRecovered => "motor",
             Event::EndOfService | Event::LowBatteryReset => "battery",
             Event::MemoryError { .. } => "memory",
+            Event::ClinicianReason { .. } => "reason",
         }
     }
 }
 
-/// One entry of the log.
+/// One entry of the log: with `serde`, `{"seq": .., "pump_time_ms": .., "event": ..}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogEntry {
     /// Sequence number, from 1.
     pub seq: u64,
-    /// The pump's clock when it happened.
+    /// The pump's clock when it happened (milliseconds of its wall clock).
+    #[cfg_attr(feature = "serde", serde(rename = "pump_time_ms"))]
     pub at: PumpTime,
     /// What happened.
     pub event: Event,
@@ -406,6 +467,90 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_reads_as_words() {
+        let reason = LogText::new("agreed with Dr Okafor").expect("valid");
+        let programmed = |by| Event::TherapyProgrammed {
+            program: 2,
+            mode: Mode::SimpleContinuous,
+            max_day_ng: 440_123,
+            previous_max_day_ng: 400_000,
+            by,
+        };
+        let examples = [
+            (Event::Implanted, "pump implanted"),
+            (
+                Event::TherapyProgrammed {
+                    program: 1,
+                    mode: Mode::PeriodicBolus,
+                    max_day_ng: 400_000,
+                    previous_max_day_ng: 0,
+                    by: Actor::Implant,
+                },
+                "therapy 1 programmed at implant: periodic bolus, up to 400 micrograms a day",
+            ),
+            (
+                programmed(Actor::Clinician),
+                "therapy 2 programmed by the clinician: simple continuous, up to 440.12 micrograms a day \
+                 (was up to 400 micrograms a day)",
+            ),
+            (
+                Event::ReservoirWithdrawn { withdrawn_nl: 13_951_234, expected_nl: 14_000_000 },
+                "reservoir emptied for a refill: 13.95 mL withdrawn (the pump had expected 14 mL)",
+            ),
+            (
+                Event::Refilled { expected_nl: 1_234_567, filled_nl: 20_000_000, concentration_ng_per_ml: 2_000_000 },
+                "refilled with 20 mL of 2000 micrograms/mL (the pump had expected 1.23 mL left)",
+            ),
+            (
+                Event::PtmRefused { code: RefusalCode::PtmLockout },
+                "PTM bolus refused: within the lockout after the last bolus",
+            ),
+            (Event::CommandRefused { code: RefusalCode::ReservoirEmpty }, "command refused: the reservoir is empty"),
+            (
+                Event::ClockSet { before_ms: 1_795_600_800_000, after_ms: 1_795_604_400_000 },
+                "pump clock set from Wed 25 Nov 2026 10:00 to Wed 25 Nov 2026 11:00",
+            ),
+            (Event::AlarmRaised(AlarmKind::LowReservoir), "ALARM low reservoir: the pump needs a refill soon"),
+            (Event::AlarmCleared(AlarmKind::ElectiveReplacement), "alarm cleared: elective replacement indicator"),
+            (Event::SingleBolusStarted { dose_ng: 50_000 }, "single bolus of 50 micrograms"),
+            (Event::PrimingStarted { volume_nl: 310_000 }, "priming bolus of 0.31 mL"),
+            (Event::ClinicianReason { reason }, "clinician's reason: agreed with Dr Okafor"),
+        ];
+        for (event, words) in &examples {
+            assert_eq!(event.describe(), *words);
+        }
+        // No code names anywhere: every code and alarm, every actor, every other event.
+        let mut all: Vec<Event> = RefusalCode::ALL
+            .iter()
+            .flat_map(|&code| [Event::PtmRefused { code }, Event::CommandRefused { code }])
+            .chain(AlarmKind::ALL.iter().flat_map(|&kind| [Event::AlarmRaised(kind), Event::AlarmCleared(kind)]))
+            .chain([Actor::Clinician, Actor::Patient, Actor::Simulator, Actor::Implant].map(programmed))
+            .collect();
+        all.extend([
+            Event::Stopped,
+            Event::Resumed,
+            Event::BridgeStarted { volume_nl: 310_000 },
+            Event::BridgeEnded,
+            Event::BolusEnded,
+            Event::PtmBolus { dose_ng: 25_000 },
+            Event::AlarmThresholdSet { threshold_nl: 2_000_000 },
+            Event::MotorStallDetected,
+            Event::MotorStallRecovered,
+            Event::EndOfService,
+            Event::LowBatteryReset,
+            Event::MemoryError { critical: true },
+            Event::MemoryError { critical: false },
+        ]);
+        all.extend(examples.iter().map(|(event, _)| *event));
+        let kinds: std::collections::HashSet<EventKind> = all.iter().map(Event::kind).collect();
+        assert_eq!(kinds.len(), EventKind::COUNT, "every kind of event");
+        for event in all {
+            let words = event.describe();
+            assert!(!words.contains('_') && !words.contains("ng_") && !words.contains(" nL"), "{event:?}: {words}");
+        }
+    }
 
     #[test]
     fn ring_keeps_the_newest_and_counts_everything() {

@@ -5,9 +5,13 @@
 //! being killed; how the bytes are stored (atomically) is its business, not this crate's.
 //!
 //! # Format
-//! A CBOR map `{ "version": 1, "crc32": u32, "pump": bytes }`, where `pump` is the CBOR encoding
-//! of the pump (serde, field names as in the source) and `crc32` is the CRC-32 (IEEE) of those
-//! bytes. Prescriptions inside are their canonical TOML text, read back with every check.
+//! A CBOR map `{ "version": 2, "crc32": u32, "pump": bytes }`, where `pump` is the CBOR encoding
+//! of the pump (serde, field names as in the source: `{ "firmware": .., "world": .. }`) and
+//! `crc32` is the CRC-32 (IEEE) of those bytes. Prescriptions inside are their canonical TOML
+//! text, read back with every check.
+//!
+//! Versions: 1, the pump as one struct (refused: pre-release, nothing to migrate); 2, firmware
+//! and world apart, with typed log events.
 //!
 //! # Invariants
 //! - [`from_snapshot`] never panics: any byte string gives a pump or a [`SnapshotError`].
@@ -23,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::Pump;
 
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Why a snapshot was not restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,11 +205,15 @@ mod tests {
     #[test]
     fn unknown_versions_and_bad_checksums_are_named() {
         let body = encode(&pump());
-        let future = encode(&Envelope { version: 2, crc32: crc32(&body), pump: body.clone() });
-        assert_eq!(
-            from_snapshot(&future).map(|_| ()),
-            Err(SnapshotError::UnknownVersion { found: 2, supported: SNAPSHOT_VERSION })
-        );
+        for version in [1, SNAPSHOT_VERSION + 1] {
+            let other = encode(&Envelope { version, crc32: crc32(&body), pump: body.clone() });
+            let error = from_snapshot(&other).map(|_| ()).expect_err("another version");
+            assert_eq!(error, SnapshotError::UnknownVersion { found: version, supported: SNAPSHOT_VERSION });
+            assert_eq!(
+                error.to_string(),
+                format!("the pump snapshot has format version {version}; this build reads only version 2")
+            );
+        }
         let wrong = encode(&Envelope { version: SNAPSHOT_VERSION, crc32: crc32(&body) ^ 1, pump: body });
         assert!(matches!(from_snapshot(&wrong), Err(SnapshotError::Checksum { .. })));
         let mut trailing = to_snapshot(&pump());

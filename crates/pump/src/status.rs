@@ -54,6 +54,8 @@ pub struct Status {
     pub implanted_at: Instant,
     /// The firmware's estimate of the reservoir.
     pub reservoir: Volume,
+    /// A withdrawal was recorded and the refill has not been: the reservoir is believed empty.
+    pub awaiting_refill: bool,
     /// The concentration the firmware was told.
     pub concentration: Concentration,
     /// The low-reservoir alarm threshold.

@@ -28,9 +28,13 @@ impl Instant {
     pub fn from_timestamp(at: jiff::Timestamp) -> Self {
         Self(at.as_millisecond())
     }
-    /// As a `jiff` timestamp; the epoch if out of `jiff`'s range.
+    /// As a `jiff` timestamp; the epoch if out of `jiff`'s range (see [`Instant::checked_timestamp`]).
     pub fn to_timestamp(self) -> jiff::Timestamp {
-        jiff::Timestamp::from_millisecond(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        self.checked_timestamp().unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+    /// As a `jiff` timestamp; `None` out of `jiff`'s range (years -9999 to 9999).
+    pub fn checked_timestamp(self) -> Option<jiff::Timestamp> {
+        jiff::Timestamp::from_millisecond(self.0).ok()
     }
     /// Later by `duration`, saturating.
     pub fn plus(self, duration: Duration) -> Self {
@@ -48,7 +52,10 @@ impl Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_timestamp())
+        match self.checked_timestamp() {
+            Some(at) => write!(f, "{at}"),
+            None => write!(f, "{} ms after 1970-01-01T00:00:00Z (beyond the calendar)", self.0),
+        }
     }
 }
 
@@ -65,7 +72,36 @@ pub struct PumpClock {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
 pub struct PumpTime(i64);
 
+/// Days from 1970-01-01 to a proleptic Gregorian date (exact for any year an `i64` holds).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01: (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 impl PumpTime {
+    /// The earliest reading the clock may be set to: 2000-01-01 00:00.
+    pub const EARLIEST: PumpTime = PumpTime(946_684_800_000);
+    /// The first reading the clock may not be set to: 2100-01-01 00:00.
+    pub const END: PumpTime = PumpTime(4_102_444_800_000);
+
     /// From wall-clock milliseconds.
     pub const fn from_ms(ms: i64) -> Self {
         Self(ms)
@@ -74,14 +110,36 @@ impl PumpTime {
     pub const fn as_ms(self) -> i64 {
         self.0
     }
-    /// From a civil date-time as set on the pump.
+    /// From a civil date-time as set on the pump: exact for every date-time `jiff` can hold (the
+    /// reading is a count of milliseconds, not a timestamp, so nothing is out of its range).
     pub fn from_civil(datetime: jiff::civil::DateTime) -> Self {
-        let as_utc = jiff::tz::TimeZone::UTC.to_ambiguous_timestamp(datetime).compatible();
-        Self(as_utc.map_or(0, |t| t.as_millisecond()))
+        let days = days_from_civil(i64::from(datetime.year()), i64::from(datetime.month()), i64::from(datetime.day()));
+        let time = datetime.time();
+        let ms_of_day = ((i64::from(time.hour()) * 60 + i64::from(time.minute())) * 60 + i64::from(time.second()))
+            * 1_000
+            + i64::from(time.millisecond());
+        Self(days * MS_PER_DAY as i64 + ms_of_day)
     }
-    /// As a civil date-time, for display.
-    pub fn to_civil(self) -> jiff::civil::DateTime {
-        jiff::tz::TimeZone::UTC.to_datetime(Instant(self.0).to_timestamp())
+    /// As a civil date-time; `None` beyond the calendar `jiff` holds (years -9999 to 9999).
+    pub fn to_civil(self) -> Option<jiff::civil::DateTime> {
+        let (year, month, day) = civil_from_days(self.day_number());
+        let ms = self.ms_of_day();
+        let date =
+            jiff::civil::Date::new(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?)
+                .ok()?;
+        let time = jiff::civil::Time::new(
+            i8::try_from(ms / 3_600_000).ok()?,
+            i8::try_from(ms / 60_000 % 60).ok()?,
+            i8::try_from(ms / 1_000 % 60).ok()?,
+            i32::try_from(ms % 1_000 * 1_000_000).ok()?,
+        )
+        .ok()?;
+        Some(date.to_datetime(time))
+    }
+    /// True when the clock may be set to this reading: from 2000-01-01 00:00 up to, not
+    /// including, 2100-01-01 00:00. Anything else is a mistake, not a date.
+    pub fn is_settable(self) -> bool {
+        Self::EARLIEST <= self && self < Self::END
     }
     /// Milliseconds since the pump's midnight.
     pub fn ms_of_day(self) -> u64 {
@@ -99,7 +157,10 @@ impl PumpTime {
 
 impl fmt::Display for PumpTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_civil().strftime("%Y-%m-%d %H:%M:%S"))
+        match self.to_civil() {
+            Some(civil) => write!(f, "{}", civil.strftime("%Y-%m-%d %H:%M:%S")),
+            None => write!(f, "{} ms on the pump's clock (beyond the calendar)", self.0),
+        }
     }
 }
 
@@ -121,6 +182,26 @@ impl PumpClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_readings_convert_exactly_never_to_1970() {
+        // Readings at the ends of the calendar are beyond jiff's timestamps, not beyond a reading.
+        for text in ["-009999-01-01T00:00", "9999-12-31T23:59:59.999", "1969-12-31T23:59:59.999", "2026-11-25T10:00"] {
+            let civil: jiff::civil::DateTime = text.parse().expect("valid");
+            let reading = PumpTime::from_civil(civil);
+            assert_ne!(reading.as_ms(), 0, "{text}");
+            assert_eq!(reading.to_civil(), Some(civil), "{text}");
+        }
+        assert_eq!(PumpTime::from_civil("1970-01-01T00:00".parse().expect("valid")), PumpTime::from_ms(0));
+        assert_eq!(PumpTime::from_civil("2000-01-01T00:00".parse().expect("valid")), PumpTime::EARLIEST);
+        assert_eq!(PumpTime::from_civil("2100-01-01T00:00".parse().expect("valid")), PumpTime::END);
+        // Beyond the calendar there is no civil reading, and the display says so.
+        assert_eq!(PumpTime::from_ms(i64::MAX).to_civil(), None);
+        assert!(!PumpTime::from_ms(i64::MAX).to_string().starts_with("1970"));
+        assert!(PumpTime::EARLIEST.is_settable() && !PumpTime::END.is_settable());
+        assert!(PumpTime::from_ms(PumpTime::END.as_ms() - 1).is_settable());
+        assert!(!PumpTime::from_ms(PumpTime::EARLIEST.as_ms() - 1).is_settable());
+    }
 
     #[test]
     fn pump_time_of_day_and_weekday() {

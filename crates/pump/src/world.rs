@@ -197,6 +197,8 @@ pub struct World {
     rate_error_ppm: i64,
     rate_remainder: u64,
     motor_stalled_until: Option<Instant>,
+    /// The battery cell's capacity lost to a defect, parts per million.
+    battery_capacity_loss_ppm: u32,
     ledger: Ledger,
 }
 
@@ -210,6 +212,7 @@ impl World {
             rate_error_ppm: rate_error_ppm.clamp(-1_000_000, RATE_ERROR_MAX_PPM),
             rate_remainder: 0,
             motor_stalled_until: None,
+            battery_capacity_loss_ppm: 0,
             ledger: Ledger::default(),
         }
     }
@@ -311,6 +314,20 @@ impl World {
     pub fn stall_ends_at(&self, now: Instant) -> Option<Instant> {
         self.motor_stalled_until.filter(|until| now < *until)
     }
+    /// The next instant after `now` at which the world changes by itself (a stall ends): the
+    /// simulation's schedule, never the firmware's knowledge.
+    pub fn next_change_at(&self, now: Instant) -> Option<Instant> {
+        self.stall_ends_at(now)
+    }
+    /// A battery defect: the cell loses `capacity_loss_ppm` of its capacity (in total at most all).
+    pub fn battery_defect(&mut self, capacity_loss_ppm: u32) {
+        self.battery_capacity_loss_ppm =
+            self.battery_capacity_loss_ppm.saturating_add(capacity_loss_ppm).min(1_000_000);
+    }
+    /// The battery cell's capacity lost to defects, parts per million.
+    pub fn battery_capacity_loss_ppm(&self) -> u32 {
+        self.battery_capacity_loss_ppm
+    }
 
     /// What is in the reservoir.
     pub fn reservoir(&self) -> Fluid {
@@ -368,6 +385,12 @@ impl World {
         }
         if self.reservoir.volume > capacity {
             return Err(format!("the reservoir holds {}, more than its capacity {capacity}", self.reservoir.volume));
+        }
+        if self.battery_capacity_loss_ppm > 1_000_000 {
+            return Err(format!(
+                "the battery has lost {} ppm of its capacity, more than all",
+                self.battery_capacity_loss_ppm
+            ));
         }
         if !(-1_000_000..=RATE_ERROR_MAX_PPM).contains(&self.rate_error_ppm) {
             return Err(format!("a rate error of {} ppm is outside -100 % to +1000 %", self.rate_error_ppm));

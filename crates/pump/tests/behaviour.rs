@@ -57,7 +57,7 @@ fn simple_continuous_worked_example() {
     // The alarm cannot be cleared while the reservoir is low; a refill clears it.
     let refused = pump.handle(
         at("2027-02-23T15:00:00Z"),
-        itb_pump::Request { id: None, command: Command::ClearAlarm { kind: AlarmKind::LowReservoir } },
+        itb_pump::Request::clinician(None, Command::ClearAlarm { kind: AlarmKind::LowReservoir }),
     );
     assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::AlarmCauseRemains));
     pump.act(at("2027-02-23T15:00:00Z"), WorldAction::Withdraw);
@@ -105,6 +105,84 @@ fn flex_delivers_the_integral_of_its_steps_on_the_pump_clock() {
             after_ms: PumpTime::from_civil("2026-11-26T11:00".parse().expect("valid")).as_ms(),
         }
     );
+}
+
+#[test]
+fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who() {
+    use itb_dose::prescription::Mode;
+    use itb_pump::{Actor, Request};
+    let mut pump = implant(continuous(400), 20, 2000);
+    let programmed = |pump: &itb_pump::Pump| -> Vec<Event> {
+        pump.log().iter().map(|e| e.event).filter(|e| e.kind() == EventKind::TherapyProgrammed).collect()
+    };
+    let flex = prescription(
+        "mode = \"flex\"\n[[flex.steps]]\nstart = \"00:00\"\nrate = \"480 micrograms/day\"\n\
+         [[flex.steps]]\nstart = \"06:00\"\nrate = \"240 micrograms/day\"\n",
+    );
+    pump.handle(start(), Request::clinician(Some(1), Command::Program { prescription: flex })).expect("programmed");
+    pump.handle(start(), Request::simulator(None, Command::Program { prescription: continuous(250) }))
+        .expect("programmed");
+    assert_eq!(
+        programmed(&pump),
+        [
+            Event::TherapyProgrammed {
+                program: 1,
+                mode: Mode::SimpleContinuous,
+                max_day_ng: 400_000,
+                previous_max_day_ng: 0,
+                by: Actor::Implant,
+            },
+            Event::TherapyProgrammed {
+                program: 2,
+                mode: Mode::Flex,
+                max_day_ng: 300_000,
+                previous_max_day_ng: 400_000,
+                by: Actor::Clinician,
+            },
+            Event::TherapyProgrammed {
+                program: 3,
+                mode: Mode::SimpleContinuous,
+                max_day_ng: 250_000,
+                previous_max_day_ng: 300_000,
+                by: Actor::Simulator,
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_clinicians_reason_is_logged_right_after_the_change_it_explains() {
+    use itb_pump::{LogText, Request};
+    let reason = |text: &str| LogText::new(text).expect("valid reason");
+    let mut pump = implant(continuous(400), 20, 500);
+    let t = start().plus(days(10));
+    let why = reason("spasticity worse at night; +10% agreed with Dr Okafor");
+    let program = Command::Program { prescription: continuous(440) };
+    pump.handle(t, Request::clinician(Some(1), program.clone()).with_reason(why)).expect("programmed");
+    // A refill to a new concentration with a bridge: the reason follows the refill's own entry,
+    // before the bridge's.
+    pump.act(t, WorldAction::Withdraw);
+    let concentration = Concentration::micrograms_per_ml(2000);
+    pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
+    let stronger = reason("stronger solution: fewer refills");
+    let refill = Command::Refill { volume: Volume::ml(20), concentration, bridge: true };
+    pump.handle(t, Request::clinician(Some(2), refill).with_reason(stronger)).expect("refilled");
+    // A refused command's reason is not logged.
+    let too_big = Command::SingleBolus { dose: Mass::micrograms(600), duration: Duration::hours(1), then_stop: false };
+    let refused = pump.handle(t, Request::clinician(Some(3), too_big).with_reason(reason("test dose")));
+    assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::BolusAboveMax));
+    // A retry of the same request logs nothing again; the same id with another reason is refused.
+    pump.handle(t, Request::clinician(Some(1), program.clone()).with_reason(why)).expect("the first answer");
+    let other = pump.handle(t, Request::clinician(Some(1), program).with_reason(reason("typo fixed")));
+    assert_eq!(other.map_err(|r| r.code), Err(RefusalCode::RequestIdReused));
+    let log: Vec<Event> = pump.log().iter().map(|e| e.event).collect();
+    let at = log.iter().position(|e| matches!(e, Event::TherapyProgrammed { program: 2, .. })).expect("logged");
+    assert_eq!(log[at + 1], Event::ClinicianReason { reason: why });
+    assert_eq!(log[at + 2].kind(), EventKind::Refilled);
+    assert_eq!(log[at + 3], Event::ClinicianReason { reason: stronger });
+    assert_eq!(log[at + 4].kind(), EventKind::BridgeStarted);
+    assert_eq!(pump.log().count(EventKind::ClinicianReason), 2);
+    assert_eq!(log[at + 1].describe(), "clinician's reason: spasticity worse at night; +10% agreed with Dr Okafor");
 }
 
 #[test]
@@ -166,9 +244,52 @@ fn ptm_lockout_daily_maximum_and_retries() {
     assert_eq!(pump.log().count(EventKind::PtmBolus), 3);
     assert_eq!(pump.log().count(EventKind::PtmRefused), 2);
     // A dose command without a request id is refused.
-    let no_id =
-        pump.handle(start().plus(Duration::hours(30)), itb_pump::Request { id: None, command: Command::PtmBolus });
+    let no_id = pump.handle(start().plus(Duration::hours(30)), itb_pump::Request::clinician(None, Command::PtmBolus));
     assert_eq!(no_id.map_err(|r| r.code), Err(RefusalCode::RequestIdMissing));
+}
+
+fn ptm_pump() -> itb_pump::Pump {
+    implant(
+        prescription(
+            "mode = \"simple_continuous\"\ndose = \"240 micrograms/day\"\n[ptm]\nbolus_dose = \"24 micrograms\"\n\
+             bolus_duration = \"12 min\"\nlockout = \"1 h\"\nmax_boluses_per_day = 6\n",
+        ),
+        20,
+        2000,
+    )
+}
+
+#[test]
+fn a_request_is_remembered_by_who_sent_it_its_whole_id_and_its_command() {
+    use itb_pump::{Actor, Request};
+    let mut pump = ptm_pump();
+    let t = start().plus(Duration::hours(1));
+    let first = pump.handle(t, Request::patient(Some(7), Command::PtmBolus)).expect("delivered");
+    // A retry of the same request: the first answer, nothing delivered again.
+    let retry = pump.handle(t.plus(Duration::seconds(5)), Request::patient(Some(7), Command::PtmBolus));
+    assert_eq!(retry, Ok(first.clone()));
+    assert_eq!(pump.log().count(EventKind::PtmBolus), 1);
+    // The same id with the top bit set is another request: after the lockout it delivers.
+    let later = t.plus(Duration::hours(2));
+    let other = pump.handle(later, Request::patient(Some(7 + (1 << 63)), Command::PtmBolus)).expect("delivered");
+    assert_ne!(other, first);
+    assert_eq!(pump.log().count(EventKind::PtmBolus), 2);
+    // The clinician's id 7 is not the patient's: a stop is a stop.
+    let stop = pump.handle(later, Request::clinician(Some(7), Command::Stop));
+    assert!(matches!(stop, Ok(Reply::Done(_))), "{stop:?}");
+    assert_eq!(pump.status().state, DeliveryState::Stopped);
+    ok(&mut pump, later, Command::Resume);
+    // The patient's id 7 again, for another command: refused, and nothing done.
+    let reused = pump.handle(later, Request::new(Actor::Patient, Some(7), Command::Stop)).expect_err("reused");
+    assert_eq!(reused.code, RefusalCode::RequestIdReused);
+    assert_eq!(reused.code.as_str(), "request_id_reused");
+    assert!(reused.message.contains("new id"), "{}", reused.message);
+    assert_eq!(pump.status().state, DeliveryState::Therapy, "the reused id stopped nothing");
+    let last = pump.log().iter().last().expect("logged").event;
+    assert_eq!(last, Event::CommandRefused { code: RefusalCode::RequestIdReused });
+    // The refusal is not remembered in place of the first answer.
+    assert_eq!(pump.handle(later, Request::patient(Some(7), Command::PtmBolus)), Ok(first));
+    assert_eq!(pump.log().count(EventKind::PtmBolus), 2);
 }
 
 #[test]
@@ -237,12 +358,51 @@ fn try_refill(
     pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
     pump.handle(
         t,
-        itb_pump::Request { id: None, command: Command::Refill { volume: Volume::ml(20), concentration, bridge } },
+        itb_pump::Request::clinician(None, Command::Refill { volume: Volume::ml(20), concentration, bridge }),
     )
 }
 
 fn refill_to(pump: &mut itb_pump::Pump, t: Instant, micrograms_per_ml: u64, bridge: bool) -> Reply {
     try_refill(pump, t, micrograms_per_ml, bridge).expect("refill")
+}
+
+#[test]
+fn a_recorded_withdrawal_empties_the_estimate_until_the_refill() {
+    use itb_pump::Request;
+    let mut pump = implant(continuous(400), 20, 2000);
+    let t = start().plus(days(30));
+    pump.advance_to(t);
+    let expected = pump.reservoir_estimate();
+    assert_eq!(expected, Volume::ml(14));
+    pump.act(t, WorldAction::Withdraw);
+    let withdrawn = Volume::nl(13_950_000);
+    let reply = pump.handle(t, Request::clinician(None, Command::RecordWithdrawal { volume: withdrawn }));
+    assert_eq!(reply, Ok(Reply::WithdrawalRecorded { expected, withdrawn }));
+    let status = pump.status();
+    assert_eq!(status.reservoir, Volume::ZERO, "it believes what was measured: the reservoir is empty");
+    assert!(status.awaiting_refill);
+    assert!(pump.alarm_active(AlarmKind::LowReservoir) && pump.alarm_active(AlarmKind::EmptyReservoir));
+    let events: Vec<Event> = pump.log().iter().map(|e| e.event).collect();
+    assert_eq!(
+        events[events.len() - 3..],
+        [
+            Event::ReservoirWithdrawn { withdrawn_nl: 13_950_000, expected_nl: 14_000_000 },
+            Event::AlarmRaised(AlarmKind::LowReservoir),
+            Event::AlarmRaised(AlarmKind::EmptyReservoir),
+        ]
+    );
+    let bolus = Command::SingleBolus { dose: Mass::micrograms(50), duration: Duration::hours(1), then_stop: false };
+    let refused = pump.handle(t, request(1, bolus)).expect_err("nothing to deliver");
+    assert_eq!(refused.code, RefusalCode::ReservoirEmpty);
+    let concentration = Concentration::micrograms_per_ml(2000);
+    pump.act(t, WorldAction::Inject { volume: Volume::ml(20), concentration, into: InjectInto::Reservoir });
+    let refill = Command::Refill { volume: Volume::ml(20), concentration, bridge: false };
+    let reply = pump.handle(t, Request::clinician(None, refill)).expect("refilled");
+    assert_eq!(reply, Reply::Refilled { expected_withdrawal: Volume::ZERO, bridging: false });
+    let refilled = pump.log().iter().find(|e| e.event.kind() == EventKind::Refilled).expect("logged").event;
+    assert_eq!(refilled, Event::Refilled { expected_nl: 0, filled_nl: 20_000_000, concentration_ng_per_ml: 2_000_000 });
+    assert!(!pump.status().awaiting_refill);
+    assert!(!pump.alarm_active(AlarmKind::LowReservoir) && !pump.alarm_active(AlarmKind::EmptyReservoir));
 }
 
 #[test]
@@ -280,23 +440,44 @@ fn bridge_bolus_keeps_the_dose_through_a_concentration_change() {
 
 #[test]
 fn hard_limits_refuse_with_reasons() {
+    // 1250 micrograms/day at 50 micrograms/mL is 25 mL/day: above the 24 mL/day maximum rate,
+    // refused whichever way it would come: a new program, or a refill at a weaker concentration.
+    let mut weak = implant(continuous(400), 20, 50);
+    let too_fast = weak
+        .handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: continuous(1_250) }))
+        .expect_err("25 mL/day");
+    assert_eq!(too_fast.code, RefusalCode::RateAboveMax);
+    assert!(too_fast.message.contains("24 mL/day"), "{}", too_fast.message);
+    ok(&mut weak, start(), Command::Program { prescription: continuous(1_000) });
+    let refill = weak.handle(
+        start(),
+        itb_pump::Request::clinician(
+            None,
+            Command::Refill {
+                volume: Volume::ml(20),
+                concentration: Concentration::micrograms_per_ml(40),
+                bridge: false,
+            },
+        ),
+    );
+    assert_eq!(refill.map_err(|r| r.code), Err(RefusalCode::RateAboveMax), "1000 micrograms/day at 40 is 25 mL/day");
+    assert_eq!(weak.status().concentration, Concentration::micrograms_per_ml(50), "the refused refill changed nothing");
     let mut pump = implant(continuous(400), 20, 2000);
-    // 50 mL/day at 50 micrograms/mL: above the 24 mL/day maximum rate.
     ok(&mut pump, start(), Command::Stop);
     let refill = pump.handle(
         start(),
-        itb_pump::Request {
-            id: None,
-            command: Command::Refill {
+        itb_pump::Request::clinician(
+            None,
+            Command::Refill {
                 volume: Volume::ml(25),
                 concentration: Concentration::micrograms_per_ml(2000),
                 bridge: false,
             },
-        },
+        ),
     );
     assert_eq!(refill.map_err(|r| r.code), Err(RefusalCode::FillAboveCapacity));
-    let fast = pump
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: continuous(4_900) } });
+    let fast =
+        pump.handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: continuous(4_900) }));
     assert!(fast.is_ok(), "4900 micrograms/day of 2000 is 2.45 mL/day, within the rate");
     let many_steps = (0..13)
         .map(|h| format!("[[flex.steps]]\nstart = \"{:02}:00\"\nrate = \"300 micrograms/day\"\n", h))
@@ -310,11 +491,11 @@ fn hard_limits_refuse_with_reasons() {
          [[flex.steps]]\nstart = \"08:00\"\nrate = \"400 micrograms/day\"\n[[flex.steps]]\nstart = \"08:10\"\nrate = \"300 micrograms/day\"\n",
     );
     let refused = pump
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: short_step } })
+        .handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: short_step }))
         .expect_err("step too short");
     assert_eq!(refused.code, RefusalCode::FlexStepTooShort);
     assert!(refused.message.contains("08:00"), "{}", refused.message);
-    assert!(pump.log().count(EventKind::CommandRefused) >= 2);
+    assert_eq!(pump.log().count(EventKind::CommandRefused), 2, "the fill and the short step");
 }
 
 #[test]
@@ -322,7 +503,7 @@ fn rate_below_the_minimum_is_refused() {
     let mut pump = implant(continuous(400), 20, 2000);
     // 50 micrograms/day of 2000 is 0.025 mL/day: below 0.048 mL/day.
     let refused = pump
-        .handle(start(), itb_pump::Request { id: None, command: Command::Program { prescription: continuous(50) } })
+        .handle(start(), itb_pump::Request::clinician(None, Command::Program { prescription: continuous(50) }))
         .expect_err("too slow");
     assert_eq!(refused.code, RefusalCode::RateBelowMin);
     assert!(refused.message.contains("weaker concentration"));
@@ -352,6 +533,57 @@ fn mri_stall_is_noticed_and_recovery_logged() {
     assert!(pump.alarm_active(AlarmKind::MotorStall));
     ok(&mut pump, scan.plus(Duration::hours(7)), Command::ClearAlarm { kind: AlarmKind::MotorStall });
     assert!(!pump.alarm_active(AlarmKind::MotorStall));
+}
+
+#[test]
+fn the_firmware_cannot_tell_a_short_stall_from_a_long_one_until_it_senses_the_motor() {
+    // Two scans, one stalling the motor for 6 minutes and one for 4 hours: until the short stall
+    // ends, the pumps are alike in everything the firmware knows (the stall is noticed at 5
+    // minutes in both); only the truth's schedule differs.
+    let mut pumps = [Duration::minutes(6), Duration::hours(4)].map(|stall_for| {
+        let mut pump = implant(continuous(480), 20, 2000);
+        ok(&mut pump, start(), Command::PrimingBolus { catheter_only: false });
+        pump.act(start().plus(days(1)), WorldAction::MriScan { stall_for });
+        pump
+    });
+    let scan = start().plus(days(1));
+    for seconds in (0..360).step_by(15) {
+        let t = scan.plus(Duration::seconds(seconds));
+        for pump in &mut pumps {
+            pump.advance_to(t);
+        }
+        let [short, long] = &pumps;
+        assert_eq!(short.status(), long.status(), "{seconds} s into the stall");
+        assert_eq!(short.log().iter().collect::<Vec<_>>(), long.log().iter().collect::<Vec<_>>());
+        assert_eq!(short.alarm_active(AlarmKind::MotorStall), seconds >= 300, "{seconds} s");
+    }
+    let [short, long] = &mut pumps;
+    short.advance_to(scan.plus(Duration::minutes(6)));
+    long.advance_to(scan.plus(Duration::minutes(6)));
+    assert!(!short.status().motor_stalled, "the short stall ended and the firmware sensed the motor turn");
+    assert!(long.status().motor_stalled);
+}
+
+#[test]
+fn a_new_stall_is_timed_from_when_the_motor_was_last_seen_turning() {
+    // A 4-minute stall ends unnoticed; the motor turns for 30 s; a second scan stalls it again.
+    // The firmware saw it turn, so it notices the second stall 5 minutes after it began, not 5
+    // minutes after the first; and the motor really delivered while it turned.
+    let mut pump = implant(continuous(480), 20, 2000);
+    ok(&mut pump, start(), Command::PrimingBolus { catheter_only: false });
+    let scan = start().plus(days(1));
+    pump.act(scan, WorldAction::MriScan { stall_for: Duration::minutes(4) });
+    let reservoir = pump.world().reservoir().volume;
+    let second = scan.plus(Duration::minutes(4)).plus(Duration::seconds(30));
+    pump.act(second, WorldAction::MriScan { stall_for: Duration::hours(1) });
+    // 0.24 mL/day for 30 s: 83.3 nL, whole nanolitres as the remainder allows.
+    let moved = reservoir.as_nl() - pump.world().reservoir().volume.as_nl();
+    assert!((83..=84).contains(&moved), "{moved} nL moved between the stalls");
+    pump.advance_to(second.plus(Duration::minutes(5)).minus(Duration::ms(1)));
+    assert!(!pump.alarm_active(AlarmKind::MotorStall), "noticed from when the firmware last saw the motor turn");
+    pump.advance_to(second.plus(Duration::minutes(5)));
+    assert!(pump.alarm_active(AlarmKind::MotorStall));
+    assert_eq!(pump.log().count(EventKind::MotorStallDetected), 1);
 }
 
 #[test]
@@ -425,11 +657,14 @@ fn pocket_fill_leaves_the_reservoir_empty_while_the_firmware_believes_it_full() 
 
 #[test]
 fn battery_ends_service_at_seven_years_at_low_volume_with_eri_90_days_before() {
-    // 0.1 mL/day: the charge would last 7.5 years; the pump stops at 7 years (2557 days).
+    // 0.1 mL/day: the charge would last 7.5 years; the pump stops at 7 years of 365.25 days
+    // (2556.75 days), and its replace-by date is never later.
     let mut pump = implant(continuous(200), 20, 2000);
     let mut t = start();
-    let eos = start().plus(days(2557));
+    let eos = start().plus(Duration::ms(2_556_750 * 86_400));
     while t < eos.plus(days(10)) {
+        let status = pump.status();
+        assert!(status.at.plus(status.battery_remaining) <= eos, "replace by {} at {t}", status.at);
         t = t.plus(days(150));
         if try_refill(&mut pump, t, 2000, false).is_err() {
             break;
@@ -442,8 +677,34 @@ fn battery_ends_service_at_seven_years_at_low_volume_with_eri_90_days_before() {
     assert_eq!(end.at, clock(eos));
     assert_eq!(eri.at, clock(eos.minus(days(90))));
     assert_eq!(pump.status().state, DeliveryState::EndOfService);
-    let refused = pump.handle(t, itb_pump::Request { id: None, command: Command::Resume });
+    let refused = pump.handle(t, itb_pump::Request::clinician(None, Command::Resume));
     assert_eq!(refused.map_err(|r| r.code), Err(RefusalCode::EndOfService));
+}
+
+#[test]
+fn no_pump_outlives_seven_years_whatever_its_profile_says() {
+    // A profile built in code is not checked as a file is: the pump holds the limit itself.
+    let mut profile = itb_dose::DeviceProfile::built_in("synchromed-ii-20").expect("profile");
+    profile.battery.service_life_max.value = days(3_000);
+    profile.battery.capacity.value *= 10;
+    let mut pump = itb_pump::Pump::implant(itb_pump::Implant {
+        profile,
+        at: start(),
+        clock: PumpTime::from_ms(start().as_ms()),
+        catheter_cm: 50,
+        rate_error_ppm: 0,
+        fill: Volume::ml(20),
+        concentration: Concentration::micrograms_per_ml(2000),
+        prescription: continuous(200),
+    })
+    .expect("implant");
+    let limit = start().plus(itb_dose::profile::SERVICE_LIFE_MAX);
+    let status = pump.status();
+    assert!(status.at.plus(status.battery_remaining) <= limit);
+    pump.advance_to(limit.minus(Duration::ms(1)));
+    assert_ne!(pump.status().state, DeliveryState::EndOfService);
+    pump.advance_to(limit);
+    assert_eq!(pump.status().state, DeliveryState::EndOfService);
 }
 
 #[test]
@@ -477,7 +738,7 @@ fn low_battery_reset_and_memory_errors_halt_until_programmed() {
     pump.act(start().plus(days(1)), WorldAction::LowBatteryReset);
     assert_eq!(pump.status().state, DeliveryState::Halted);
     assert!(pump.alarm_active(AlarmKind::LowBatteryReset));
-    let resume = pump.handle(start().plus(days(1)), itb_pump::Request { id: None, command: Command::Resume });
+    let resume = pump.handle(start().plus(days(1)), itb_pump::Request::clinician(None, Command::Resume));
     assert_eq!(resume.map_err(|r| r.code), Err(RefusalCode::PumpHalted));
     ok(&mut pump, start().plus(days(1)), Command::Program { prescription: continuous(400) });
     assert_eq!(pump.status().state, DeliveryState::Therapy);
@@ -503,4 +764,52 @@ fn the_log_is_bounded_and_counts_survive_overwrite() {
     assert_eq!(pump.log().count(EventKind::PtmBolus) + pump.log().count(EventKind::PtmRefused), 2_000);
     let first = pump.log().iter().next().expect("entries").seq;
     assert_eq!(first, pump.log().next_seq() - 1024);
+}
+
+#[test]
+fn the_clock_is_set_only_to_a_plausible_reading() {
+    let mut pump = implant(continuous(400), 20, 2000);
+    let civil = |text: &str| PumpTime::from_civil(text.parse().expect("valid"));
+    let before = pump.status().pump_time;
+    for reading in [
+        civil("1999-12-31T23:59:59.999"),
+        civil("2100-01-01T00:00"),
+        civil("1970-01-01T00:00"),
+        PumpTime::from_ms(i64::MIN),
+    ] {
+        let refused = pump
+            .handle(start(), itb_pump::Request::clinician(None, Command::SetClock { reading }))
+            .expect_err("out of range");
+        assert_eq!(refused.code, RefusalCode::ClockOutOfRange, "{reading:?}");
+        assert!(
+            refused.message.contains("2000-01-01 00:00") && refused.message.contains("2100-01-01 00:00"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(pump.status().pump_time, before, "the clock is unchanged");
+    }
+    assert_eq!(pump.log().count(EventKind::CommandRefused), 4);
+    for reading in [civil("2000-01-01T00:00"), civil("2099-12-31T23:59:59.999")] {
+        ok(&mut pump, start(), Command::SetClock { reading });
+        assert_eq!(pump.status().pump_time, reading);
+    }
+}
+
+#[test]
+fn an_implant_with_an_implausible_clock_is_refused() {
+    for clock in [PumpTime::from_ms(0), PumpTime::from_civil("2100-01-01T00:00".parse().expect("valid"))] {
+        let refused = itb_pump::Pump::implant(itb_pump::Implant {
+            profile: itb_dose::DeviceProfile::built_in("synchromed-ii-20").expect("profile"),
+            at: start(),
+            clock,
+            catheter_cm: 50,
+            rate_error_ppm: 0,
+            fill: Volume::ml(20),
+            concentration: Concentration::micrograms_per_ml(2000),
+            prescription: continuous(400),
+        })
+        .map(|_| ())
+        .expect_err("refused");
+        assert_eq!(refused.code, RefusalCode::ClockOutOfRange);
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use itb_dose::{Concentration, Duration, Mass, Volume};
 use itb_pump::world::{CatheterState, InjectInto};
-use itb_pump::{AlarmKind, Command, Request, WorldAction};
+use itb_pump::{AlarmKind, Command, Instant, Reply, Request, WorldAction};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,9 @@ fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::Interrogate),
         (1u64..=5000).prop_map(|d| Command::Program { prescription: continuous(d) }),
+        // The same PTM limits on a new dose: the lockout runs on across the change.
+        (100u64..=1000).prop_map(|d| Command::Program { prescription: with_ptm(d) }),
+        (0u64..=25_000_000).prop_map(|nl| Command::RecordWithdrawal { volume: Volume::nl(nl) }),
         (0u64..=25, prop::sample::select(vec![50u64, 500, 1000, 2000, 3000]), any::<bool>()).prop_map(
             |(ml, c, bridge)| {
                 Command::Refill { volume: Volume::ml(ml), concentration: Concentration::micrograms_per_ml(c), bridge }
@@ -69,17 +72,29 @@ fn action() -> impl Strategy<Value = WorldAction> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => (0u64..=10 * 86_400_000).prop_map(Step::Wait),
+        1 => (0u64..=10 * 86_400_000).prop_map(Step::Wait),
+        // Minutes to hours: PTM presses close together, so the lockout and the daily maximum are
+        // really tried.
+        3 => (0u64..=3 * 3_600_000).prop_map(Step::Wait),
         4 => command().prop_map(Step::Command),
+        2 => Just(Step::Command(Command::PtmBolus)),
         2 => action().prop_map(Step::Act),
     ]
 }
 
+/// The PTM limits of [`ptm_prescription`].
+const PTM_LOCKOUT: Duration = Duration::hours(1);
+const PTM_MAX_PER_DAY: u32 = 3;
+
+fn with_ptm(micrograms_per_day: u64) -> itb_dose::Prescription {
+    prescription(&format!(
+        "mode = \"simple_continuous\"\ndose = \"{micrograms_per_day} micrograms/day\"\n[ptm]\nbolus_dose = \"20 micrograms\"\n\
+         bolus_duration = \"10 min\"\nlockout = \"1 h\"\nmax_boluses_per_day = 3\n"
+    ))
+}
+
 fn ptm_prescription() -> itb_dose::Prescription {
-    prescription(
-        "mode = \"simple_continuous\"\ndose = \"300 micrograms/day\"\n[ptm]\nbolus_dose = \"20 micrograms\"\n\
-         bolus_duration = \"10 min\"\nlockout = \"1 h\"\nmax_boluses_per_day = 6\n",
-    )
+    with_ptm(300)
 }
 
 proptest! {
@@ -91,11 +106,18 @@ proptest! {
         let max_rate = pump.profile().rates.max.value;
         let capacity = pump.profile().reservoir.capacity.value;
         let mut t = start();
+        // The true instants of every PTM bolus the pump accepted, from its replies: the lockout and
+        // the 24-hour maximum hold on the true timeline, whatever the pump's clock was set to.
+        let mut ptm_starts: Vec<Instant> = Vec::new();
         for (index, step) in steps.into_iter().enumerate() {
             match step {
                 Step::Wait(ms) => { t = t.plus(Duration::ms(ms)); pump.advance_to(t); }
                 Step::Command(command) => {
-                    let _ = pump.handle(t, Request { id: Some(index as u64), command });
+                    let is_ptm = command == Command::PtmBolus;
+                    let reply = pump.handle(t, Request::clinician(Some(index as u64), command));
+                    if is_ptm && let Ok(Reply::BolusStarted { .. }) = reply {
+                        ptm_starts.push(pump.now());
+                    }
                 }
                 Step::Act(action) => { pump.act(t, action); }
             }
@@ -103,16 +125,22 @@ proptest! {
             prop_assert!(pump.world().mass_balance_holds(), "mass balance after step {index}");
             prop_assert!(status.rate <= max_rate, "rate {} above max", status.rate);
             prop_assert!(status.reservoir <= capacity);
+            prop_assert!(!status.awaiting_refill || status.reservoir.is_zero(), "awaiting a refill, not empty");
             prop_assert!(pump.log().len() <= pump.log().capacity());
             prop_assert!(pump.history().count() <= itb_pump::THERAPY_HISTORY_MAX);
-            // PTM: never more than the prescribed boluses in any 24 hours.
-            prop_assert!(status.ptm_boluses_last_24h <= 6);
-            let ptm_starts: Vec<i64> = pump.log().iter()
-                .filter(|e| matches!(e.event, itb_pump::Event::PtmBolus { .. }))
-                .map(|e| e.at.as_ms()).collect();
-            for pair in ptm_starts.windows(2) {
-                // The lockout holds on the pump clock unless the clock itself was set between.
-                prop_assert!(pair[1] - pair[0] >= 3_600_000 || pump.log().count(itb_pump::EventKind::ClockSet) > 0);
+            prop_assert!(status.ptm_boluses_last_24h <= PTM_MAX_PER_DAY);
+            for (i, first) in ptm_starts.iter().enumerate() {
+                for later in &ptm_starts[i + 1..] {
+                    prop_assert!(
+                        later.since(*first) >= PTM_LOCKOUT,
+                        "PTM boluses at {first} and {later}: within the lockout"
+                    );
+                }
+                let within_a_day = ptm_starts[i..].iter().take_while(|at| at.since(*first) < Duration::DAY).count();
+                prop_assert!(
+                    within_a_day <= PTM_MAX_PER_DAY as usize,
+                    "{within_a_day} PTM boluses in the 24 hours from {first}"
+                );
             }
         }
     }
@@ -139,8 +167,8 @@ proptest! {
                     restarted.advance_to(t);
                 }
                 Step::Command(command) => {
-                    let a = steady.handle(t, Request { id, command: command.clone() });
-                    let b = restarted.handle(t, Request { id, command });
+                    let a = steady.handle(t, Request::clinician(id, command.clone()));
+                    let b = restarted.handle(t, Request::clinician(id, command));
                     prop_assert_eq!(a, b, "answer at step {}", index);
                 }
                 Step::Act(action) => {

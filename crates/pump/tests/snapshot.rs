@@ -7,6 +7,7 @@ mod common;
 use ciborium::Value;
 use common::*;
 use itb_dose::{Concentration, Duration, Mass, Volume};
+use itb_pump::snapshot::SNAPSHOT_VERSION;
 use itb_pump::world::{CatheterState, InjectInto};
 use itb_pump::{
     AlarmKind, Command, EventKind, Instant, Pump, PumpTime, Request, SnapshotError, WorldAction, from_snapshot,
@@ -90,7 +91,7 @@ fn script() -> Vec<(Instant, Step)> {
 fn apply(pump: &mut Pump, t: Instant, step: &Step) -> String {
     match step {
         Step::Command(id, command) => {
-            format!("{:?}", pump.handle(t, Request { id: Some(*id), command: command.clone() }))
+            format!("{:?}", pump.handle(t, Request::clinician(Some(*id), command.clone())))
         }
         Step::Act(action) => format!("{:?}", pump.act(t, *action)),
     }
@@ -267,6 +268,11 @@ fn field<'a>(value: &'a mut Value, key: &str) -> &'a mut Value {
     entries.iter_mut().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v).expect(key)
 }
 
+/// The firmware's part of a decoded pump (the world's is beside it).
+fn firmware(pump: &mut Value) -> &mut Value {
+    field(pump, "firmware")
+}
+
 /// Re-encodes `pump` after `edit` changes its decoded form, with a version and a valid checksum.
 fn tampered(pump: &Pump, version: u32, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut envelope: Value = ciborium::from_reader(to_snapshot(pump).as_slice()).expect("CBOR");
@@ -291,14 +297,16 @@ fn add_one(value: &mut Value) {
 #[test]
 fn an_untouched_reencoding_restores() {
     let pump = run_until(start().plus(days(16)));
-    let bytes = tampered(&pump, 1, |_| {});
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |_| {});
     assert!(from_snapshot(&bytes).is_ok());
 }
 
 #[test]
 fn a_broken_mass_balance_is_refused() {
     let pump = run_until(start().plus(days(16)));
-    let bytes = tampered(&pump, 1, |p| add_one(field(field(field(field(p, "world"), "ledger"), "to_csf"), "mass")));
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {
+        add_one(field(field(field(field(p, "world"), "ledger"), "to_csf"), "mass"))
+    });
     let error = from_snapshot(&bytes).map(|_| ()).expect_err("refused");
     assert!(matches!(error, SnapshotError::Inconsistent(ref m) if m.contains("mass balance")), "{error}");
 }
@@ -306,11 +314,13 @@ fn a_broken_mass_balance_is_refused() {
 #[test]
 fn a_log_beyond_its_bound_is_refused() {
     let pump = run_until(start().plus(days(16)));
-    let bytes = tampered(&pump, 1, |p| *field(field(p, "log"), "capacity") = Value::Integer(2048.into()));
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {
+        *field(field(firmware(p), "log"), "capacity") = Value::Integer(2048.into())
+    });
     let error = from_snapshot(&bytes).map(|_| ()).expect_err("refused");
     assert!(matches!(error, SnapshotError::Inconsistent(ref m) if m.contains("event log")), "{error}");
-    let bytes = tampered(&pump, 1, |p| {
-        let Value::Array(entries) = field(field(p, "log"), "entries") else { panic!("entries") };
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {
+        let Value::Array(entries) = field(field(firmware(p), "log"), "entries") else { panic!("entries") };
         entries.pop();
     });
     let error = from_snapshot(&bytes).map(|_| ()).expect_err("refused");
@@ -318,10 +328,21 @@ fn a_log_beyond_its_bound_is_refused() {
 }
 
 #[test]
+fn a_request_memory_whose_keys_do_not_match_is_refused() {
+    let pump = run_until(start().plus(days(16)));
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {
+        let Value::Array(keys) = field(firmware(p), "request_keys") else { panic!("request keys") };
+        keys.pop();
+    });
+    let error = from_snapshot(&bytes).map(|_| ()).expect_err("refused");
+    assert!(matches!(error, SnapshotError::Inconsistent(ref m) if m.contains("request memory")), "{error}");
+}
+
+#[test]
 fn an_invalid_prescription_is_refused() {
     let pump = run_until(start().plus(days(16)));
-    let bytes = tampered(&pump, 1, |p| {
-        let Value::Map(program) = field(p, "program") else { panic!("program") };
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| {
+        let Value::Map(program) = field(firmware(p), "program") else { panic!("program") };
         let text = program.iter_mut().find(|(k, _)| k.as_text() == Some("prescription")).expect("prescription");
         text.1 = Value::Text("mode = \"simple_continuous\"\ndose = \"0.4 mg/day\"\n".to_owned());
     });
@@ -332,7 +353,7 @@ fn an_invalid_prescription_is_refused() {
 #[test]
 fn a_compiled_program_that_is_not_its_prescriptions_is_refused() {
     let pump = run_until(start().plus(days(16)));
-    let bytes = tampered(&pump, 1, |p| add_one(field(field(p, "program"), "max_rate")));
+    let bytes = tampered(&pump, SNAPSHOT_VERSION, |p| add_one(field(field(firmware(p), "program"), "max_rate")));
     let error = from_snapshot(&bytes).map(|_| ()).expect_err("refused");
     assert!(matches!(error, SnapshotError::Inconsistent(ref m) if m.contains("program")), "{error}");
 }
@@ -341,7 +362,7 @@ fn a_compiled_program_that_is_not_its_prescriptions_is_refused() {
 fn an_unknown_version_is_named() {
     let pump = run_until(start().plus(days(1)));
     let error = from_snapshot(&tampered(&pump, 7, |_| {})).map(|_| ()).expect_err("refused");
-    assert_eq!(error, SnapshotError::UnknownVersion { found: 7, supported: itb_pump::snapshot::SNAPSHOT_VERSION });
+    assert_eq!(error, SnapshotError::UnknownVersion { found: 7, supported: SNAPSHOT_VERSION });
     assert!(error.to_string().contains("version 7"), "{error}");
 }
 

@@ -230,7 +230,7 @@ impl Runner {
     fn command(&mut self, at: Instant, command: Command) -> Option<Reply> {
         self.next_request += 1;
         let name = command.name();
-        let result = self.pump.handle(at, Request { id: Some(self.next_request), command });
+        let result = self.pump.handle(at, Request::simulator(Some(self.next_request), command));
         self.collect_log();
         match result {
             Ok(reply) => Some(reply),

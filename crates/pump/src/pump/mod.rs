@@ -6,6 +6,9 @@
 //! the time span. [`Pump::handle`] applies a programmer's or PTM's command, or refuses it with a
 //! reason. [`Pump::act`] applies the simulation's hooks: refills done by hand, faults.
 //!
+//! The pump composes two types that never share state: the firmware (`firmware::Firmware`,
+//! belief) and the [`World`] (truth).
+//!
 //! # Invariants
 //! - Time only moves forward; a command or action dated before `now` happens at `now`.
 //! - Mass balance in the world holds to the nanogram after every step (asserted in debug).
@@ -13,35 +16,25 @@
 //!   maximum, reservoir capacity); every refusal has a code, a sentence, and a log entry.
 //! - The event log, the therapy history, the PTM history and the request memory are bounded.
 
-use std::cell::Cell;
-use std::collections::VecDeque;
+use itb_dose::{Concentration, DeviceProfile, Prescription, Volume, VolumeRate};
 
-use itb_dose::quantity::MS_PER_DAY;
-use itb_dose::{Concentration, DeviceProfile, Duration, Prescription, Volume, VolumeRate};
+use crate::alarm::AlarmKind;
+use crate::command::{Refusal, Reply, Request, WorldAction};
+use crate::log::EventLog;
+use crate::status::Status;
+use crate::time::{Instant, PumpTime};
+use crate::world::{Fluid, InjectInto, World};
 
-use crate::alarm::{AlarmKind, Alarms};
-use crate::command::{Refusal, Reply};
-use crate::log::{Event, EventLog};
-use crate::status::{DeliveryState, Status};
-use crate::therapy::Rates;
-use crate::time::{Instant, PumpClock, PumpTime};
-use crate::world::{Fluid, World};
+mod firmware;
 
-mod commands;
+use firmware::Firmware;
 
 /// Programs kept in the therapy history.
 pub const THERAPY_HISTORY_MAX: usize = 16;
 /// Request ids remembered for retries.
 pub const REQUESTS_REMEMBERED: usize = 64;
-/// PTM bolus starts remembered (at least the most allowed in 24 hours).
-const PTM_STARTS_MAX: usize = 64;
 /// Guard against a scheduling bug: events processed at one instant.
 const EVENTS_PER_INSTANT_MAX: u32 = 64;
-/// Telemetry sessions allowed between two battery checks (their charge is in the bound).
-const SESSIONS_PER_BATTERY_CHECK: u64 = 64;
-
-/// A commanded rate computed at `(now, generation)`, with its next scheduled change.
-type RateCache = (Instant, u64, VolumeRate, Option<Instant>);
 
 /// How a pump is implanted.
 #[derive(Debug, Clone)]
@@ -77,68 +70,6 @@ pub struct HistoryEntry {
     pub prescription: Prescription,
 }
 
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct Program {
-    prescription: Prescription,
-    rates: Rates,
-    /// The highest rate of `rates`.
-    max_rate: VolumeRate,
-    /// The PTM bolus's rate, on top of the therapy's.
-    ptm_rate: VolumeRate,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-enum OverrideKind {
-    SingleBolus { then_stop: bool },
-    Priming,
-}
-
-/// A bolus in place of the therapy: time-bound (single) or volume-bound (priming).
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct Override {
-    kind: OverrideKind,
-    rate: VolumeRate,
-    ends_at: Option<Instant>,
-    remaining: Volume,
-}
-
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct Bridge {
-    remaining: Volume,
-    old_rates: Rates,
-    old_max_rate: VolumeRate,
-    old_concentration: Concentration,
-}
-
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct PtmRunning {
-    rate: VolumeRate,
-    ends_at: Instant,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-enum Halt {
-    LowBatteryReset,
-    CriticalMemoryError,
-}
-
-/// Battery bookkeeping, in charge units scaled by a million.
-#[derive(Debug, Clone, Copy, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-struct Battery {
-    /// Exact integral of the commanded rate: nanolitre-milliseconds per day.
-    moved_nl_ms: u128,
-    tones: u64,
-    sessions: u64,
-    capacity_loss_ppm: u32,
-}
-
 /// Counters a summary needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -155,161 +86,43 @@ pub struct Counters {
     pub commanded: Volume,
 }
 
-/// An implanted pump.
+/// An implanted pump: its firmware (belief) and the world around it (truth).
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Pump {
-    profile: DeviceProfile,
-    now: Instant,
-    implanted_at: Instant,
-    clock: PumpClock,
-    dead_volume: Volume,
-    catheter_volume: Volume,
-    // Firmware belief.
-    reservoir: Volume,
-    concentration: Concentration,
-    alarm_threshold: Volume,
-    program: Option<Program>,
-    program_number: u64,
-    stopped: bool,
-    halt: Option<Halt>,
-    end_of_service: bool,
-    override_bolus: Option<Override>,
-    bridge: Option<Bridge>,
-    ptm: Option<PtmRunning>,
-    ptm_starts: VecDeque<Instant>,
-    remainder: u128,
-    stall_detected: bool,
-    eri_seen: bool,
-    battery_check_at: Instant,
-    battery_exact: bool,
-    sessions_since_battery_check: u64,
-    /// The commanded rate and its next change, for one `(now, generation)`: the rate is asked
-    /// for several times per event and is worth computing once.
-    #[cfg_attr(feature = "serde", serde(skip))]
-    rate_cache: Cell<Option<RateCache>>,
-    generation: u64,
-    running_since: Option<Instant>,
-    stalled_since: Option<Instant>,
-    alarms: Alarms,
-    battery: Battery,
-    log: EventLog,
-    history: VecDeque<HistoryEntry>,
-    requests: VecDeque<(u64, Result<Reply, Refusal>)>,
-    counters: Counters,
-    // Truth.
+    firmware: Firmware,
     world: World,
-}
-
-fn rate_volume(rate: VolumeRate, from: u128, over: Duration) -> (Volume, u128) {
-    // The remainder is below a day, so the sum fits in u64 for any realistic rate and span;
-    // u128 division is several times slower, so it is the fallback only.
-    if let Some(total) = rate.as_nl_per_day().checked_mul(over.as_ms()).and_then(|v| v.checked_add(from as u64)) {
-        return (Volume::nl(total / MS_PER_DAY), u128::from(total % MS_PER_DAY));
-    }
-    let total = from + u128::from(rate.as_nl_per_day()) * u128::from(over.as_ms());
-    let day = u128::from(MS_PER_DAY);
-    (Volume::nl(u64::try_from(total / day).unwrap_or(u64::MAX)), total % day)
-}
-
-/// Time at `rate` (with `remainder` already accumulated) until `need` has been moved.
-fn time_to_move(rate: VolumeRate, remainder: u128, need: Volume) -> Option<Duration> {
-    if rate.is_zero() {
-        return None;
-    }
-    if let Some(target) = need.as_nl().checked_mul(MS_PER_DAY) {
-        let ms = target.saturating_sub(remainder as u64).div_ceil(rate.as_nl_per_day());
-        return Some(Duration::ms(ms));
-    }
-    let target = u128::from(need.as_nl()) * u128::from(MS_PER_DAY);
-    let ms = target.saturating_sub(remainder).div_ceil(u128::from(rate.as_nl_per_day()));
-    Some(Duration::ms(u64::try_from(ms).unwrap_or(u64::MAX)))
 }
 
 impl Pump {
     /// Implants a pump, fills it and starts its therapy. The catheter starts empty: program a
     /// priming bolus to fill it, or the first drug out fills it instead of reaching the patient.
     pub fn implant(implant: Implant) -> Result<Self, Refusal> {
-        let profile = implant.profile;
-        let catheter_volume = profile
-            .fluid_path
-            .catheter_per_cm
-            .value
-            .checked_mul(u64::from(implant.catheter_cm))
-            .unwrap_or(Volume::ZERO);
-        let dead_volume = catheter_volume.checked_add(profile.fluid_path.pump_tubing.value).unwrap_or(catheter_volume);
-        let log_capacity = usize::try_from(profile.log.capacity.value).unwrap_or(1024);
-        let mut pump = Pump {
-            now: implant.at,
-            implanted_at: implant.at,
-            clock: PumpClock::set(implant.at, implant.clock),
-            dead_volume,
-            catheter_volume,
-            reservoir: Volume::ZERO,
-            concentration: implant.concentration,
-            alarm_threshold: profile.reservoir.low_alarm_default.value,
-            program: None,
-            program_number: 0,
-            stopped: false,
-            halt: None,
-            end_of_service: false,
-            override_bolus: None,
-            bridge: None,
-            ptm: None,
-            ptm_starts: VecDeque::with_capacity(PTM_STARTS_MAX),
-            remainder: 0,
-            stall_detected: false,
-            eri_seen: false,
-            battery_check_at: implant.at,
-            battery_exact: true,
-            sessions_since_battery_check: 0,
-            rate_cache: Cell::new(None),
-            generation: 0,
-            running_since: None,
-            stalled_since: None,
-            alarms: Alarms::default(),
-            battery: Battery::default(),
-            log: EventLog::new(log_capacity),
-            history: VecDeque::with_capacity(THERAPY_HISTORY_MAX),
-            requests: VecDeque::with_capacity(REQUESTS_REMEMBERED),
-            counters: Counters::default(),
-            world: World::new(dead_volume, implant.rate_error_ppm),
-            profile,
-        };
-        pump.record(Event::Implanted);
-        pump.check_concentration(implant.concentration)?;
-        pump.check_fill(implant.fill)?;
-        let capacity = pump.profile.reservoir.capacity.value;
-        pump.world.inject(
-            Fluid::of(implant.fill, implant.concentration),
-            crate::world::InjectInto::Reservoir,
-            capacity,
-        );
-        pump.reservoir = implant.fill;
-        pump.check_program(&implant.prescription)?;
-        pump.set_program(implant.prescription);
-        pump.after_change();
-        pump.refresh_battery();
-        Ok(pump)
+        let mut firmware = Firmware::implant(&implant)?;
+        let mut world = World::new(firmware.dead_volume(), implant.rate_error_ppm);
+        let capacity = implant.profile.reservoir.capacity.value;
+        world.inject(Fluid::of(implant.fill, implant.concentration), InjectInto::Reservoir, capacity);
+        firmware.after_world_change(&world);
+        Ok(Pump { firmware, world })
     }
 
     // ---- reading ------------------------------------------------------------------------------
 
     /// The current instant.
     pub fn now(&self) -> Instant {
-        self.now
+        self.firmware.now()
     }
     /// The device profile.
     pub fn profile(&self) -> &DeviceProfile {
-        &self.profile
+        self.firmware.profile()
     }
     /// The event log.
     pub fn log(&self) -> &EventLog {
-        &self.log
+        self.firmware.log()
     }
     /// The therapy history, oldest first (bounded).
     pub fn history(&self) -> impl Iterator<Item = &HistoryEntry> {
-        self.history.iter()
+        self.firmware.history()
     }
     /// The truth.
     pub fn world(&self) -> &World {
@@ -317,460 +130,102 @@ impl Pump {
     }
     /// Counters.
     pub fn counters(&self) -> Counters {
-        self.counters
+        self.firmware.counters()
     }
     /// The tubing and catheter volume the firmware was told at implant.
     pub fn dead_volume(&self) -> Volume {
-        self.dead_volume
+        self.firmware.dead_volume()
     }
     /// The firmware's reservoir estimate.
     pub fn reservoir_estimate(&self) -> Volume {
-        self.reservoir
+        self.firmware.reservoir_estimate()
     }
     /// True once the Elective Replacement Indicator has come on.
     pub fn elective_replacement(&self) -> bool {
-        self.eri_seen
+        self.firmware.elective_replacement()
     }
     /// True when `kind` is sounding.
     pub fn alarm_active(&self, kind: AlarmKind) -> bool {
-        self.alarms.is_active(kind)
+        self.firmware.alarm_active(kind)
     }
-
     /// The status, as an interrogation reads it (without charging a telemetry session).
     pub fn status(&self) -> Status {
-        let (rate, _) = self.commanded_rate();
-        let (ptm_next_allowed_at, ptm_in_24h) = self.ptm_window();
-        Status {
-            at: self.now,
-            pump_time: self.clock.read(self.now),
-            profile: self.profile.name.clone(),
-            implanted_at: self.implanted_at,
-            reservoir: self.reservoir,
-            concentration: self.concentration,
-            alarm_threshold: self.alarm_threshold,
-            prescription: self.program.as_ref().map(|p| p.prescription.clone()),
-            program_number: self.program_number,
-            state: self.delivery_state(),
-            rate,
-            ptm_bolus_running: self.ptm.is_some(),
-            ptm_boluses_last_24h: ptm_in_24h,
-            ptm_next_allowed_at,
-            alarms: self.alarms.active().copied().collect(),
-            motor_stalled: self.stall_detected,
-            battery_remaining: self.battery_remaining(),
-            elective_replacement: self.eri_seen,
-            log_next_seq: self.log.next_seq(),
-        }
+        self.firmware.status()
     }
 
-    fn delivery_state(&self) -> DeliveryState {
-        if self.end_of_service {
-            DeliveryState::EndOfService
-        } else if self.halt.is_some() {
-            DeliveryState::Halted
-        } else if let Some(bolus) = &self.override_bolus {
-            match bolus.kind {
-                OverrideKind::SingleBolus { .. } => DeliveryState::SingleBolus,
-                OverrideKind::Priming => DeliveryState::Priming,
-            }
-        } else if self.stopped || self.program.is_none() {
-            DeliveryState::Stopped
-        } else if self.bridge.is_some() {
-            DeliveryState::Bridge
-        } else {
-            DeliveryState::Therapy
-        }
-    }
-
-    // ---- delivery -----------------------------------------------------------------------------
-
-    /// Marks the state changed: cached derived values are stale.
-    pub(super) fn touch(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
-    }
-
-    /// The commanded volume rate now and the instant it next changes by the schedule.
-    fn commanded_rate(&self) -> (VolumeRate, Option<Instant>) {
-        if let Some((at, generation, rate, change)) = self.rate_cache.get()
-            && at == self.now
-            && generation == self.generation
-        {
-            return (rate, change);
-        }
-        let (rate, change) = self.compute_commanded_rate();
-        self.rate_cache.set(Some((self.now, self.generation, rate, change)));
-        (rate, change)
-    }
-
-    fn compute_commanded_rate(&self) -> (VolumeRate, Option<Instant>) {
-        if self.end_of_service || self.halt.is_some() {
-            return (VolumeRate::ZERO, None);
-        }
-        if let Some(bolus) = &self.override_bolus {
-            return (bolus.rate, bolus.ends_at);
-        }
-        if self.stopped {
-            return (VolumeRate::ZERO, None);
-        }
-        let Some(program) = &self.program else { return (VolumeRate::ZERO, None) };
-        let rates = self.bridge.as_ref().map_or(&program.rates, |b| &b.old_rates);
-        let (base, next_local) = rates.at(self.clock.read(self.now));
-        let mut next = next_local.map(|local| self.clock.instant_of(local));
-        let mut rate = base;
-        if let Some(ptm) = &self.ptm {
-            rate = VolumeRate::nl_per_day(rate.as_nl_per_day().saturating_add(ptm.rate.as_nl_per_day()));
-            next = Some(next.map_or(ptm.ends_at, |n| n.min(ptm.ends_at)));
-        }
-        (rate, next)
-    }
+    // ---- running ------------------------------------------------------------------------------
 
     /// The next instant at which anything changes: a schedule step, a bolus end, a reservoir
-    /// threshold, an alarm tone, a motor stall noticed or recovered, ERI or EOS.
+    /// threshold, an alarm tone, a motor check, ERI or EOS (the firmware's schedule), or a change
+    /// in the world such as a stall ending (physics, which the firmware senses when it comes).
     pub fn next_event_at(&self) -> Option<Instant> {
-        let (rate, schedule_change) = self.commanded_rate();
+        let (rate, schedule_change) = self.firmware.commanded_rate();
         self.next_event_from(rate, schedule_change)
     }
 
     fn next_event_from(&self, rate: VolumeRate, schedule_change: Option<Instant>) -> Option<Instant> {
-        let mut next = schedule_change;
-        let mut consider = |candidate: Option<Instant>| {
-            if let Some(c) = candidate {
-                next = Some(next.map_or(c, |n| n.min(c)));
-            }
-        };
-        let after = |d: Option<Duration>| d.map(|d| self.now.plus(d));
-        if !self.stall_detected {
-            let threshold_gap = self.reservoir.checked_sub(self.alarm_threshold).filter(|g| !g.is_zero());
-            if !self.alarms.is_active(AlarmKind::LowReservoir) {
-                consider(after(threshold_gap.and_then(|g| time_to_move(rate, self.remainder, g))));
-            }
-            if !self.alarms.is_active(AlarmKind::EmptyReservoir) && !self.reservoir.is_zero() {
-                consider(after(time_to_move(rate, self.remainder, self.reservoir)));
-            }
-            if let Some(bridge) = &self.bridge {
-                consider(after(time_to_move(rate, self.remainder, bridge.remaining)));
-            }
-            if let Some(bolus) = &self.override_bolus
-                && bolus.ends_at.is_none()
-            {
-                consider(after(time_to_move(rate, self.remainder, bolus.remaining)));
-            }
+        let firmware = self.firmware.next_event_from(rate, schedule_change);
+        match (firmware, self.world.next_change_at(self.now())) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        consider(self.alarms.next_tone_at());
-        consider(self.stall_detection_at(rate));
-        if self.stall_detected {
-            consider(self.world.stall_ends_at(self.now).or(Some(self.now)));
-        }
-        if !self.end_of_service {
-            consider(Some(if self.battery_exact {
-                self.battery_event_at(rate).unwrap_or(self.now)
-            } else {
-                self.battery_check_at
-            }));
-        }
-        next.map(|n| n.max(self.now))
     }
 
     /// Runs the pump to `t`.
     pub fn advance_to(&mut self, t: Instant) {
         let mut same_instant = 0;
         loop {
-            let (rate, change) = self.commanded_rate();
+            let (rate, change) = self.firmware.commanded_rate();
             let due = self.next_event_from(rate, change).filter(|e| *e <= t);
             let step_to = due.unwrap_or(t);
-            if step_to > self.now {
-                self.integrate_at(step_to, rate);
+            if step_to > self.firmware.now() {
+                self.firmware.integrate_at(step_to, rate, &mut self.world);
+                debug_assert!(self.world.mass_balance_holds(), "mass balance broken at {step_to}");
                 same_instant = 0;
             }
             if due.is_none() {
                 break;
             }
-            self.process_due();
+            self.firmware.process_due(&self.world);
             same_instant += 1;
             if same_instant > EVENTS_PER_INSTANT_MAX {
-                debug_assert!(false, "scheduling made no progress at {}", self.now);
+                debug_assert!(false, "scheduling made no progress at {}", self.firmware.now());
                 break;
             }
         }
-        if t > self.now {
-            self.integrate(t);
-        }
     }
 
-    /// Delivers at the current commanded rate from `now` to `until` (no event in between).
-    fn integrate(&mut self, until: Instant) {
-        let (rate, _) = self.commanded_rate();
-        self.integrate_at(until, rate);
+    /// Handles a request at `t` (the pump first runs to `t`). A request id seen before returns
+    /// the first answer without acting again: a retried bolus delivers once.
+    pub fn handle(&mut self, t: Instant, request: Request) -> Result<Reply, Refusal> {
+        self.advance_to(t.max(self.now()));
+        let answer = self.firmware.handle(request, &self.world);
+        debug_assert!(self.world.mass_balance_holds());
+        answer
     }
 
-    /// Delivers at `rate`, the commanded rate, from `now` to `until`.
-    fn integrate_at(&mut self, until: Instant, rate: VolumeRate) {
-        let span = until.since(self.now);
-        if !rate.is_zero() {
-            let (moved, remainder) = rate_volume(rate, self.remainder, span);
-            self.remainder = remainder;
-            self.battery.moved_nl_ms += u128::from(rate.as_nl_per_day()) * u128::from(span.as_ms());
-            self.counters.commanded = self.counters.commanded.checked_add(moved).unwrap_or(self.counters.commanded);
-            if !self.stall_detected {
-                self.reservoir = self.reservoir.saturating_sub(moved);
-                if let Some(bridge) = &mut self.bridge {
-                    bridge.remaining = bridge.remaining.saturating_sub(moved);
-                }
-                if let Some(bolus) = &mut self.override_bolus {
-                    bolus.remaining = bolus.remaining.saturating_sub(moved);
-                }
+    /// Applies a simulation hook at `t`: a refill step done by hand, or a fault.
+    pub fn act(&mut self, t: Instant, action: WorldAction) -> Option<Fluid> {
+        self.advance_to(t.max(self.now()));
+        let now = self.now();
+        let mut withdrawn = None;
+        match action {
+            WorldAction::Withdraw => withdrawn = Some(self.world.withdraw()),
+            WorldAction::Inject { volume, concentration, into } => {
+                let capacity = self.profile().reservoir.capacity.value;
+                self.world.inject(Fluid::of(volume, concentration), into, capacity);
             }
-            self.world.pump(moved, self.now);
+            WorldAction::MriScan { stall_for } => self.world.stall_motor(now.plus(stall_for)),
+            WorldAction::Catheter(state) => self.world.set_catheter(state),
+            WorldAction::ReplaceCatheter => self.world.replace_catheter(self.world.fluid_path_capacity()),
+            WorldAction::RateError { ppm } => self.world.set_rate_error_ppm(ppm),
+            WorldAction::BatteryDefect { capacity_loss_ppm } => self.world.battery_defect(capacity_loss_ppm),
+            WorldAction::LowBatteryReset => self.firmware.low_battery_reset(),
+            WorldAction::MemoryError { critical } => self.firmware.memory_error(critical),
         }
-        self.now = until;
-        debug_assert!(self.world.mass_balance_holds(), "mass balance broken at {}", self.now);
-    }
-
-    /// Handles everything due at `now`.
-    fn process_due(&mut self) {
-        // Only what changes the commanded rate marks the state changed (`touch`): a boundary of
-        // the schedule needs no mark, since the cached rate is for another instant.
-        self.counters.events += 1;
-        let critical = self.profile.alarms.critical_tone_interval.value;
-        let non_critical = self.profile.alarms.non_critical_tone_interval.value;
-        let tones = self.alarms.sound_due(self.now, critical, non_critical);
-        self.battery.tones += tones;
-        self.counters.tones += tones;
-        // Boluses that end by time.
-        if let Some(bolus) = self.override_bolus
-            && bolus.ends_at.is_some_and(|end| end <= self.now)
-        {
-            self.end_override(bolus);
-        }
-        if self.ptm.is_some_and(|p| p.ends_at <= self.now) {
-            self.ptm = None;
-            self.touch();
-        }
-        // Volume thresholds.
-        if !self.stall_detected {
-            if let Some(bolus) = self.override_bolus
-                && bolus.ends_at.is_none()
-                && bolus.remaining.is_zero()
-            {
-                self.end_override(bolus);
-            }
-            if self.bridge.as_ref().is_some_and(|b| b.remaining.is_zero()) {
-                self.bridge = None;
-                self.touch();
-                self.record(Event::BridgeEnded);
-            }
-        }
-        self.check_reservoir_alarms();
-        self.check_motor();
-        if self.battery_exact || self.now >= self.battery_check_at {
-            self.refresh_battery();
-        }
-        self.after_change();
-    }
-
-    fn end_override(&mut self, bolus: Override) {
-        self.override_bolus = None;
-        self.touch();
-        if let OverrideKind::SingleBolus { then_stop: true } = bolus.kind {
-            self.stopped = true;
-        }
-        self.record(Event::BolusEnded);
-    }
-
-    fn check_reservoir_alarms(&mut self) {
-        if self.reservoir <= self.alarm_threshold && self.alarms.raise(AlarmKind::LowReservoir, self.now) {
-            self.record(Event::AlarmRaised(AlarmKind::LowReservoir));
-        }
-        if self.reservoir.is_zero() && self.alarms.raise(AlarmKind::EmptyReservoir, self.now) {
-            self.record(Event::AlarmRaised(AlarmKind::EmptyReservoir));
-        }
-    }
-
-    /// Keeps `running_since` true to the commanded rate; call after any change.
-    fn after_change(&mut self) {
-        let (rate, _) = self.commanded_rate();
-        match (rate.is_zero(), self.running_since) {
-            (true, Some(_)) => self.running_since = None,
-            (false, None) => self.running_since = Some(self.now),
-            _ => {}
-        }
-    }
-
-    // ---- motor --------------------------------------------------------------------------------
-
-    fn stall_detection_at(&self, rate: VolumeRate) -> Option<Instant> {
-        if self.stall_detected || rate.is_zero() {
-            return None;
-        }
-        let since = self.stalled_since?;
-        self.world.stall_ends_at(self.now)?;
-        let running = self.running_since.unwrap_or(self.now);
-        let at = since.max(running).plus(self.profile.alarms.stall_detection.value);
-        // Noticed only if the motor is still stalled then.
-        self.world.stall_ends_at(self.now).filter(|end| at < *end).map(|_| at)
-    }
-
-    fn check_motor(&mut self) {
-        let (rate, _) = self.commanded_rate();
-        if self.stall_detection_at(rate).is_some_and(|at| at <= self.now) {
-            self.stall_detected = true;
-            self.record(Event::MotorStallDetected);
-            if self.alarms.raise(AlarmKind::MotorStall, self.now) {
-                self.record(Event::AlarmRaised(AlarmKind::MotorStall));
-            }
-        }
-        if self.stall_detected && !self.world.is_stalled(self.now) {
-            self.stall_detected = false;
-            self.stalled_since = None;
-            self.record(Event::MotorStallRecovered);
-        }
-        if self.stalled_since.is_some() && !self.world.is_stalled(self.now) {
-            // Stalled and recovered unnoticed (the motor was not commanded).
-            self.stalled_since = None;
-        }
-    }
-
-    // ---- battery ------------------------------------------------------------------------------
-
-    fn scaled(value: u64) -> u128 {
-        u128::from(value) * 1_000_000
-    }
-
-    fn capacity_scaled(&self) -> u128 {
-        let capacity = Self::scaled(self.profile.battery.capacity.value);
-        capacity * u128::from(1_000_000 - self.battery.capacity_loss_ppm.min(1_000_000)) / 1_000_000
-    }
-
-    /// Charge used so far, scaled by a million.
-    fn used_scaled(&self) -> u128 {
-        let b = &self.profile.battery;
-        let day = u128::from(MS_PER_DAY);
-        let age_ms = self.now.since(self.implanted_at).as_ms();
-        // per_day * 1e6 * age / 86_400_000 = per_day * age * 10 / 864, in u64 when it fits.
-        let by_age = match b.per_day.value.checked_mul(age_ms).and_then(|v| v.checked_mul(10)) {
-            Some(v) => u128::from(v / 864),
-            None => Self::scaled(b.per_day.value) * u128::from(age_ms) / day,
-        };
-        by_age
-            + u128::from(b.per_ml.value) * self.battery.moved_nl_ms / day
-            + Self::scaled(b.per_tone.value) * u128::from(self.battery.tones)
-            + Self::scaled(b.per_session.value) * u128::from(self.battery.sessions)
-    }
-
-    /// Charge used per day at `rate`, scaled by a million.
-    fn drain_per_day_scaled(&self, rate: VolumeRate) -> u128 {
-        let b = &self.profile.battery;
-        Self::scaled(b.per_day.value) + u128::from(b.per_ml.value) * u128::from(rate.as_nl_per_day())
-    }
-
-    fn end_of_life(&self) -> Instant {
-        self.implanted_at.plus(self.profile.battery.service_life_max.value)
-    }
-
-    fn eri_reached(&self) -> bool {
-        let (rate, _) = self.commanded_rate();
-        let reserve_days = u128::from(self.profile.battery.eri_before_eos.value.as_ms()) / u128::from(MS_PER_DAY);
-        let remaining = self.capacity_scaled().saturating_sub(self.used_scaled());
-        remaining <= reserve_days * self.drain_per_day_scaled(rate)
-            || self.now >= self.end_of_life().minus(self.profile.battery.eri_before_eos.value)
-    }
-
-    fn battery_event_at(&self, rate: VolumeRate) -> Option<Instant> {
-        if self.end_of_service {
-            return None;
-        }
-        let drain = self.drain_per_day_scaled(rate);
-        let remaining = self.capacity_scaled().saturating_sub(self.used_scaled());
-        let day = u128::from(MS_PER_DAY);
-        let until_empty = Duration::ms(u64::try_from((remaining * day).div_ceil(drain)).unwrap_or(u64::MAX));
-        let eos = self.now.plus(until_empty).min(self.end_of_life());
-        if self.eri_seen {
-            return Some(eos);
-        }
-        let reserve = self.profile.battery.eri_before_eos.value;
-        let reserve_charge = u128::from(reserve.as_ms()) * drain / day;
-        let until_eri = Duration::ms(
-            u64::try_from((remaining.saturating_sub(reserve_charge) * day).div_ceil(drain)).unwrap_or(u64::MAX),
-        );
-        let eri = self.now.plus(until_eri).min(self.end_of_life().minus(reserve));
-        Some(eri.min(eos))
-    }
-
-    fn check_battery(&mut self) {
-        if self.end_of_service {
-            return;
-        }
-        if self.used_scaled() >= self.capacity_scaled() || self.now >= self.end_of_life() {
-            self.end_of_service = true;
-            self.touch();
-            self.override_bolus = None;
-            self.bridge = None;
-            self.ptm = None;
-            self.record(Event::EndOfService);
-            if self.alarms.raise(AlarmKind::EndOfService, self.now) {
-                self.record(Event::AlarmRaised(AlarmKind::EndOfService));
-            }
-            return;
-        }
-        if !self.eri_seen && self.eri_reached() {
-            self.eri_seen = true;
-            if self.alarms.raise(AlarmKind::ElectiveReplacement, self.now) {
-                self.record(Event::AlarmRaised(AlarmKind::ElectiveReplacement));
-            }
-        }
-    }
-
-    /// The fastest the commanded rate can run until the next command: the program's highest
-    /// rate (or the bridge's) with a PTM bolus on top, or a running bolus.
-    fn rate_bound(&self) -> VolumeRate {
-        let program = self.program.as_ref().map_or(VolumeRate::ZERO, |p| p.max_rate);
-        let bridge = self.bridge.as_ref().map_or(VolumeRate::ZERO, |b| b.old_max_rate);
-        let bolus = self.override_bolus.map_or(VolumeRate::ZERO, |b| b.rate);
-        let therapy = program
-            .max(bridge)
-            .as_nl_per_day()
-            .saturating_add(self.program.as_ref().map_or(0, |p| p.ptm_rate.as_nl_per_day()));
-        VolumeRate::nl_per_day(therapy).max(bolus)
-    }
-
-    /// Checks ERI and EOS now, and sets when to check next: the earliest instant either could
-    /// come even at the fastest rate the pump may run (plus every alarm sounding), so that most
-    /// events need no battery arithmetic; close to the end the check runs at every event.
-    pub(super) fn refresh_battery(&mut self) {
-        self.check_battery();
-        if self.end_of_service {
-            return;
-        }
-        let day = u128::from(MS_PER_DAY);
-        let alarms = &self.profile.alarms;
-        let tones_per_day = u128::from(MS_PER_DAY.div_ceil(alarms.critical_tone_interval.value.as_ms().max(1))) + 1;
-        let tone_drain =
-            Self::scaled(self.profile.battery.per_tone.value) * tones_per_day * AlarmKind::ALL.len() as u128;
-        let drain_max = self.drain_per_day_scaled(self.rate_bound()) + tone_drain;
-        let remaining = self.capacity_scaled().saturating_sub(self.used_scaled());
-        let reserve = if self.eri_seen { Duration::ZERO } else { self.profile.battery.eri_before_eos.value };
-        let reserve_charge = u128::from(reserve.as_ms()) * drain_max / day;
-        let session_slack =
-            Self::scaled(self.profile.battery.per_session.value) * u128::from(SESSIONS_PER_BATTERY_CHECK);
-        let gap = remaining.saturating_sub(reserve_charge).saturating_sub(session_slack);
-        self.sessions_since_battery_check = 0;
-        let safe = Duration::ms(u64::try_from(gap * day / drain_max).unwrap_or(u64::MAX));
-        self.battery_exact = safe < Duration::DAY;
-        let by_age = if self.eri_seen { self.end_of_life() } else { self.end_of_life().minus(reserve) };
-        self.battery_check_at = self.now.plus(safe).min(by_age).max(self.now);
-    }
-
-    /// Estimated time to End of Service at the mean drain since implant.
-    fn battery_remaining(&self) -> Duration {
-        if self.end_of_service {
-            return Duration::ZERO;
-        }
-        let age = self.now.since(self.implanted_at).as_ms().max(1);
-        let used = self.used_scaled().max(1);
-        let remaining = self.capacity_scaled().saturating_sub(used);
-        let by_charge = u64::try_from(remaining * u128::from(age) / used).unwrap_or(u64::MAX);
-        let by_age = self.end_of_life().since(self.now).as_ms();
-        Duration::ms(by_charge.min(by_age))
+        self.firmware.after_world_change(&self.world);
+        debug_assert!(self.world.mass_balance_holds());
+        withdrawn
     }
 
     // ---- restoring ----------------------------------------------------------------------------
@@ -780,55 +235,8 @@ impl Pump {
     /// pump that fails is refused, never run.
     #[cfg(feature = "serde")]
     pub(crate) fn check_restored(&self) -> Result<(), String> {
-        let capacity = self.profile.reservoir.capacity.value;
-        self.world.check_restored(self.dead_volume, capacity)?;
-        let log_capacity = usize::try_from(self.profile.log.capacity.value).unwrap_or(usize::MAX);
-        self.log.check_restored(log_capacity)?;
-        let bounds = [
-            ("therapy history", self.history.len(), THERAPY_HISTORY_MAX),
-            ("request memory", self.requests.len(), REQUESTS_REMEMBERED),
-            ("PTM history", self.ptm_starts.len(), PTM_STARTS_MAX),
-        ];
-        if let Some((what, len, max)) = bounds.iter().find(|(_, len, max)| len > max) {
-            return Err(format!("the {what} holds {len} entries, more than {max}"));
-        }
-        if !self.ptm_starts.iter().zip(self.ptm_starts.iter().skip(1)).all(|(a, b)| a <= b) {
-            return Err("the PTM history is not in time order".to_owned());
-        }
-        if self.now < self.implanted_at {
-            return Err("the pump's time is before its implant".to_owned());
-        }
-        if self.reservoir > capacity || self.alarm_threshold.is_zero() || self.alarm_threshold >= capacity {
-            return Err("the reservoir estimate or the alarm threshold is outside the reservoir".to_owned());
-        }
-        self.check_concentration(self.concentration).map_err(|refusal| refusal.message)?;
-        if !self.alarms.slots_hold_their_kinds() {
-            return Err("an alarm is in another alarm's slot".to_owned());
-        }
-        if let Some(program) = &self.program {
-            let rates = Rates::compile(&program.prescription, self.concentration);
-            let expected = self.compiled(program.prescription.clone(), rates);
-            if program.rates != expected.rates
-                || program.max_rate != expected.max_rate
-                || program.ptm_rate != expected.ptm_rate
-            {
-                return Err("the compiled program does not match its prescription".to_owned());
-            }
-            if let Some(bridge) = &self.bridge {
-                let old_rates = Rates::compile(&program.prescription, bridge.old_concentration);
-                if bridge.old_rates != old_rates || bridge.old_max_rate != old_rates.max_rate() {
-                    return Err("the bridge's rates do not match the prescription".to_owned());
-                }
-            }
-        } else if self.bridge.is_some() {
-            return Err("a bridge without a program".to_owned());
-        }
-        Ok(())
-    }
-
-    // ---- logging ------------------------------------------------------------------------------
-
-    fn record(&mut self, event: Event) {
-        self.log.push(self.clock.read(self.now), event);
+        let capacity = self.profile().reservoir.capacity.value;
+        self.world.check_restored(self.dead_volume(), capacity)?;
+        self.firmware.check_restored()
     }
 }

@@ -37,14 +37,14 @@ pub fn implant(prescription: itb_dose::Prescription, fill_ml: u64, micrograms_pe
 }
 
 pub fn request(id: u64, command: Command) -> Request {
-    Request { id: Some(id), command }
+    Request::clinician(Some(id), command)
 }
 
 /// Handles a command that must be accepted; dose commands get a fresh request id.
 pub fn ok(pump: &mut Pump, t: Instant, command: Command) -> Reply {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000_000);
     let id = Some(NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    pump.handle(t, Request { id, command }).expect("accepted")
+    pump.handle(t, Request::clinician(id, command)).expect("accepted")
 }
 
 pub fn days(n: u64) -> Duration {

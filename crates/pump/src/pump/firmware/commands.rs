@@ -4,26 +4,33 @@ use itb_dose::drug::{DILUTION_MAX, DILUTION_MIN};
 use itb_dose::prescription::Therapy;
 use itb_dose::{Concentration, Duration, Mass, Prescription, Rounding, Volume, VolumeRate};
 
-use super::{Bridge, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Pump};
-use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
+use super::{Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Remembered};
+use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, SESSIONS_PER_BATTERY_CHECK, THERAPY_HISTORY_MAX};
 use crate::alarm::AlarmKind;
-use crate::command::{Command, Refusal, RefusalCode, Reply, Request, WorldAction};
+use crate::command::{Actor, Command, Refusal, RefusalCode, Reply, Request};
 use crate::log::Event;
+use crate::sense::Sensors;
 use crate::therapy::{Rates, volume_rate};
-use crate::time::{Instant, PumpClock};
-use crate::world::{Fluid, InjectInto};
+use crate::time::{Instant, PumpClock, PumpTime};
+use crate::world::InjectInto;
 
-impl Pump {
-    /// Handles a request at `t` (the pump first runs to `t`). A request id seen before returns
-    /// the first answer without acting again: a retried bolus delivers once.
-    pub fn handle(&mut self, t: Instant, request: Request) -> Result<Reply, Refusal> {
-        self.advance_to(t.max(self.now));
+impl Firmware {
+    /// Handles a request at `now` (the pump has run to it). A request remembered by its sender
+    /// and id returns the first answer without acting again if it is the same command (a
+    /// retried bolus delivers once), and is refused if it is another.
+    pub(in crate::pump) fn handle(&mut self, request: Request, sensors: &impl Sensors) -> Result<Reply, Refusal> {
         self.touch();
-        if let Some(id) = request.id
-            && let Some((_, answer)) = self.requests.iter().find(|(seen, _)| *seen == id)
-        {
-            return answer.clone();
-        }
+        let seen = request.id.and_then(|id| {
+            let index = self.request_keys.iter().position(|key| *key == (request.by, id))?;
+            Some((id, self.requests.get(index)?))
+        });
+        let reused = match seen {
+            Some((_, seen)) if seen.command == request.command && seen.reason == request.reason => {
+                return seen.answer.clone();
+            }
+            Some((id, seen)) => Some((id, seen.command.name())),
+            None => None,
+        };
         self.counters.commands += 1;
         self.battery.sessions += 1;
         self.sessions_since_battery_check += 1;
@@ -36,13 +43,27 @@ impl Pump {
                 | Command::PrimingBolus { .. }
                 | Command::Resume
         );
-        let answer = if request.command.delivers_drug() && request.id.is_none() {
+        let answer = if let Some((id, earlier)) = reused {
+            Err(Refusal::new(
+                RefusalCode::RequestIdReused,
+                format!(
+                    "request id {id} was already used for another command ({earlier}); nothing was done: \
+                     send a new action with a new id"
+                ),
+            ))
+        } else if request.command.delivers_drug() && request.id.is_none() {
             Err(Refusal::new(
                 RefusalCode::RequestIdMissing,
                 "a dose command needs a request id, so that a retry cannot deliver twice",
             ))
         } else {
-            self.apply(request.command)
+            self.reason = request.reason;
+            let answer = self.apply(request.command.clone(), request.by);
+            // A command that changed nothing that is logged (an interrogation) keeps its reason too.
+            if let (Ok(_), Some(reason)) = (&answer, self.reason.take()) {
+                self.record(Event::ClinicianReason { reason });
+            }
+            answer
         };
         if let Err(refusal) = &answer {
             self.counters.refused += 1;
@@ -55,62 +76,48 @@ impl Pump {
             self.record(event);
         }
         self.touch();
-        self.after_change();
-        if moves_bound || self.sessions_since_battery_check >= super::SESSIONS_PER_BATTERY_CHECK {
-            self.refresh_battery();
+        self.sense_motor(sensors);
+        if moves_bound || self.sessions_since_battery_check >= SESSIONS_PER_BATTERY_CHECK {
+            self.refresh_battery(sensors);
         }
-        if let Some(id) = request.id {
+        // A refused reuse is not remembered: the id keeps its first command and answer.
+        if let Some(id) = request.id
+            && reused.is_none()
+        {
             if self.requests.len() == REQUESTS_REMEMBERED {
+                self.request_keys.pop_front();
                 self.requests.pop_front();
             }
-            self.requests.push_back((id, answer.clone()));
+            self.request_keys.push_back((request.by, id));
+            let remembered = Remembered { command: request.command, reason: request.reason, answer: answer.clone() };
+            self.requests.push_back(remembered);
         }
-        debug_assert!(self.world.mass_balance_holds());
         answer
     }
 
-    /// Applies a simulation hook at `t`: a refill step done by hand, or a fault.
-    pub fn act(&mut self, t: Instant, action: WorldAction) -> Option<Fluid> {
-        self.advance_to(t.max(self.now));
+    /// After the world changed at `now` (a simulation hook): the firmware reads its sensors.
+    pub(in crate::pump) fn after_world_change(&mut self, sensors: &impl Sensors) {
         self.touch();
-        let mut withdrawn = None;
-        match action {
-            WorldAction::Withdraw => withdrawn = Some(self.world.withdraw()),
-            WorldAction::Inject { volume, concentration, into } => {
-                self.world.inject(Fluid::of(volume, concentration), into, self.profile.reservoir.capacity.value);
-            }
-            WorldAction::MriScan { stall_for } => {
-                self.world.stall_motor(self.now.plus(stall_for));
-                self.stalled_since.get_or_insert(self.now);
-            }
-            WorldAction::Catheter(state) => self.world.set_catheter(state),
-            WorldAction::ReplaceCatheter => self.world.replace_catheter(self.dead_volume),
-            WorldAction::RateError { ppm } => self.world.set_rate_error_ppm(ppm),
-            WorldAction::BatteryDefect { capacity_loss_ppm } => {
-                self.battery.capacity_loss_ppm =
-                    self.battery.capacity_loss_ppm.saturating_add(capacity_loss_ppm).min(1_000_000);
-                self.check_battery();
-            }
-            WorldAction::LowBatteryReset => {
-                self.halt(Halt::LowBatteryReset, AlarmKind::LowBatteryReset, Event::LowBatteryReset)
-            }
-            WorldAction::MemoryError { critical: true } => self.halt(
-                Halt::CriticalMemoryError,
-                AlarmKind::CriticalMemoryError,
-                Event::MemoryError { critical: true },
-            ),
-            WorldAction::MemoryError { critical: false } => {
-                self.record(Event::MemoryError { critical: false });
-                if self.alarms.raise(AlarmKind::MemoryError, self.now) {
-                    self.record(Event::AlarmRaised(AlarmKind::MemoryError));
-                }
+        self.sense(sensors);
+    }
+
+    /// The battery voltage dipped: the pump reset and stopped.
+    pub(in crate::pump) fn low_battery_reset(&mut self) {
+        self.touch();
+        self.halt(Halt::LowBatteryReset, AlarmKind::LowBatteryReset, Event::LowBatteryReset);
+    }
+
+    /// The firmware found a memory error.
+    pub(in crate::pump) fn memory_error(&mut self, critical: bool) {
+        self.touch();
+        if critical {
+            self.halt(Halt::CriticalMemoryError, AlarmKind::CriticalMemoryError, Event::MemoryError { critical: true });
+        } else {
+            self.record(Event::MemoryError { critical: false });
+            if self.alarms.raise(AlarmKind::MemoryError, self.now) {
+                self.record(Event::AlarmRaised(AlarmKind::MemoryError));
             }
         }
-        self.touch();
-        self.after_change();
-        self.refresh_battery();
-        debug_assert!(self.world.mass_balance_holds());
-        withdrawn
     }
 
     fn halt(&mut self, halt: Halt, alarm: AlarmKind, event: Event) {
@@ -123,8 +130,11 @@ impl Pump {
         }
     }
 
-    fn apply(&mut self, command: Command) -> Result<Reply, Refusal> {
-        if self.end_of_service && !matches!(command, Command::Interrogate | Command::ClearAlarm { .. }) {
+    fn apply(&mut self, command: Command, by: Actor) -> Result<Reply, Refusal> {
+        // What was withdrawn is a record of what a nurse did: kept even at end of service.
+        if self.end_of_service
+            && !matches!(command, Command::Interrogate | Command::ClearAlarm { .. } | Command::RecordWithdrawal { .. })
+        {
             return Err(Refusal::new(
                 RefusalCode::EndOfService,
                 "the pump has reached end of service and delivers nothing; replace it",
@@ -134,19 +144,21 @@ impl Pump {
             Command::Interrogate => Ok(Reply::Status(Box::new(self.status()))),
             Command::Program { prescription } => {
                 self.check_program(&prescription)?;
-                self.set_program(prescription);
+                self.set_program(prescription, by);
                 self.halt = None;
                 self.stopped = false;
                 Ok(Reply::Done(format!("programmed: {}", self.program_text())))
             }
+            Command::RecordWithdrawal { volume } => Ok(self.record_withdrawal(volume)),
             Command::Refill { volume, concentration, bridge } => self.refill(volume, concentration, bridge),
             Command::SingleBolus { dose, duration, then_stop } => self.single_bolus(dose, duration, then_stop),
             Command::PrimingBolus { catheter_only } => self.priming(catheter_only),
             Command::PtmBolus => self.ptm_bolus(),
             Command::SetClock { reading } => {
+                Self::check_clock(reading)?;
                 let before = self.clock.read(self.now);
                 self.clock = PumpClock::set(self.now, reading);
-                self.record(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
+                self.record_change(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
                 Ok(Reply::Done(format!("clock set from {before} to {reading}")))
             }
             Command::SetAlarmThreshold { threshold } => {
@@ -160,7 +172,7 @@ impl Pump {
                     ));
                 }
                 self.alarm_threshold = threshold;
-                self.record(Event::AlarmThresholdSet { threshold_nl: threshold.as_nl() });
+                self.record_change(Event::AlarmThresholdSet { threshold_nl: threshold.as_nl() });
                 if self.reservoir > threshold && self.alarms.clear(AlarmKind::LowReservoir) {
                     self.record(Event::AlarmCleared(AlarmKind::LowReservoir));
                 }
@@ -172,7 +184,7 @@ impl Pump {
                 self.stopped = true;
                 self.override_bolus = None;
                 self.ptm = None;
-                self.record(Event::Stopped);
+                self.record_change(Event::Stopped);
                 Ok(Reply::Done("stopped: no drug is delivered until the pump is resumed".to_owned()))
             }
             Command::Resume => {
@@ -186,7 +198,7 @@ impl Pump {
                     return Err(Refusal::new(RefusalCode::NoTherapy, "there is no therapy to resume; program one"));
                 }
                 self.stopped = false;
-                self.record(Event::Resumed);
+                self.record_change(Event::Resumed);
                 Ok(Reply::Done(format!("resumed: {}", self.program_text())))
             }
         }
@@ -200,7 +212,7 @@ impl Pump {
         if !self.alarms.is_active(kind) {
             return Err(Refusal::new(
                 RefusalCode::AlarmNotActive,
-                format!("the {} alarm is not active", kind.as_str()),
+                format!("the {} alarm is not sounding", kind.label()),
             ));
         }
         let cause = match kind {
@@ -218,8 +230,8 @@ impl Pump {
             return Err(Refusal::new(RefusalCode::AlarmCauseRemains, cause));
         }
         self.alarms.clear(kind);
-        self.record(Event::AlarmCleared(kind));
-        Ok(Reply::Done(format!("{} alarm cleared", kind.as_str())))
+        self.record_change(Event::AlarmCleared(kind));
+        Ok(Reply::Done(format!("{} alarm cleared", kind.label())))
     }
 
     // ---- hard limits --------------------------------------------------------------------------
@@ -232,6 +244,21 @@ impl Pump {
             ));
         }
         Ok(())
+    }
+
+    /// A clock reading from 2000-01-01 00:00 up to 2100-01-01 00:00; anything else is a mistake.
+    pub(super) fn check_clock(reading: PumpTime) -> Result<(), Refusal> {
+        if reading.is_settable() {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            RefusalCode::ClockOutOfRange,
+            format!(
+                "the pump's clock can be set from {} up to, not including, {}; not to {reading}",
+                PumpTime::EARLIEST,
+                PumpTime::END
+            ),
+        ))
     }
 
     pub(super) fn check_fill(&self, volume: Volume) -> Result<(), Refusal> {
@@ -353,7 +380,7 @@ impl Pump {
         volume_rate(dose_rate, concentration)
     }
 
-    pub(super) fn set_program(&mut self, prescription: Prescription) {
+    pub(super) fn set_program(&mut self, prescription: Prescription, by: Actor) {
         self.program_number += 1;
         let rates = Rates::compile(&prescription, self.concentration);
         if let Some(bridge) = &mut self.bridge {
@@ -361,6 +388,8 @@ impl Pump {
             bridge.old_max_rate = bridge.old_rates.max_rate();
         }
         let max_day_ng = prescription.daily_totals().max.as_ng();
+        let previous_max_day_ng = self.program.as_ref().map_or(0, |p| p.prescription.daily_totals().max.as_ng());
+        let mode = prescription.therapy().mode();
         if self.history.len() == THERAPY_HISTORY_MAX {
             self.history.pop_front();
         }
@@ -370,7 +399,13 @@ impl Pump {
             prescription: prescription.clone(),
         });
         self.program = Some(self.compiled(prescription, rates));
-        self.record(Event::TherapyProgrammed { program: self.program_number, max_day_ng });
+        self.record_change(Event::TherapyProgrammed {
+            program: self.program_number,
+            mode,
+            max_day_ng,
+            previous_max_day_ng,
+            by,
+        });
     }
 
     pub(super) fn compiled(&self, prescription: Prescription, rates: Rates) -> Program {
@@ -381,6 +416,21 @@ impl Pump {
 
     // ---- refill and boluses -------------------------------------------------------------------
 
+    /// The refill's first step, as measured: the firmware believes the reservoir empty (it was
+    /// emptied) and sounds the alarms it would for an empty reservoir until the refill.
+    fn record_withdrawal(&mut self, withdrawn: Volume) -> Reply {
+        let expected = self.reservoir;
+        self.reservoir = Volume::ZERO;
+        self.remainder = 0;
+        self.awaiting_refill = true;
+        self.record_change(Event::ReservoirWithdrawn {
+            withdrawn_nl: withdrawn.as_nl(),
+            expected_nl: expected.as_nl(),
+        });
+        self.check_reservoir_alarms();
+        Reply::WithdrawalRecorded { expected, withdrawn }
+    }
+
     fn refill(&mut self, volume: Volume, concentration: Concentration, bridge: bool) -> Result<Reply, Refusal> {
         self.check_concentration(concentration)?;
         self.check_fill(volume)?;
@@ -390,6 +440,7 @@ impl Pump {
             self.check_program_at(&program.prescription, concentration)?;
         }
         self.reservoir = volume;
+        self.awaiting_refill = false;
         self.concentration = concentration;
         self.remainder = 0;
         let changed = old_concentration != concentration;
@@ -405,10 +456,10 @@ impl Pump {
             }
             self.program = Some(self.compiled(program.prescription, rates));
         }
-        self.record(Event::Refilled {
+        self.record_change(Event::Refilled {
             expected_nl: expected.as_nl(),
             filled_nl: volume.as_nl(),
-            ng_per_ml: concentration.as_ng_per_ml(),
+            concentration_ng_per_ml: concentration.as_ng_per_ml(),
         });
         if bridging {
             self.record(Event::BridgeStarted { volume_nl: self.dead_volume.as_nl() });
@@ -451,7 +502,7 @@ impl Pump {
             remaining: Volume::ZERO,
         });
         self.stopped = false;
-        self.record(Event::SingleBolusStarted { dose_ng: dose.as_ng() });
+        self.record_change(Event::SingleBolusStarted { dose_ng: dose.as_ng() });
         Ok(Reply::BolusStarted { dose, ends_at })
     }
 
@@ -461,7 +512,7 @@ impl Pump {
         let rate = self.profile.rates.priming.value;
         let duration = rate.time_to_move(volume, Rounding::Up).unwrap_or(Duration::ZERO);
         self.override_bolus = Some(Override { kind: OverrideKind::Priming, rate, ends_at: None, remaining: volume });
-        self.record(Event::PrimingStarted { volume_nl: volume.as_nl() });
+        self.record_change(Event::PrimingStarted { volume_nl: volume.as_nl() });
         let dose = self.concentration.mass_in(volume, Rounding::Down).unwrap_or(Mass::ZERO);
         Ok(Reply::BolusStarted { dose, ends_at: self.now.plus(duration) })
     }
@@ -516,7 +567,7 @@ impl Pump {
             self.ptm_starts.pop_front();
         }
         self.ptm_starts.push_back(self.now);
-        self.record(Event::PtmBolus { dose_ng: limits.bolus.as_ng() });
+        self.record_change(Event::PtmBolus { dose_ng: limits.bolus.as_ng() });
         Ok(Reply::BolusStarted { dose: limits.bolus, ends_at })
     }
 }
