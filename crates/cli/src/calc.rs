@@ -381,8 +381,17 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
         }
         (None, None) => return Err(CliError("missing --dose or --prescription: give one".to_owned())),
     };
-    let inputs =
-        RefillInputs { fill, drug, daily_dose, alarm_threshold, stability, margin_days, start, zone: zone.clone() };
+    let inputs = RefillInputs {
+        fill,
+        drug,
+        daily_dose,
+        alarm_threshold,
+        stability,
+        margin_days,
+        start,
+        filled_at: None,
+        zone: zone.clone(),
+    };
     let schedule = refill_schedule(&inputs).map_err(|e| {
         let flag = match e {
             itb_dose::calc::refill::RefillError::AlarmAboveFill { .. } => "--alarm-ml",

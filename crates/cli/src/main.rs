@@ -1,7 +1,8 @@
 //! `itb`: the one binary of the intrathecal baclofen system.
 //!
-//! `itb calc ...` runs the service's calculations; `itb pump ...` the virtual pump. Later:
-//! `itb program ...`, `itb ptm ...`, `itb serve`.
+//! `itb calc ...` runs the service's calculations; `itb pump ...` the virtual pump;
+//! `itb program ...` the clinician programmer and `itb ptm ...` the patient's therapy manager
+//! (both over `itb-programmer`). Later: `itb serve`.
 #![forbid(unsafe_code)]
 
 mod calc;
@@ -17,7 +18,7 @@ use clap::{Parser, Subcommand};
 
 /// itb: intrathecal baclofen therapy, from the dose to the clinic.
 #[derive(Debug, Parser)]
-#[command(name = "itb", version, about, long_about = None)]
+#[command(name = "itb", version, about, long_about = None, after_help = program::EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,7 +82,11 @@ fn clap_error_sentence(error: &clap::Error) -> Option<String> {
             Some(format!("{arg} cannot be used with {other}: give one of them"))
         }
         ErrorKind::UnknownArgument => Some(format!("{arg} is not a flag of this command: see --help")),
-        ErrorKind::InvalidSubcommand => Some(format!("'{arg}' is not a command: see --help")),
+        ErrorKind::InvalidSubcommand => {
+            let suggestion = context(ContextKind::SuggestedSubcommand)
+                .map_or_else(|| ".".to_owned(), |s| format!("; did you mean '{s}'?"));
+            Some(format!("'{arg}' is not a command here{suggestion} See --help for the commands"))
+        }
         _ => {
             let text = error.to_string();
             Some(text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned())

@@ -145,7 +145,8 @@ const NEW_THERAPY: &str = "mode = \"simple_continuous\"\ndose = \"385 micrograms
 fn provision_run_program_refill_and_ptm() {
     let dir = TempDir::new("flow");
     provision(&dir.0);
-    let device = Device::start(&dir.0, None);
+    // Two days after the implant: no increase is allowed in the first 24 hours.
+    let device = Device::start_with(&dir.0, None, &["--advance", "2 day"]);
     let before = status(&device, &dir.0);
     assert_eq!(before["program_number"], 1);
     assert_eq!(before["state"], "therapy");
@@ -168,6 +169,7 @@ fn provision_run_program_refill_and_ptm() {
     assert_eq!(too_much.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&too_much.stdout).contains("Nothing was withdrawn"));
     assert!(status(&device, &dir.0)["reservoir_ml"].as_f64().is_some_and(|ml| ml > 19.0));
+    assert_eq!(status(&device, &dir.0)["awaiting_refill"], false);
     let refill = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000", "--yes"]);
     assert!(refill.status.success(), "{}", String::from_utf8_lossy(&refill.stdout));
     assert!(String::from_utf8_lossy(&refill.stdout).contains("Committed: refilled"));
@@ -195,13 +197,13 @@ fn unknown_keys_and_patient_keys_cannot_program() {
     let device = Device::start(&dir.0, None);
     let stranger =
         InitiatorConfig::new(KeyPair::generate().expect("key"), key_config(&dir.0, "programmer.key").pump_key);
-    assert!(ask(&device.address, stranger, 1, RequestBody::Interrogate).is_err(), "an unknown key opens no session");
+    assert!(ask(&device.address, stranger, 1, RequestBody::Interrogate {}).is_err(), "an unknown key opens no session");
     let patient = key_config(&dir.0, "ptm.key");
     let answer =
         ask(&device.address, patient.clone(), 2, RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.into() })
             .expect("an answer");
     assert!(matches!(answer, ResponseBody::Refused { ref code, .. } if code == "not_permitted"), "{answer:?}");
-    let stop = ask(&device.address, patient, 3, RequestBody::Stop).expect("an answer");
+    let stop = ask(&device.address, patient, 3, RequestBody::Stop { reason: None }).expect("an answer");
     assert!(matches!(stop, ResponseBody::Refused { ref code, .. } if code == "not_permitted"), "{stop:?}");
     assert_eq!(status(&device, &dir.0)["state"], "therapy");
     // The CLI refuses a patient key for programming before it connects.
@@ -220,10 +222,10 @@ fn a_retried_bolus_delivers_once() {
     provision(&dir.0);
     let device = Device::start(&dir.0, None);
     let patient = key_config(&dir.0, "ptm.key");
-    let first = ask(&device.address, patient.clone(), 77, RequestBody::PtmBolus).expect("answer");
+    let first = ask(&device.address, patient.clone(), 77, RequestBody::PtmBolus {}).expect("answer");
     assert!(matches!(first, ResponseBody::BolusStarted { dose_ng: 25_000, .. }), "{first:?}");
     // The link dropped before the answer arrived: the PTM retries the same request id.
-    let retry = ask(&device.address, patient, 77, RequestBody::PtmBolus).expect("answer");
+    let retry = ask(&device.address, patient, 77, RequestBody::PtmBolus {}).expect("answer");
     assert_eq!(retry, first);
     assert_eq!(status(&device, &dir.0)["ptm_boluses_last_24h"], 1);
 }
@@ -288,18 +290,20 @@ fn replayed_and_tampered_frames_are_refused() {
     let patient = key_config(&dir.0, "ptm.key");
     // Frames from the client: 1 hello, 2 handshake, 3 key confirmation, 4 the request.
     let replayed = proxy(device.address.clone(), 4, Meddle::Replay);
-    let answer = ask(&replayed, patient.clone(), 5, RequestBody::PtmBolus);
+    let answer = ask(&replayed, patient.clone(), 5, RequestBody::PtmBolus {});
     // The first copy may be answered before the replay closes the session; the bolus is given once.
     if let Ok(body) = &answer {
         assert!(matches!(body, ResponseBody::BolusStarted { .. }), "{body:?}");
     }
     assert_eq!(status(&device, &dir.0)["ptm_boluses_last_24h"], 1, "a replayed frame never delivers twice");
     let tampered = proxy(device.address.clone(), 4, Meddle::Tamper);
-    let answer = ask(&tampered, key_config(&dir.0, "programmer.key"), 6, RequestBody::Stop);
+    let answer = ask(&tampered, key_config(&dir.0, "programmer.key"), 6, RequestBody::Stop { reason: None });
     assert!(answer.is_err(), "a tampered frame gets no answer: {answer:?}");
     assert_eq!(status(&device, &dir.0)["state"], "therapy", "the tampered stop did nothing");
     let tampered_handshake = proxy(device.address.clone(), 2, Meddle::Tamper);
-    assert!(ask(&tampered_handshake, key_config(&dir.0, "programmer.key"), 7, RequestBody::Stop).is_err());
+    assert!(
+        ask(&tampered_handshake, key_config(&dir.0, "programmer.key"), 7, RequestBody::Stop { reason: None }).is_err()
+    );
 }
 
 #[test]
@@ -308,7 +312,13 @@ fn a_device_killed_during_a_commit_restarts_with_the_old_or_the_new_therapy() {
     provision(&dir.0);
     let file = dir.0.join("new.toml");
     std::fs::write(&file, NEW_THERAPY).expect("write");
-    let prescribe = |device: &Device| program(device, &dir.0, &["prescribe", file.to_str().expect("path"), "--yes"]);
+    let prescribe = |device: &Device| {
+        program(
+            device,
+            &dir.0,
+            &["prescribe", file.to_str().expect("path"), "--override", "crash test of an intended increase", "--yes"],
+        )
+    };
 
     // Killed after the new state is written but before it replaces the old: the old therapy.
     let mut device = Device::start(&dir.0, Some("before-rename"));
@@ -346,10 +356,10 @@ fn a_device_killed_during_a_commit_restarts_with_the_old_or_the_new_therapy() {
 }
 
 #[test]
-fn a_second_increase_within_a_day_stops_unless_accepted() {
+fn a_second_increase_within_a_day_stops_unless_a_reason_is_written() {
     let dir = TempDir::new("titration");
     provision(&dir.0);
-    let device = Device::start(&dir.0, None);
+    let device = Device::start_with(&dir.0, None, &["--advance", "2 day"]);
     let first = dir.0.join("385.toml");
     std::fs::write(&first, NEW_THERAPY).expect("write");
     let second = dir.0.join("420.toml");
@@ -359,13 +369,25 @@ fn a_second_increase_within_a_day_stops_unless_accepted() {
     let output = program(&device, &dir.0, &["prescribe", &path(&first), "--origin", "spinal", "--age", "45", "--yes"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
-    assert!(text.contains("10% against the 10-30% step: WITHIN GUIDELINE"), "{text}");
-    // 385 -> 420 minutes later: too soon.
+    assert!(
+        text.contains("rises 10% from 350 micrograms/day to 385 micrograms/day, against the 10-30% step"),
+        "{text}"
+    );
+    // 385 -> 420 minutes later: too soon, and "yes" is not enough.
     let output = program(&device, &dir.0, &["prescribe", &path(&second), "--origin", "spinal", "--age", "45", "--yes"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(4), "{text}");
-    assert!(text.contains("TOO SOON") && text.contains("--accept-titration"), "{text}");
+    assert!(
+        text.contains("DANGER") && text.contains("at least 24 hours apart") && text.contains("--override"),
+        "{text}"
+    );
     assert_eq!(status(&device, &dir.0)["program_number"], 2);
+    // A bare "yes" is not a reason.
+    let output = program(&device, &dir.0, &["prescribe", &path(&second), "--override", "yes", "--yes"]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--override"));
+    assert_eq!(status(&device, &dir.0)["program_number"], 2);
+    // The older flag name still works, and the reason is kept in the pump's log.
     let output = program(
         &device,
         &dir.0,
@@ -379,8 +401,12 @@ fn a_second_increase_within_a_day_stops_unless_accepted() {
             "--yes",
         ],
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("Written reason, kept in the pump's log: consultant review after spasms"), "{text}");
     assert_eq!(status(&device, &dir.0)["program_number"], 3);
+    let log = program(&device, &dir.0, &["log"]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("consultant review after spasms"));
 }
 
 #[test]
@@ -397,10 +423,20 @@ fn a_refill_stops_when_less_comes_out_than_the_pump_expected() {
     let stopped = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000", "--yes"]);
     let text = String::from_utf8_lossy(&stopped.stdout);
     assert_eq!(stopped.status.code(), Some(3), "{text}");
-    assert!(text.contains("STOP: 1.5 mL LESS than expected, above the 1 mL"), "{text}");
+    assert!(
+        text.contains("Withdrawn 15.5 mL; the pump expected 17 mL: 1.5 mL LESS than expected, above the 1 mL"),
+        "{text}"
+    );
     assert!(text.contains("over-infusion"), "{text}");
-    let expected_before = status(&device, &dir.0)["reservoir_ml"].as_f64().expect("reservoir");
-    assert!((expected_before - 17.0).abs() < 0.01, "{expected_before}");
+    // What physically happened is said, and the pump knows it: the reservoir is empty.
+    assert!(text.contains("THE RESERVOIR IS EMPTY: 15.5 mL was withdrawn"), "{text}");
+    let after = status(&device, &dir.0);
+    assert_eq!(after["reservoir_ml"], 0.0);
+    assert_eq!(after["awaiting_refill"], true);
+    assert!(after["alarms"].as_array().expect("alarms").iter().any(|a| a == "empty_reservoir"), "{after}");
+    let log = String::from_utf8_lossy(&program(&device, &dir.0, &["log"]).stdout).into_owned();
+    assert!(log.contains("15.5 mL withdrawn") && log.contains("expected 17 mL"), "{log}");
+    // Once explained, the refill goes on from the recorded withdrawal.
     let accepted = program(
         &device,
         &dir.0,
@@ -409,6 +445,10 @@ fn a_refill_stops_when_less_comes_out_than_the_pump_expected() {
     let text = String::from_utf8_lossy(&accepted.stdout);
     assert!(accepted.status.success(), "{text}");
     assert!(text.contains("Gap accepted by the clinician: pump sent for analysis"), "{text}");
+    assert!(text.contains("already withdrawn"), "{text}");
+    let after = status(&device, &dir.0);
+    assert_eq!(after["reservoir_ml"], 20.0);
+    assert_eq!(after["awaiting_refill"], false);
 }
 
 #[test]
@@ -426,7 +466,13 @@ fn sigkill_at_arbitrary_moments_of_a_commit_leaves_a_running_therapy() {
         let programmer = itb()
             .args(["program", "--pump", &device.address, "--key"])
             .arg(dir.0.join("programmer.key"))
-            .args(["prescribe", file.to_str().expect("path"), "--yes"])
+            .args([
+                "prescribe",
+                file.to_str().expect("path"),
+                "--override",
+                "crash test of an intended change",
+                "--yes",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -32,7 +32,7 @@ use crate::calc::bridge::bridge;
 use crate::calc::refill::{RefillInputs, RefillSchedule, pump_volume_rate, refill_schedule};
 use crate::calc::refill_gap::RefillGap;
 use crate::calc::titrate::{
-    self, LARGEST_STEP_PERCENT, LastIncrease, Origin, TitrationCheck, TitrationInputs, Verdict, percent_text,
+    self, LARGEST_STEP_PERCENT, LastIncrease, Origin, TitrationCheck, TitrationInputs, Verdict,
 };
 use crate::drug::{Baclofen, Stability};
 use crate::prescription::{Prescription, Therapy};
@@ -64,6 +64,8 @@ pub struct PumpSide {
     pub reservoir: Volume,
     /// The low-reservoir alarm threshold.
     pub alarm_threshold: Volume,
+    /// When the drug in the reservoir went in (`None`: now, as after a refill).
+    pub filled_at: Option<Timestamp>,
 }
 
 /// The figures of one side, derived by the rules a refill date uses.
@@ -394,6 +396,7 @@ pub fn figures(side: &PumpSide, at: Timestamp, policy: &RefillPolicy) -> Figures
             stability: policy.stability,
             margin_days: policy.margin_days,
             start: at,
+            filled_at: side.filled_at,
             zone: policy.zone.clone(),
         })
         .ok()
@@ -439,8 +442,11 @@ pub fn review(inputs: &ReviewInputs) -> Review {
     Review { change: inputs.change, old, new, titration, warnings }
 }
 
-fn percent_of(old: u64, new: u64) -> u128 {
-    u128::from(new.abs_diff(old)) * 100 / u128::from(old.max(1))
+/// The change from `old` to `new` in millionths of a percent, signed.
+fn micro_percent(old: u64, new: u64) -> i64 {
+    let magnitude = crate::decimal::div_round(u128::from(new.abs_diff(old)) * 100_000_000, u128::from(old.max(1)));
+    let magnitude = i64::try_from(magnitude).unwrap_or(i64::MAX);
+    if new < old { -magnitude } else { magnitude }
 }
 
 /// The titration rules for a change of the largest daily dose.
@@ -449,13 +455,15 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
     let (current_rate, proposed_rate) = (DoseRate::ng_per_day(current), DoseRate::ng_per_day(proposed));
     let change = format!("{} to {}", text::dose_rate(current_rate), text::dose_rate(proposed_rate));
     if proposed < current {
-        let cut = percent_of(current, proposed);
-        if proposed != 0 && cut > u128::from(CUT_CAUTION_PERCENT) {
+        let above_caution =
+            u128::from(current - proposed) * 100 > u128::from(current) * u128::from(CUT_CAUTION_PERCENT);
+        if proposed != 0 && above_caution {
+            let cut = text::percent(-micro_percent(current, proposed)).trim_start_matches('-').to_owned();
             out.push(Warning::new(
                 WarningCode::LargeCut,
                 Severity::Caution,
                 format!(
-                    "The largest daily dose falls {cut}% from {change}: a cut of more than {CUT_CAUTION_PERCENT}% at once can bring on withdrawal; watch for returning spasms, itching and fever."
+                    "The largest daily dose falls {cut} from {change}: a cut of more than {CUT_CAUTION_PERCENT}% at once can bring on withdrawal; watch for returning spasms, itching and fever."
                 ),
             ));
         }
@@ -478,10 +486,7 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
     if proposed < current {
         return check;
     }
-    let percent = percent_text(
-        i64::try_from(crate::decimal::div_round(u128::from(proposed - current) * 100_000_000, u128::from(current)))
-            .unwrap_or(i64::MAX),
-    );
+    let percent = text::percent(micro_percent(current, proposed));
     match &check {
         Some(check) => {
             let (low, high) = check.band_percent;
@@ -491,7 +496,7 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
                 _ => (WarningCode::DoseIncrease, Severity::Info),
             };
             let mut sentence = format!(
-                "The largest daily dose rises {percent}% from {change}, against the {low}-{high}% step of the guideline."
+                "The largest daily dose rises {percent} from {change}, against the {low}-{high}% step of the guideline."
             );
             for reason in &check.reasons {
                 sentence.push(' ');
@@ -517,14 +522,14 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
                     WarningCode::IncreaseAboveLargestStep,
                     Severity::Danger,
                     format!(
-                        "The largest daily dose rises {percent}% from {change}: above the largest step of any guideline ({LARGEST_STEP_PERCENT}%, adults of spinal origin)."
+                        "The largest daily dose rises {percent} from {change}: above the largest step of any guideline ({LARGEST_STEP_PERCENT}%, adults of spinal origin)."
                     ),
                 ));
             } else {
                 out.push(Warning::new(
                     WarningCode::DoseIncrease,
                     Severity::Info,
-                    format!("The largest daily dose rises {percent}% from {change}."),
+                    format!("The largest daily dose rises {percent} from {change}."),
                 ));
             }
             if let Some(since) = too_soon {
@@ -561,13 +566,13 @@ fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
         Therapy::Flex(schedule) => {
             for (day, pattern) in schedule.days() {
                 for step in pattern.steps() {
-                    rates.push((format!("{day}: the step at {}", step.start), step.rate));
+                    rates.push((format!("{}: the step at {}", capitalised(day), step.start), step.rate));
                 }
             }
         }
-        Therapy::SimpleContinuous { rate } => rates.push(("the continuous rate".to_owned(), *rate)),
+        Therapy::SimpleContinuous { rate } => rates.push(("The continuous rate".to_owned(), *rate)),
         Therapy::PeriodicBolus(periodic) if !periodic.basal.is_zero() => {
-            rates.push(("the basal rate".to_owned(), periodic.basal))
+            rates.push(("The basal rate".to_owned(), periodic.basal))
         }
         Therapy::PeriodicBolus(_) | Therapy::Stopped => {}
     }
@@ -596,6 +601,11 @@ fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
             ),
         ));
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }
 
 fn concentration_change(inputs: &ReviewInputs, old: &Figures, with_bridge: bool, out: &mut Vec<Warning>) {
@@ -758,6 +768,7 @@ mod tests {
             concentration: Concentration::micrograms_per_ml(2000),
             reservoir: Volume::ml(18),
             alarm_threshold: Volume::ml(2),
+            filled_at: None,
         }
     }
 
@@ -791,7 +802,7 @@ mod tests {
         let per_hour = review.warnings.iter().find(|w| w.code == WarningCode::PerHourSuspected).expect("per hour");
         assert_eq!(per_hour.severity, Severity::Danger);
         assert!(
-            per_hour.sentence.contains("every day: the step at 08:00 runs at 1440 micrograms/day (60 micrograms/hour)"),
+            per_hour.sentence.contains("Every day: the step at 08:00 runs at 1440 micrograms/day (60 micrograms/hour)"),
             "{}",
             per_hour.sentence
         );

@@ -27,6 +27,7 @@ fn refill_inputs(
         stability: Stability::days(stability_days).expect("valid"),
         margin_days,
         start: Timestamp::from_second(1_780_000_000).expect("valid"),
+        filled_at: None,
         zone: TimeZone::get("Europe/London").expect("bundled"),
     }
 }

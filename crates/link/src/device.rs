@@ -4,26 +4,33 @@
 //! - **Roles as types.** [`authorize`] turns a request and the session's [`Role`] into either a
 //!   [`ClinicianRequest`] (which only a clinician session can hold) or a [`PatientRequest`] (PTM
 //!   status and bolus, nothing else). A patient session cannot even express a therapy change.
-//! - **Transactions for therapy.** A therapy change or refill is *staged*: the pump answers old
-//!   beside new, with warnings and the hash of that summary. Only a `commit` carrying that hash,
-//!   while the pump is still in the state the summary was made from, changes delivery. A session
-//!   that breaks before the commit leaves the old therapy running; the staged change expires.
-//! - **Idempotency.** Every answer is remembered by `(role, request id)` (bounded); a retry gets
-//!   the first answer and acts once.
+//! - **Transactions for therapy.** A therapy change or refill is *staged*: the pump checks it
+//!   against its hard limits on a copy of itself and answers what it will do, the state it was
+//!   staged against, and a hash of both. Only a `commit` carrying that hash, while the pump is
+//!   still in that state (therapy, concentration, reservoir withdrawals and refills, alarm
+//!   threshold, clock, alarms, delivery state), changes delivery. A session that breaks before
+//!   the commit leaves the old therapy running; the staged change expires after 10 minutes.
+//! - **No clinical advice.** The pump enforces its hard limits and says what it will do; the
+//!   programmer reviews the change with the rules of `itb-dose`.
+//! - **Idempotency keyed by the request itself.** Every answer is remembered by the session's
+//!   role, the full 64-bit request id and a hash of the request body (bounded): a retry gets
+//!   the first answer and acts once; the same id with another body is refused
+//!   (`request_id_reused`) and acts on nothing.
 
 use std::collections::VecDeque;
 
 use blake2::{Blake2s256, Digest};
-use itb_dose::calc::bridge::bridge;
-use itb_dose::calc::refill::{RefillInputs, pump_volume_rate, refill_schedule};
-use itb_dose::{Baclofen, Concentration, DoseRate, Duration, Mass, Prescription, Stability, Volume};
+use itb_dose::{Concentration, Duration, Mass, Prescription, Volume};
 use itb_pump::world::InjectInto;
 use itb_pump::{
-    Actor, AlarmKind, Command, EventKind, Instant, Pump, PumpTime, Refusal, Reply, Request as PumpRequest, WorldAction,
+    Actor, AlarmKind, Command, EventKind, Instant, LogText, Pump, PumpTime, Refusal, Reply, Request as PumpRequest,
+    WorldAction,
 };
+use serde::Serialize;
 
 use crate::message::{
-    self, AlarmInfo, LOG_READ_MAX, LogLine, Request, RequestBody, Response, ResponseBody, Side, Staged, StatusInfo,
+    self, AlarmInfo, LOG_READ_MAX, LogLine, Request, RequestBody, Response, ResponseBody, Staged, StagedChange,
+    StatusInfo,
 };
 use crate::trust::Role;
 
@@ -65,13 +72,13 @@ pub enum Authorized {
 /// requests is refused.
 pub fn authorize(role: Role, body: RequestBody) -> Result<Authorized, String> {
     match (role, body) {
-        (Role::Patient, RequestBody::PtmStatus) => Ok(Authorized::Patient(PatientRequest::Status)),
-        (Role::Patient, RequestBody::PtmBolus) => Ok(Authorized::Patient(PatientRequest::Bolus)),
+        (Role::Patient, RequestBody::PtmStatus {}) => Ok(Authorized::Patient(PatientRequest::Status)),
+        (Role::Patient, RequestBody::PtmBolus {}) => Ok(Authorized::Patient(PatientRequest::Bolus)),
         (Role::Patient, other) => Err(format!(
             "a patient's therapy manager may ask for a bolus or the short status only, not {}",
             other.name()
         )),
-        (Role::Clinician, RequestBody::PtmBolus) => {
+        (Role::Clinician, RequestBody::PtmBolus {}) => {
             Err("a PTM bolus is the patient's; a clinician gives a single_bolus".to_owned())
         }
         (Role::Clinician, body) => Ok(Authorized::Clinician(ClinicianRequest { _cap: ClinicianCap(()), body })),
@@ -84,16 +91,55 @@ enum Change {
     Refill { fill: Volume, concentration: Concentration, bridge: bool },
 }
 
-/// The state a staged change was made against: if any of it moves, the change is stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Change {
+    fn message(&self) -> StagedChange {
+        match self {
+            Change::Therapy(prescription) => {
+                StagedChange::Therapy { prescription_toml: itb_dose::toml::to_toml(prescription) }
+            }
+            Change::Refill { fill, concentration, bridge } => StagedChange::Refill {
+                fill_nl: fill.as_nl(),
+                concentration_ng_per_ml: concentration.as_ng_per_ml(),
+                bridge: *bridge,
+            },
+        }
+    }
+}
+
+/// The state a staged change was made against: if any of it moves, the change is stale. Each
+/// count is of log entries ever written, so a change and its undoing (stop, then resume) still
+/// count as a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 struct Fingerprint {
     program_number: u64,
-    concentration: Concentration,
-    refills: u64,
-    stops: u64,
-    resumes: u64,
-    programs: u64,
+    concentration_ng_per_ml: u64,
+    alarm_threshold_nl: u64,
+    awaiting_refill: bool,
+    state: &'static str,
+    alarms: Vec<&'static str>,
+    /// Counts of the log entries that change what a review showed.
+    counts: Vec<u64>,
 }
+
+/// The log entries whose every occurrence makes a staged change stale.
+const STALE_AFTER: [EventKind; 16] = [
+    EventKind::TherapyProgrammed,
+    EventKind::Stopped,
+    EventKind::Resumed,
+    EventKind::Refilled,
+    EventKind::ReservoirWithdrawn,
+    EventKind::BridgeStarted,
+    EventKind::SingleBolusStarted,
+    EventKind::PrimingStarted,
+    EventKind::ClockSet,
+    EventKind::AlarmThresholdSet,
+    EventKind::AlarmRaised,
+    EventKind::AlarmCleared,
+    EventKind::MotorStallDetected,
+    EventKind::MotorStallRecovered,
+    EventKind::EndOfService,
+    EventKind::LowBatteryReset,
+];
 
 #[derive(Debug, Clone)]
 struct Pending {
@@ -101,6 +147,15 @@ struct Pending {
     hash: Vec<u8>,
     fingerprint: Fingerprint,
     expires_at: Instant,
+}
+
+/// One remembered answer.
+#[derive(Debug, Clone)]
+struct Answer {
+    role: Role,
+    id: u64,
+    body_hash: [u8; 32],
+    response: Vec<u8>,
 }
 
 /// What handling a message did.
@@ -117,8 +172,7 @@ pub struct Outcome {
 pub struct Device {
     pump: Pump,
     pending: Option<Pending>,
-    withdrawn_since_refill: bool,
-    answers: VecDeque<((Role, u64), Vec<u8>)>,
+    answers: VecDeque<Answer>,
 }
 
 fn refused(code: &str, message: impl Into<String>) -> ResponseBody {
@@ -133,19 +187,25 @@ fn from_refusal(refusal: &Refusal) -> ResponseBody {
     }
 }
 
-fn timestamp(at: Instant) -> jiff::Timestamp {
-    at.to_timestamp()
+fn hash_of<T: Serialize>(value: &T) -> [u8; 32] {
+    Blake2s256::digest(message::encode(value)).into()
+}
+
+/// A written reason as the pump keeps it.
+fn reason_text(reason: Option<&str>) -> Result<Option<LogText>, ResponseBody> {
+    reason
+        .map(|text| {
+            LogText::new(text).map_err(|error| {
+                refused("invalid_reason", format!("the reason cannot be kept in the pump's log: {error}"))
+            })
+        })
+        .transpose()
 }
 
 impl Device {
     /// A device around a pump.
     pub fn new(pump: Pump) -> Self {
-        Self {
-            pump,
-            pending: None,
-            withdrawn_since_refill: false,
-            answers: VecDeque::with_capacity(ANSWERS_REMEMBERED),
-        }
+        Self { pump, pending: None, answers: VecDeque::with_capacity(ANSWERS_REMEMBERED) }
     }
     /// The pump.
     pub fn pump(&self) -> &Pump {
@@ -171,8 +231,20 @@ impl Device {
                 return Outcome { response: message::encode(&Response { id: 0, body }), changed: false };
             }
         };
-        if let Some((_, answer)) = self.answers.iter().find(|(key, _)| *key == (role, request.id)) {
-            return Outcome { response: answer.clone(), changed: false };
+        // The body as decoded, encoded again: the same request however its map was ordered.
+        let body_hash = hash_of(&request.body);
+        if let Some(answer) = self.answers.iter().find(|a| a.role == role && a.id == request.id) {
+            if answer.body_hash == body_hash {
+                return Outcome { response: answer.response.clone(), changed: false };
+            }
+            let body = refused(
+                "request_id_reused",
+                format!(
+                    "request id {} was used before for another request; nothing was done: give a new action a new id",
+                    request.id
+                ),
+            );
+            return Outcome { response: message::encode(&Response { id: request.id, body }), changed: false };
         }
         let (body, changed) = match authorize(role, request.body) {
             Err(why) => (refused("not_permitted", why), false),
@@ -183,22 +255,23 @@ impl Device {
         if self.answers.len() == ANSWERS_REMEMBERED {
             self.answers.pop_front();
         }
-        self.answers.push_back(((role, request.id), response.clone()));
+        self.answers.push_back(Answer { role, id: request.id, body_hash, response: response.clone() });
         Outcome { response, changed }
     }
 
-    fn command(&mut self, by: Actor, id: u64, command: Command) -> Result<Reply, Refusal> {
-        self.pump.handle(self.pump.now(), PumpRequest::new(by, Some(id), command))
+    fn command(&mut self, by: Actor, id: u64, reason: Option<LogText>, command: Command) -> Result<Reply, Refusal> {
+        let now = self.pump.now();
+        self.pump.handle(now, PumpRequest { id: Some(id), by, reason, command })
     }
 
     fn patient(&mut self, request: PatientRequest, id: u64) -> (ResponseBody, bool) {
         match request {
             PatientRequest::Status => (self.ptm_status(), false),
-            PatientRequest::Bolus => match self.command(Actor::Patient, id, Command::PtmBolus) {
+            PatientRequest::Bolus => match self.command(Actor::Patient, id, None, Command::PtmBolus) {
                 Ok(Reply::BolusStarted { dose, ends_at }) => {
                     (ResponseBody::BolusStarted { dose_ng: dose.as_ng(), ends_at_ms: ends_at.as_ms() }, true)
                 }
-                Ok(other) => (refused("unexpected", format!("{other:?}")), true),
+                Ok(other) => (refused("unexpected", format!("the pump answered {}", reply_name(&other))), true),
                 Err(refusal) => (from_refusal(&refusal), true),
             },
         }
@@ -221,39 +294,45 @@ impl Device {
             Ok(Reply::BolusStarted { dose, ends_at }) => {
                 (ResponseBody::BolusStarted { dose_ng: dose.as_ng(), ends_at_ms: ends_at.as_ms() }, true)
             }
-            Ok(other) => (ResponseBody::Done { message: format!("{other:?}") }, true),
+            Ok(other) => (ResponseBody::Done { message: reply_name(&other).to_owned() }, true),
             Err(refusal) => (from_refusal(&refusal), true),
         };
+        let by = Actor::Clinician;
         match request.body {
-            RequestBody::Interrogate => (ResponseBody::Status(Box::new(self.status_info())), false),
+            RequestBody::Interrogate {} => (ResponseBody::Status(Box::new(self.status_info())), false),
             RequestBody::ReadLog { from_seq, max } => {
-                let entries = self
-                    .pump
-                    .log()
+                let log = self.pump.log();
+                let entries = log
                     .read_from(from_seq, usize::from(max.min(LOG_READ_MAX)))
                     .into_iter()
                     .map(|e| LogLine {
                         seq: e.seq,
                         pump_time_ms: e.at.as_ms(),
-                        kind: e.event.kind().as_str().to_owned(),
-                        detail: e.event.describe(),
+                        event: e.event,
+                        text: e.event.describe(),
                     })
                     .collect();
-                (ResponseBody::Log { entries, next_seq: self.pump.log().next_seq() }, false)
+                let first_seq = log.iter().next().map_or(log.next_seq(), |e| e.seq);
+                (ResponseBody::Log { entries, first_seq, next_seq: log.next_seq() }, false)
             }
             RequestBody::StageTherapy { prescription_toml } => match itb_dose::toml::from_toml(&prescription_toml) {
                 Ok(prescription) => self.stage(Change::Therapy(prescription)),
                 Err(error) => (refused("invalid_prescription", error.to_string()), false),
             },
-            RequestBody::WithdrawReservoir => {
+            RequestBody::WithdrawReservoir {} => {
                 let expected = self.pump.reservoir_estimate();
-                let withdrawn = self.pump.act(self.pump.now(), WorldAction::Withdraw).unwrap_or_default();
-                self.withdrawn_since_refill = true;
-                let warning_above = self.pump.profile().reservoir.refill_gap_warning.value;
+                let now = self.pump.now();
+                let withdrawn = self.pump.act(now, WorldAction::Withdraw).unwrap_or_default();
+                // The nurse tells the pump what came out: its log records it, and it believes
+                // its reservoir empty until the refill.
+                let recorded = self.command(by, id, None, Command::RecordWithdrawal { volume: withdrawn.volume });
+                if let Err(refusal) = recorded {
+                    return (from_refusal(&refusal), true);
+                }
                 let body = ResponseBody::Withdrawn {
                     withdrawn_nl: withdrawn.volume.as_nl(),
                     expected_nl: expected.as_nl(),
-                    warning_above_nl: warning_above.as_nl(),
+                    at_ms: now.as_ms(),
                 };
                 (body, true)
             }
@@ -268,7 +347,7 @@ impl Device {
                 if let Err(refusal) = self.dry_run(&change) {
                     return (from_refusal(&refusal), false);
                 }
-                if !self.withdrawn_since_refill {
+                if !self.pump.status().awaiting_refill {
                     return (
                         refused(
                             "not_withdrawn",
@@ -279,83 +358,76 @@ impl Device {
                 }
                 self.stage(change)
             }
-            RequestBody::Commit { hash } => self.commit(&hash, id),
-            RequestBody::Discard => {
+            RequestBody::Commit { hash, reason } => match reason_text(reason.as_deref()) {
+                Ok(reason) => self.commit(&hash, id, reason),
+                Err(body) => (body, false),
+            },
+            RequestBody::Discard {} => {
                 let had = self.pending.take().is_some();
                 let message = if had { "the staged change was discarded" } else { "nothing was staged" };
                 (ResponseBody::Done { message: message.to_owned() }, false)
             }
             RequestBody::SetClock { pump_time_ms } => {
-                done(self.command(Actor::Clinician, id, Command::SetClock { reading: PumpTime::from_ms(pump_time_ms) }))
+                done(self.command(by, id, None, Command::SetClock { reading: PumpTime::from_ms(pump_time_ms) }))
             }
-            RequestBody::SetAlarmThreshold { threshold_nl } => done(self.command(
-                Actor::Clinician,
-                id,
-                Command::SetAlarmThreshold { threshold: Volume::nl(threshold_nl) },
-            )),
+            RequestBody::SetAlarmThreshold { threshold_nl } => {
+                done(self.command(by, id, None, Command::SetAlarmThreshold { threshold: Volume::nl(threshold_nl) }))
+            }
             RequestBody::ClearAlarm { alarm } => match AlarmKind::parse(&alarm) {
-                Some(kind) => done(self.command(Actor::Clinician, id, Command::ClearAlarm { kind })),
+                Some(kind) => done(self.command(by, id, None, Command::ClearAlarm { kind })),
                 None => (refused("unknown_alarm", format!("'{alarm}' is not an alarm")), false),
             },
-            RequestBody::Stop => done(self.command(Actor::Clinician, id, Command::Stop)),
-            RequestBody::Resume => done(self.command(Actor::Clinician, id, Command::Resume)),
-            RequestBody::PostMriCheck => (self.mri_check(), false),
+            RequestBody::Stop { reason } => match reason_text(reason.as_deref()) {
+                Ok(reason) => done(self.command(by, id, reason, Command::Stop)),
+                Err(body) => (body, false),
+            },
+            RequestBody::Resume {} => done(self.command(by, id, None, Command::Resume)),
+            RequestBody::PostMriCheck {} => (self.mri_check(), false),
             RequestBody::SingleBolus { dose_ng, duration_ms, then_stop } => done(self.command(
-                Actor::Clinician,
+                by,
                 id,
+                None,
                 Command::SingleBolus { dose: Mass::ng(dose_ng), duration: Duration::ms(duration_ms), then_stop },
             )),
             RequestBody::PrimingBolus { catheter_only } => {
-                done(self.command(Actor::Clinician, id, Command::PrimingBolus { catheter_only }))
+                done(self.command(by, id, None, Command::PrimingBolus { catheter_only }))
             }
-            RequestBody::PtmStatus => (self.ptm_status(), false),
-            RequestBody::PtmBolus => (refused("not_permitted", "a PTM bolus is the patient's"), false),
+            RequestBody::PtmStatus {} => (self.ptm_status(), false),
+            RequestBody::PtmBolus {} => (refused("not_permitted", "a PTM bolus is the patient's"), false),
         }
     }
 
     fn mri_check(&self) -> ResponseBody {
         let status = self.pump.status();
-        let stalls = self.pump.log().count(EventKind::MotorStallDetected);
-        let recoveries = self.pump.log().count(EventKind::MotorStallRecovered);
-        let advice = if status.motor_stalled {
-            "The motor is stalled: no drug is delivered. Check again within hours; watch for withdrawal and give oral baclofen as the team advises."
-        } else if stalls > recoveries {
-            "A stall was detected and not yet seen to recover: interrogate again."
-        } else if status.alarms.iter().any(|a| a.kind == AlarmKind::MotorStall) {
-            "The motor runs again: clear the motor-stall alarm."
-        } else {
-            "The motor runs: delivery continues as programmed."
-        };
         ResponseBody::MriCheck {
             motor_stalled: status.motor_stalled,
-            stalls_detected: stalls,
-            recoveries,
+            stalls_detected: self.pump.log().count(EventKind::MotorStallDetected),
+            recoveries: self.pump.log().count(EventKind::MotorStallRecovered),
+            stall_alarm: status.alarms.iter().any(|a| a.kind == AlarmKind::MotorStall),
             state: status.state.as_str().to_owned(),
-            advice: advice.to_owned(),
         }
     }
 
-    /// The status as the wire carries it.
+    /// The status as the wire carries it: what the pump knows, nothing derived by clinical rules.
     pub fn status_info(&self) -> StatusInfo {
         let status = self.pump.status();
         let profile = self.pump.profile();
-        let worst = status.prescription.as_ref().map_or(DoseRate::ZERO, Prescription::worst_case_rate);
-        let alarm_at = self.alarm_at(status.reservoir, status.concentration, worst);
         StatusInfo {
             now_ms: status.at.as_ms(),
             pump_time_ms: status.pump_time.as_ms(),
             profile: status.profile.clone(),
             capacity_nl: profile.reservoir.capacity.value.as_nl(),
             refill_gap_warning_nl: profile.reservoir.refill_gap_warning.value.as_nl(),
+            dead_volume_nl: self.pump.dead_volume().as_nl(),
             reservoir_nl: status.reservoir.as_nl(),
+            filled_at_ms: status.filled_at.as_ms(),
             concentration_ng_per_ml: status.concentration.as_ng_per_ml(),
             alarm_threshold_nl: status.alarm_threshold.as_nl(),
+            awaiting_refill: status.awaiting_refill,
             prescription_toml: status.prescription.as_ref().map(itb_dose::toml::to_toml),
             program_number: status.program_number,
             state: status.state.as_str().to_owned(),
             rate_nl_per_day: status.rate.as_nl_per_day(),
-            worst_case_daily_dose_ng: worst.as_ng_per_day(),
-            low_reservoir_alarm_at_ms: alarm_at.map(Instant::as_ms),
             alarms: status
                 .alarms
                 .iter()
@@ -363,7 +435,6 @@ impl Device {
                     alarm: a.kind.as_str().to_owned(),
                     critical: a.kind.severity() == itb_pump::Severity::Critical,
                     raised_at_ms: a.raised_at.as_ms(),
-                    meaning: a.kind.describe().to_owned(),
                 })
                 .collect(),
             motor_stalled: status.motor_stalled,
@@ -376,54 +447,17 @@ impl Device {
         }
     }
 
-    /// When the low-reservoir alarm sounds from `reservoir` at `dose` (the refill calculation).
-    fn alarm_at(&self, reservoir: Volume, concentration: Concentration, dose: DoseRate) -> Option<Instant> {
-        let drug = Baclofen::new(concentration).ok()?;
-        let threshold = self.pump.status().alarm_threshold;
-        let inputs = RefillInputs {
-            fill: reservoir,
-            drug,
-            daily_dose: dose,
-            alarm_threshold: threshold.min(reservoir),
-            stability: Stability::default(),
-            margin_days: 0,
-            start: timestamp(self.pump.now()),
-            zone: jiff::tz::TimeZone::UTC,
-        };
-        let schedule = refill_schedule(&inputs).ok()?;
-        schedule.alarm_at.map(Instant::from_timestamp)
-    }
-
-    fn side(&self, prescription: Option<&Prescription>, reservoir: Volume, concentration: Concentration) -> Side {
-        let totals = prescription.map(Prescription::daily_totals);
-        let worst = totals.as_ref().map_or(Mass::ZERO, |t| t.max_with_ptm);
-        let worst_rate = DoseRate::ng_per_day(worst.as_ng());
-        let daily_volume = Baclofen::new(concentration)
-            .ok()
-            .and_then(|drug| pump_volume_rate(worst_rate, drug))
-            .map_or(0, |v| v.as_nl_per_day());
-        Side {
-            therapy: prescription.map_or_else(|| "no therapy".to_owned(), ToString::to_string),
-            prescription_toml: prescription.map(itb_dose::toml::to_toml),
-            max_day_ng: totals.as_ref().map_or(0, |t| t.max.as_ng()),
-            worst_case_day_ng: worst.as_ng(),
-            reservoir_nl: reservoir.as_nl(),
-            concentration_ng_per_ml: concentration.as_ng_per_ml(),
-            daily_volume_nl: daily_volume,
-            low_reservoir_alarm_at_ms: self.alarm_at(reservoir, concentration, worst_rate).map(Instant::as_ms),
-        }
-    }
-
     fn fingerprint(&self) -> Fingerprint {
         let status = self.pump.status();
         let log = self.pump.log();
         Fingerprint {
             program_number: status.program_number,
-            concentration: status.concentration,
-            refills: log.count(EventKind::Refilled),
-            stops: log.count(EventKind::Stopped),
-            resumes: log.count(EventKind::Resumed),
-            programs: log.count(EventKind::TherapyProgrammed),
+            concentration_ng_per_ml: status.concentration.as_ng_per_ml(),
+            alarm_threshold_nl: status.alarm_threshold.as_nl(),
+            awaiting_refill: status.awaiting_refill,
+            state: status.state.as_str(),
+            alarms: status.alarms.iter().map(|a| a.kind.as_str()).collect(),
+            counts: STALE_AFTER.iter().map(|kind| log.count(*kind)).collect(),
         }
     }
 
@@ -437,80 +471,29 @@ impl Device {
                 Command::Refill { volume: *fill, concentration: *concentration, bridge: *bridge }
             }
         };
-        copy.handle(now, PumpRequest::clinician(None, command)).map(|_| ())
+        copy.handle(now, PumpRequest { id: None, by: Actor::Clinician, reason: None, command }).map(|_| ())
     }
 
     fn stage(&mut self, change: Change) -> (ResponseBody, bool) {
         if let Err(refusal) = self.dry_run(&change) {
             return (from_refusal(&refusal), false);
         }
-        let staged = self.summary(&change);
-        self.pending = Some(Pending {
-            change,
-            hash: staged.hash.clone(),
-            fingerprint: self.fingerprint(),
-            expires_at: self.pump.now().plus(STAGED_LIFETIME),
-        });
+        let fingerprint = self.fingerprint();
+        let message = change.message();
+        let staged_at = self.pump.now();
+        let hash = hash_of(&(&message, &fingerprint, staged_at.as_ms())).to_vec();
+        let expires_at = staged_at.plus(STAGED_LIFETIME);
+        let staged = Staged {
+            change: message,
+            against: self.status_info(),
+            hash: hash.clone(),
+            expires_at_ms: expires_at.as_ms(),
+        };
+        self.pending = Some(Pending { change, hash, fingerprint, expires_at });
         (ResponseBody::Staged(Box::new(staged)), false)
     }
 
-    fn summary(&self, change: &Change) -> Staged {
-        let status = self.pump.status();
-        let current = status.prescription.as_ref();
-        let old = self.side(current, status.reservoir, status.concentration);
-        let (kind, new, warnings) = match change {
-            Change::Therapy(prescription) => {
-                let new = self.side(Some(prescription), status.reservoir, status.concentration);
-                ("therapy", new.clone(), therapy_warnings(&old, &new, prescription))
-            }
-            Change::Refill { fill, concentration, bridge: with_bridge } => {
-                let new = self.side(current, *fill, *concentration);
-                let mut warnings = Vec::new();
-                if *concentration != status.concentration {
-                    let old_drug = Baclofen::new(status.concentration).ok();
-                    let new_drug = Baclofen::new(*concentration).ok();
-                    let dose = DoseRate::ng_per_day(old.max_day_ng);
-                    if let (Some(old_drug), Some(new_drug)) = (old_drug, new_drug)
-                        && let Ok(plan) = bridge(self.pump.dead_volume(), old_drug, new_drug, dose)
-                    {
-                        if *with_bridge {
-                            warnings.push(format!(
-                                "Concentration changes from {} to {}: a bridge bolus pushes the {} of old drug out at {} for {} h, then the new rate {} applies.",
-                                status.concentration, concentration, plan.volume, plan.rate, plan.duration.hours_decimal(), plan.rate_after
-                            ));
-                        } else {
-                            warnings.push(format!(
-                                "Concentration changes from {} to {} WITHOUT a bridge bolus: for {} h the old drug in the catheter is delivered at the new rate, {} instead of {}.",
-                                status.concentration, concentration, plan.skipped_duration.hours_decimal(), plan.skipped_daily_dose, dose
-                            ));
-                        }
-                    }
-                }
-                if let Some(alarm) = new.low_reservoir_alarm_at_ms {
-                    let expiry = self.pump.now().plus(Stability::default().duration());
-                    if alarm > expiry.as_ms() {
-                        warnings.push(format!(
-                            "The drug expires before the low-reservoir alarm: the refill is due by {} (180 days).",
-                            timestamp(expiry)
-                        ));
-                    }
-                }
-                ("refill", new, warnings)
-            }
-        };
-        let mut hasher = Blake2s256::new();
-        hasher.update(message::encode(&(kind, &old, &new, &warnings)));
-        Staged {
-            change: kind.to_owned(),
-            old,
-            new,
-            warnings,
-            hash: hasher.finalize().to_vec(),
-            expires_at_ms: self.pump.now().plus(STAGED_LIFETIME).as_ms(),
-        }
-    }
-
-    fn commit(&mut self, hash: &[u8], id: u64) -> (ResponseBody, bool) {
+    fn commit(&mut self, hash: &[u8], id: u64, reason: Option<LogText>) -> (ResponseBody, bool) {
         let Some(pending) = self.pending.clone() else {
             return (refused("nothing_staged", "nothing is staged (or it expired): stage the change again"), false);
         };
@@ -518,7 +501,7 @@ impl Device {
             return (
                 refused(
                     "hash_mismatch",
-                    "the hash is not the staged change's: review the staged summary and commit its hash",
+                    "the hash is not the staged change's: review the staged change and commit its hash",
                 ),
                 false,
             );
@@ -528,19 +511,19 @@ impl Device {
             return (
                 refused(
                     "stale_change",
-                    "the pump changed since this was staged: the old therapy still runs; stage again",
+                    "the pump changed since this was staged (its therapy, reservoir, alarms, threshold, clock or state): the old therapy still runs; review it again",
                 ),
                 false,
             );
         }
         self.pending = None;
+        let by = Actor::Clinician;
         let result = match pending.change {
-            Change::Therapy(prescription) => self.command(Actor::Clinician, id, Command::Program { prescription }),
+            Change::Therapy(prescription) => self.command(by, id, reason, Command::Program { prescription }),
             Change::Refill { fill, concentration, bridge } => {
                 let now = self.pump.now();
                 self.pump.act(now, WorldAction::Inject { volume: fill, concentration, into: InjectInto::Reservoir });
-                self.withdrawn_since_refill = false;
-                self.command(Actor::Clinician, id, Command::Refill { volume: fill, concentration, bridge })
+                self.command(by, id, reason, Command::Refill { volume: fill, concentration, bridge })
             }
         };
         match result {
@@ -549,72 +532,18 @@ impl Device {
                 (ResponseBody::Done { message: message.to_owned() }, true)
             }
             Ok(Reply::Done(message)) => (ResponseBody::Done { message }, true),
-            Ok(other) => (ResponseBody::Done { message: format!("{other:?}") }, true),
+            Ok(other) => (ResponseBody::Done { message: reply_name(&other).to_owned() }, true),
             Err(refusal) => (from_refusal(&refusal), true),
         }
     }
 }
 
-fn percent(old: u64, new: u64) -> Option<u128> {
-    (old > 0).then(|| u128::from(new.abs_diff(old)) * 100 / u128::from(old))
-}
-
-fn therapy_warnings(old: &Side, new: &Side, prescription: &Prescription) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let old_dose = Mass::ng(old.max_day_ng);
-    let new_dose = Mass::ng(new.max_day_ng);
-    if let Some(change) = percent(old.max_day_ng, new.max_day_ng) {
-        if new.max_day_ng > old.max_day_ng {
-            warnings.push(format!(
-                "The largest daily dose rises {change}% from {old_dose} to {new_dose}: check it against the titration guideline (adults of spinal origin 10-30%, cerebral origin and children 5-15%, at most once in 24 hours)."
-            ));
-            if change > 30 {
-                warnings.push(format!("An increase of {change}% is above every guideline step."));
-            }
-        } else if new.max_day_ng < old.max_day_ng && change > 20 {
-            warnings.push(format!(
-                "The largest daily dose falls {change}% from {old_dose} to {new_dose}: a cut of more than 20% at once can bring on withdrawal."
-            ));
-        }
+fn reply_name(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Status(_) => "status",
+        Reply::Done(_) => "done",
+        Reply::BolusStarted { .. } => "bolus started",
+        Reply::Refilled { .. } => "refilled",
+        Reply::WithdrawalRecorded { .. } => "withdrawal recorded",
     }
-    // A flex step entered per hour instead of per day (ISMP): a step far above the old dose.
-    if let itb_dose::Therapy::Flex(schedule) = prescription.therapy() {
-        for (day, pattern) in schedule.days() {
-            for step in pattern.steps() {
-                if old.max_day_ng > 0 && step.rate.as_ng_per_day() >= old.max_day_ng.saturating_mul(3) {
-                    warnings.push(format!(
-                        "{day}: the step at {} runs at {}, three times or more the current daily dose: check it was not entered per hour.",
-                        step.start, step.rate
-                    ));
-                }
-            }
-        }
-    }
-    if old.worst_case_day_ng != old.max_day_ng && prescription.ptm().is_none() {
-        warnings.push("The new therapy has no PTM limits: the patient's PTM boluses will be refused.".to_owned());
-    }
-    if new.worst_case_day_ng != new.max_day_ng {
-        warnings.push(format!(
-            "With every PTM bolus taken the patient may receive {} a day; the refill date assumes this.",
-            Mass::ng(new.worst_case_day_ng)
-        ));
-    }
-    if let (Some(old_alarm), Some(new_alarm)) = (old.low_reservoir_alarm_at_ms, new.low_reservoir_alarm_at_ms)
-        && new_alarm < old_alarm
-    {
-        let days = (old_alarm - new_alarm) / 86_400_000;
-        if days > 0 {
-            warnings.push(format!(
-                "The low-reservoir alarm moves {days} days earlier, to {}: rebook the refill.",
-                timestamp(Instant::from_ms(new_alarm))
-            ));
-        }
-    }
-    if prescription.therapy().mode_name() == "stopped" {
-        warnings.push(
-            "The new therapy delivers NOTHING: withdrawal can follow within hours to days. Never stop the pump for an MRI scan."
-                .to_owned(),
-        );
-    }
-    warnings
 }

@@ -4,7 +4,7 @@
 use itb_dose::{Concentration, DeviceProfile, Volume};
 use itb_link::Role;
 use itb_link::device::Device;
-use itb_link::message::{self, Request, RequestBody, Response, ResponseBody};
+use itb_link::message::{self, Request, RequestBody, Response, ResponseBody, StagedChange};
 use itb_pump::{Implant, Instant, Pump, PumpTime};
 
 fn start() -> Instant {
@@ -52,22 +52,25 @@ const NEW_THERAPY: &str = "mode = \"simple_continuous\"\ndose = \"460 micrograms
 fn a_patient_session_can_ask_for_a_bolus_and_nothing_else() {
     let mut device = device();
     let t = start().plus(itb_dose::Duration::hours(1));
-    for body in [
-        RequestBody::Interrogate,
+    for (id, body) in [
+        RequestBody::Interrogate {},
         RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.to_owned() },
-        RequestBody::Stop,
+        RequestBody::Stop { reason: None },
         RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false },
-        RequestBody::Commit { hash: vec![0; 32] },
-    ] {
-        let answer = ask(&mut device, Role::Patient, t, 1, body.clone());
+        RequestBody::Commit { hash: vec![0; 32], reason: None },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = ask(&mut device, Role::Patient, t, 100 + id as u64, body.clone());
         assert_eq!(refusal_code(&answer), "not_permitted", "{body:?}");
     }
     assert!(matches!(
-        ask(&mut device, Role::Patient, t, 2, RequestBody::PtmStatus),
+        ask(&mut device, Role::Patient, t, 2, RequestBody::PtmStatus {}),
         ResponseBody::PtmStatus { allowed_per_24h: 3, .. }
     ));
     assert!(matches!(
-        ask(&mut device, Role::Patient, t, 3, RequestBody::PtmBolus),
+        ask(&mut device, Role::Patient, t, 3, RequestBody::PtmBolus {}),
         ResponseBody::BolusStarted { dose_ng: 20_000, .. }
     ));
 }
@@ -76,12 +79,13 @@ fn a_patient_session_can_ask_for_a_bolus_and_nothing_else() {
 fn a_retried_bolus_delivers_once() {
     let mut device = device();
     let t = start().plus(itb_dose::Duration::hours(1));
-    let first = ask(&mut device, Role::Patient, t, 9, RequestBody::PtmBolus);
-    let again = ask(&mut device, Role::Patient, t.plus(itb_dose::Duration::seconds(3)), 9, RequestBody::PtmBolus);
+    let first = ask(&mut device, Role::Patient, t, 9, RequestBody::PtmBolus {});
+    let again = ask(&mut device, Role::Patient, t.plus(itb_dose::Duration::seconds(3)), 9, RequestBody::PtmBolus {});
     assert_eq!(first, again);
     assert_eq!(device.pump().log().count(itb_pump::EventKind::PtmBolus), 1);
     // A new id within the lockout is refused with the time it will be allowed.
-    let refused = ask(&mut device, Role::Patient, t.plus(itb_dose::Duration::minutes(30)), 10, RequestBody::PtmBolus);
+    let refused =
+        ask(&mut device, Role::Patient, t.plus(itb_dose::Duration::minutes(30)), 10, RequestBody::PtmBolus {});
     match refused {
         ResponseBody::Refused { code, retry_at_ms, .. } => {
             assert_eq!(code, "ptm_lockout");
@@ -96,9 +100,9 @@ fn request_ids_are_whole_at_the_pump() {
     // Ids a and a + 2^63 used to reach the pump as the same id (shifted left by one).
     let mut device = device();
     let t = start().plus(itb_dose::Duration::hours(1));
-    let first = ask(&mut device, Role::Patient, t, 9, RequestBody::PtmBolus);
+    let first = ask(&mut device, Role::Patient, t, 9, RequestBody::PtmBolus {});
     let later = t.plus(itb_dose::Duration::hours(3));
-    let second = ask(&mut device, Role::Patient, later, 9 + (1 << 63), RequestBody::PtmBolus);
+    let second = ask(&mut device, Role::Patient, later, 9 + (1 << 63), RequestBody::PtmBolus {});
     assert!(matches!(second, ResponseBody::BolusStarted { .. }), "{second:?}");
     assert_ne!(first, second);
     assert_eq!(device.pump().log().count(itb_pump::EventKind::PtmBolus), 2);
@@ -118,19 +122,24 @@ fn therapy_changes_are_staged_reviewed_and_committed_by_hash() {
         ResponseBody::Staged(staged) => staged,
         other => panic!("expected a staged change, got {other:?}"),
     };
-    assert_eq!(staged.old.max_day_ng, 400_000);
-    assert_eq!(staged.new.max_day_ng, 460_000);
-    assert!(staged.warnings.iter().any(|w| w.contains("rises 15%")), "{:?}", staged.warnings);
+    // What the pump will do, and the state it was staged against: no clinical advice.
+    let expected = itb_dose::toml::to_toml(&itb_dose::toml::from_toml(NEW_THERAPY).expect("valid"));
+    assert_eq!(staged.change, StagedChange::Therapy { prescription_toml: expected });
+    assert_eq!(staged.against.program_number, 1);
+    assert_eq!(staged.against.reservoir_nl, 19_600_000);
     // Nothing changes until the commit.
     assert_eq!(device.pump().status().program_number, 1);
-    let wrong = ask(&mut device, Role::Clinician, t, 2, RequestBody::Commit { hash: vec![7; 32] });
+    let wrong = ask(&mut device, Role::Clinician, t, 2, RequestBody::Commit { hash: vec![7; 32], reason: None });
     assert_eq!(refusal_code(&wrong), "hash_mismatch");
     assert_eq!(device.pump().status().program_number, 1);
-    let done = ask(&mut device, Role::Clinician, t, 3, RequestBody::Commit { hash: staged.hash.clone() });
+    let done = ask(&mut device, Role::Clinician, t, 3, RequestBody::Commit { hash: staged.hash.clone(), reason: None });
     assert!(matches!(done, ResponseBody::Done { .. }), "{done:?}");
     assert_eq!(device.pump().status().program_number, 2);
     // The same commit retried answers the same and programs nothing more.
-    assert_eq!(ask(&mut device, Role::Clinician, t, 3, RequestBody::Commit { hash: staged.hash.clone() }), done);
+    assert_eq!(
+        ask(&mut device, Role::Clinician, t, 3, RequestBody::Commit { hash: staged.hash.clone(), reason: None }),
+        done
+    );
     assert_eq!(device.pump().status().program_number, 2);
 }
 
@@ -148,11 +157,15 @@ fn a_stale_or_expired_staged_change_is_refused_and_the_old_therapy_runs() {
         panic!("staged");
     };
     // Someone stops and resumes the pump in between: the reviewed "old" is no longer true.
-    ask(&mut device, Role::Clinician, t, 2, RequestBody::Stop);
-    ask(&mut device, Role::Clinician, t, 3, RequestBody::Resume);
-    let stale = ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash.clone() });
+    ask(&mut device, Role::Clinician, t, 2, RequestBody::Stop { reason: None });
+    ask(&mut device, Role::Clinician, t, 3, RequestBody::Resume {});
+    let old = device.pump().status().prescription;
+    let stale =
+        ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash.clone(), reason: None });
     assert_eq!(refusal_code(&stale), "stale_change");
     assert_eq!(device.pump().status().program_number, 1);
+    assert_eq!(device.pump().status().prescription, old, "the old therapy runs, unchanged");
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::TherapyProgrammed), 1);
     // Staged, then the session goes away: after 10 minutes the change is gone.
     let ResponseBody::Staged(again) = ask(
         &mut device,
@@ -168,7 +181,7 @@ fn a_stale_or_expired_staged_change_is_refused_and_the_old_therapy_runs() {
         Role::Clinician,
         t.plus(itb_dose::Duration::minutes(11)),
         6,
-        RequestBody::Commit { hash: again.hash },
+        RequestBody::Commit { hash: again.hash, reason: None },
     );
     assert_eq!(refusal_code(&late), "nothing_staged");
     assert_eq!(device.pump().status().state, itb_pump::DeliveryState::Therapy);
@@ -183,20 +196,82 @@ fn a_refill_is_withdraw_then_stage_then_commit() {
     let too_much = RequestBody::StageRefill { fill_nl: 25_000_000, concentration_ng_per_ml: 500_000, bridge: true };
     assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 11, too_much)), "fill_above_capacity");
     assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 1, stage.clone())), "not_withdrawn");
-    let withdrawn = ask(&mut device, Role::Clinician, t, 2, RequestBody::WithdrawReservoir);
+    let withdrawn = ask(&mut device, Role::Clinician, t, 2, RequestBody::WithdrawReservoir {});
     assert_eq!(
         withdrawn,
-        ResponseBody::Withdrawn { withdrawn_nl: 8_000_000, expected_nl: 8_000_000, warning_above_nl: 1_000_000 }
+        ResponseBody::Withdrawn { withdrawn_nl: 8_000_000, expected_nl: 8_000_000, at_ms: t.as_ms() }
     );
+    // The pump's log says what came out, and the pump believes its reservoir empty.
+    assert_eq!(device.pump().status().reservoir, Volume::ZERO);
+    assert!(device.pump().status().awaiting_refill);
     let ResponseBody::Staged(staged) = ask(&mut device, Role::Clinician, t, 3, stage) else { panic!("staged") };
-    assert!(staged.warnings.iter().any(|w| w.contains("bridge bolus")), "{:?}", staged.warnings);
-    let done = ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash });
+    assert_eq!(
+        staged.change,
+        StagedChange::Refill { fill_nl: 20_000_000, concentration_ng_per_ml: 500_000, bridge: true }
+    );
+    let done = ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash, reason: None });
     assert_eq!(done, ResponseBody::Done { message: "refilled; bridge bolus running".to_owned() });
     assert_eq!(device.pump().world().reservoir().volume, Volume::ml(20));
     // Over the hard limit: refused at staging, nothing staged.
-    ask(&mut device, Role::Clinician, t, 5, RequestBody::WithdrawReservoir);
+    ask(&mut device, Role::Clinician, t, 5, RequestBody::WithdrawReservoir {});
     let too_much = RequestBody::StageRefill { fill_nl: 25_000_000, concentration_ng_per_ml: 500_000, bridge: true };
     assert_eq!(refusal_code(&ask(&mut device, Role::Clinician, t, 6, too_much)), "fill_above_capacity");
+}
+
+/// Ids `a` and `a + 2^63` are different requests; a reused id with another body is refused and
+/// does nothing; the same request again gets the first answer and acts once.
+#[test]
+fn idempotency_is_keyed_by_the_request_itself() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::days(1));
+    let bolus = || RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false };
+    let a = 41;
+    let first = ask(&mut device, Role::Clinician, t, a, bolus());
+    assert!(matches!(first, ResponseBody::BolusStarted { dose_ng: 50_000, .. }), "{first:?}");
+    let later = t.plus(itb_dose::Duration::hours(1));
+    let second = ask(&mut device, Role::Clinician, later, a + (1 << 63), bolus());
+    assert!(
+        matches!(second, ResponseBody::BolusStarted { dose_ng: 50_000, .. }),
+        "a new bolus, not the old answer: {second:?}"
+    );
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::SingleBolusStarted), 2);
+    // The same request again: the first answer, and nothing more delivered.
+    assert_eq!(ask(&mut device, Role::Clinician, later, a + (1 << 63), bolus()), second);
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::SingleBolusStarted), 2);
+    // A stop reusing an id: refused, and the pump runs on.
+    let reused = ask(&mut device, Role::Clinician, later, a, RequestBody::Stop { reason: None });
+    assert_eq!(refusal_code(&reused), "request_id_reused");
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::Stopped), 0);
+    assert_ne!(device.pump().status().state, itb_pump::DeliveryState::Stopped);
+    // The same id from the other role is another request.
+    assert!(matches!(
+        ask(&mut device, Role::Patient, later, a, RequestBody::PtmStatus {}),
+        ResponseBody::PtmStatus { .. }
+    ));
+}
+
+/// An unknown field beside a request without fields, written by an independent encoder, is
+/// refused and does nothing.
+#[test]
+fn an_unknown_field_is_refused_and_nothing_is_done() {
+    use ciborium::Value::{Bool, Integer, Map, Text};
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::hours(2));
+    let stop = Map(vec![
+        (Text("id".into()), Integer(5.into())),
+        (
+            Text("body".into()),
+            Map(vec![(Text("type".into()), Text("stop".into())), (Text("force".into()), Bool(true))]),
+        ),
+    ]);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&stop, &mut bytes).expect("encodes");
+    let outcome = device.handle(Role::Clinician, t, &bytes);
+    let response: Response = message::decode(&outcome.response).expect("a response");
+    assert_eq!(refusal_code(&response.body), "malformed");
+    assert!(!outcome.changed);
+    assert_eq!(device.pump().status().state, itb_pump::DeliveryState::Therapy);
+    assert_eq!(device.pump().log().count(itb_pump::EventKind::Stopped), 0);
 }
 
 #[test]
@@ -233,10 +308,12 @@ mod arbitrary_input {
 #[test]
 fn the_replace_by_date_is_always_set_and_never_beyond_the_service_life() {
     let mut device = device();
-    let service_life_end = start().plus(itb_dose::Duration::days(2557));
+    // 7 x 365.25 days.
+    let service_life_end = start().plus(itb_dose::Duration::ms(2_556 * 86_400_000 + 18 * 3_600_000));
     for days in [0u64, 1, 300, 2000] {
         let at = start().plus(itb_dose::Duration::days(days));
-        let ResponseBody::Status(status) = ask(&mut device, Role::Clinician, at, 100 + days, RequestBody::Interrogate)
+        let ResponseBody::Status(status) =
+            ask(&mut device, Role::Clinician, at, 100 + days, RequestBody::Interrogate {})
         else {
             panic!("status");
         };
@@ -259,11 +336,11 @@ mod random_sessions {
 
     fn clinician() -> impl Strategy<Value = RequestBody> {
         prop_oneof![
-            Just(RequestBody::Interrogate),
+            Just(RequestBody::Interrogate {}),
             (50u64..=900).prop_map(|d| RequestBody::StageTherapy {
                 prescription_toml: format!("mode = \"simple_continuous\"\ndose = \"{d} micrograms/day\"\n")
             }),
-            Just(RequestBody::WithdrawReservoir),
+            Just(RequestBody::WithdrawReservoir {}),
             (0u64..=25, prop::sample::select(vec![500_000u64, 2_000_000, 3_000_000]), any::<bool>()).prop_map(
                 |(ml, c, bridge)| RequestBody::StageRefill {
                     fill_nl: ml * 1_000_000,
@@ -271,11 +348,11 @@ mod random_sessions {
                     bridge
                 }
             ),
-            prop::collection::vec(any::<u8>(), 32).prop_map(|hash| RequestBody::Commit { hash }),
-            Just(RequestBody::Discard),
-            Just(RequestBody::Stop),
-            Just(RequestBody::Resume),
-            Just(RequestBody::PostMriCheck),
+            prop::collection::vec(any::<u8>(), 32).prop_map(|hash| RequestBody::Commit { hash, reason: None }),
+            Just(RequestBody::Discard {}),
+            Just(RequestBody::Stop { reason: None }),
+            Just(RequestBody::Resume {}),
+            Just(RequestBody::PostMriCheck {}),
             (1u64..=5).prop_map(|ml| RequestBody::SetAlarmThreshold { threshold_nl: ml * 1_000_000 }),
         ]
     }
@@ -285,7 +362,7 @@ mod random_sessions {
             3 => (0u64..=3 * 86_400_000).prop_map(Step::Wait),
             4 => clinician().prop_map(Step::Clinician),
             2 => Just(Step::CommitStaged),
-            2 => prop_oneof![Just(RequestBody::PtmBolus), Just(RequestBody::PtmStatus), Just(RequestBody::Stop)].prop_map(Step::Patient),
+            2 => prop_oneof![Just(RequestBody::PtmBolus {}), Just(RequestBody::PtmStatus {}), Just(RequestBody::Stop { reason: None })].prop_map(Step::Patient),
         ]
     }
 
@@ -319,7 +396,7 @@ mod random_sessions {
                     }
                     Step::CommitStaged => {
                         let hash = last_hash.clone().unwrap_or_default();
-                        let answer = ask(&mut device, Role::Clinician, t, id, RequestBody::Commit { hash });
+                        let answer = ask(&mut device, Role::Clinician, t, id, RequestBody::Commit { hash, reason: None });
                         committed = matches!(answer, ResponseBody::Done { .. });
                     }
                     Step::Patient(body) => {

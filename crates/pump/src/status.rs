@@ -54,6 +54,8 @@ pub struct Status {
     pub implanted_at: Instant,
     /// The firmware's estimate of the reservoir.
     pub reservoir: Volume,
+    /// When the drug in the reservoir went in (implant or the last refill).
+    pub filled_at: Instant,
     /// A withdrawal was recorded and the refill has not been: the reservoir is believed empty.
     pub awaiting_refill: bool,
     /// The concentration the firmware was told.

@@ -31,6 +31,7 @@ fn low_reservoir_alarm_matches_the_refill_calculation_to_the_second() {
             stability: Stability::default(),
             margin_days: 0,
             start: start().to_timestamp(),
+            filled_at: None,
             zone: jiff::tz::TimeZone::UTC,
         })
         .expect("computes");

@@ -40,6 +40,9 @@ pub struct RefillInputs {
     pub margin_days: u16,
     /// When the reservoir held `fill`.
     pub start: Timestamp,
+    /// When the drug went into the reservoir, if before `start` (a pump interrogated weeks
+    /// after its refill): the stability limit runs from here. `None`: at `start`.
+    pub filled_at: Option<Timestamp>,
     /// The service's time zone, for the refill-due date.
     pub zone: TimeZone,
 }
@@ -131,7 +134,7 @@ pub fn refill_schedule(inputs: &RefillInputs) -> Result<RefillSchedule, RefillEr
     let to_empty = daily_volume.time_to_move(inputs.fill, Rounding::Down);
     let alarm_at = to_alarm.map(|d| add(inputs.start, d)).transpose()?;
     let empty_at = to_empty.map(|d| add(inputs.start, d)).transpose()?;
-    let expires_at = add(inputs.start, inputs.stability.duration())?;
+    let expires_at = add(inputs.filled_at.unwrap_or(inputs.start), inputs.stability.duration())?;
     let (limit_at, limited_by) = match alarm_at {
         Some(alarm) if alarm <= expires_at => (alarm, RefillLimit::LowReservoirAlarm),
         _ => (expires_at, RefillLimit::DrugStability),
@@ -167,6 +170,7 @@ mod tests {
             stability: Stability::default(),
             margin_days: 0,
             start: "2026-11-25T10:00:00Z".parse().expect("valid"),
+            filled_at: None,
             zone: TimeZone::get("Europe/London").expect("bundled zone"),
         }
     }
@@ -240,6 +244,19 @@ mod tests {
         let schedule = refill_schedule(&input).expect("computes");
         assert_eq!(schedule.due_by.to_string(), "2027-07-01T23:30:00Z");
         assert_eq!(schedule.due_on.to_string(), "2027-07-02");
+    }
+
+    #[test]
+    fn the_drug_expires_from_its_fill_not_from_the_reading() {
+        // Read 100 days after a refill of 20 mL at 2000 micrograms/mL, 100 micrograms/day
+        // (0.05 mL/day, 15 mL left): the alarm is 260 days away, the drug expires in 80.
+        let mut input = inputs(15, 2000, 100);
+        let filled: Timestamp = "2026-08-17T10:00:00Z".parse().expect("valid");
+        input.filled_at = Some(filled);
+        let schedule = refill_schedule(&input).expect("computes");
+        assert_eq!(schedule.expires_at.to_string(), "2027-02-13T10:00:00Z");
+        assert_eq!(schedule.limited_by, RefillLimit::DrugStability);
+        assert_eq!(schedule.due_on.to_string(), "2027-02-13");
     }
 
     #[test]

@@ -288,9 +288,9 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
     if inputs.age_years.is_none() {
         reasons.push("Age not given: the adult band is used; give the age for a patient under 18.".to_owned());
     }
-    let percent = percent_text(change_micro_percent);
+    let percent = crate::text::percent(change_micro_percent);
     let change = format!(
-        "{} to {} ({percent}%)",
+        "{} to {} ({percent})",
         crate::text::dose_rate(inputs.current),
         crate::text::dose_rate(inputs.proposed)
     );

@@ -440,6 +440,7 @@ impl Firmware {
             self.check_program_at(&program.prescription, concentration)?;
         }
         self.reservoir = volume;
+        self.filled_at = self.now;
         self.awaiting_refill = false;
         self.concentration = concentration;
         self.remainder = 0;

@@ -119,6 +119,9 @@ pub(super) struct Firmware {
     dead_volume: Volume,
     catheter_volume: Volume,
     reservoir: Volume,
+    /// When the drug in the reservoir went in (implant or the last refill): its stability runs
+    /// from here.
+    filled_at: Instant,
     /// A withdrawal was recorded and the refill has not been.
     awaiting_refill: bool,
     concentration: Concentration,
@@ -206,6 +209,7 @@ impl Firmware {
             dead_volume,
             catheter_volume,
             reservoir: Volume::ZERO,
+            filled_at: implant.at,
             awaiting_refill: false,
             concentration: implant.concentration,
             alarm_threshold: profile.reservoir.low_alarm_default.value,
@@ -295,6 +299,7 @@ impl Firmware {
             profile: self.profile.name.clone(),
             implanted_at: self.implanted_at,
             reservoir: self.reservoir,
+            filled_at: self.filled_at,
             awaiting_refill: self.awaiting_refill,
             concentration: self.concentration,
             alarm_threshold: self.alarm_threshold,
@@ -714,6 +719,9 @@ impl Firmware {
         }
         if self.now < self.implanted_at {
             return Err("the pump's time is before its implant".to_owned());
+        }
+        if self.filled_at < self.implanted_at || self.filled_at > self.now {
+            return Err("the reservoir's fill time is outside the pump's life".to_owned());
         }
         if self.awaiting_refill && !self.reservoir.is_zero() {
             return Err("the pump awaits a refill but believes its reservoir holds drug".to_owned());

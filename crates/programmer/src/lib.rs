@@ -1,0 +1,652 @@
+//! `itb-programmer`: the clinician programmer's workflows as a library, and the patient's
+//! therapy manager.
+//!
+//! Every workflow returns typed values, never text: a [`PumpStatus`], a [`LogPage`], a
+//! [`PendingChange`] with its [`Review`] (figures old beside new, and warnings each with a code,
+//! a severity and a sentence, from `itb-dose`'s rules), a [`Committed`] change, a
+//! [`Withdrawal`] with its refill gap. `itb program` renders them for a person; the clinic calls
+//! the same functions.
+//!
+//! # The rules of a change
+//! - Every therapy change and refill is **staged** on the pump, which checks it against its
+//!   hard limits and says what it will do and the state it was staged against; the programmer
+//!   **reviews** it with `itb_dose::review`; the person confirms; the programmer **commits** it
+//!   by the hash the pump gave. Anything else leaves the old therapy running.
+//! - A review with a dangerous warning (an increase above the guideline or within 24 hours of
+//!   the last, a rate that looks entered per hour, a titration check that cannot run, a stopped
+//!   pump, a refill gap above the device's limit, a concentration change without a bridge)
+//!   commits only with a [`Confirmation::Override`] carrying a written [`OverrideReason`], which
+//!   the pump keeps in its log. [`Confirmation::Reviewed`] (a "yes") never passes it.
+//! - The titration check reads the pump's log as data (typed events, clock settings undone);
+//!   when the log cannot say whether the dose rose in the last 24 hours, the check says so and
+//!   the increase needs an override.
+//! - A refill withdraws first and compares withdrawn with expected; from then on the pump's log
+//!   and this library say what physically happened, whatever the person does next.
+//!
+//! # Layers
+//! `itb` (cli) and `itb-clinic` -> `itb-programmer` -> `itb-link` -> `itb-pump` -> `itb-dose`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod history;
+pub mod link;
+pub mod ptm;
+pub mod status;
+
+use itb_dose::calc::refill_gap::RefillGap;
+use itb_dose::calc::titrate::{self, LastIncrease};
+use itb_dose::review::{self, ChangeKind, OverrideReason, Patient, PumpSide, RefillPolicy, Review, ReviewInputs};
+use itb_dose::{Concentration, Duration, Mass, Prescription, Volume};
+use itb_link::message::{self, LOG_READ_MAX, Request, RequestBody, Response, ResponseBody, Staged, StagedChange};
+use itb_pump::{AlarmKind, DeliveryState, Event};
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+
+pub use error::{ProgrammerError, Refused};
+pub use history::{LogEntry, LogPage};
+pub use link::{LinkError, MemoryLink, PumpLink, TcpLink};
+pub use status::{Alarm, PumpStatus};
+
+/// Pages of the log read at most to find the last increase (the log holds at most a few
+/// thousand entries; each page is [`LOG_READ_MAX`]).
+pub const HISTORY_PAGES_MAX: usize = 16;
+
+/// A staged change, reviewed: ready to show old beside new and to commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    /// What kind of change.
+    pub kind: ChangeKind,
+    /// The pump as it was staged against.
+    pub against: PumpStatus,
+    /// The pump now, as a side of the review.
+    pub old: PumpSide,
+    /// The pump after the change.
+    pub new: PumpSide,
+    /// The review: figures, titration check, warnings.
+    pub review: Review,
+    /// The patient, as given for the titration check.
+    pub patient: Patient,
+    /// What the pump's history says about the last increase.
+    pub last_increase: LastIncrease,
+    /// A refill's withdrawal, when there was one.
+    pub withdrawal: Option<Withdrawal>,
+    /// The pump's hash of the staged change: the commit names it.
+    pub hash: Vec<u8>,
+    /// The pump discards the staged change at this instant.
+    pub expires_at: Timestamp,
+}
+
+/// How the person confirmed a reviewed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// They read every line and said yes. Enough unless a warning is dangerous.
+    Reviewed,
+    /// They read every line and go ahead despite the dangerous warnings, for this reason (kept in
+    /// the pump's log).
+    Override(OverrideReason),
+}
+
+/// A committed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The pump's words.
+    pub message: String,
+    /// The written reason, when the change was an override.
+    pub reason: Option<OverrideReason>,
+    /// The pump after the change, interrogated again (`None` if that interrogation failed: the
+    /// commit itself was confirmed).
+    pub status: Option<PumpStatus>,
+}
+
+/// What came out of the reservoir, against what the pump expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// Withdrawn.
+    pub withdrawn: Volume,
+    /// The pump's estimate before.
+    pub expected: Volume,
+    /// When (true time).
+    pub at: Timestamp,
+    /// The comparison, against the device's limit.
+    pub gap: RefillGap,
+}
+
+/// A bolus that started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BolusStarted {
+    /// Its dose.
+    pub dose: Mass,
+    /// When it ends.
+    pub ends_at: Timestamp,
+}
+
+/// What the post-MRI check advises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MriAdvice {
+    /// The motor is stalled: nothing is delivered.
+    Stalled,
+    /// A stall was detected and not yet seen to recover.
+    NotYetRecovered,
+    /// The motor runs again; its alarm is still on.
+    ClearTheAlarm,
+    /// The motor runs.
+    Running,
+}
+
+impl MriAdvice {
+    /// The code used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MriAdvice::Stalled => "stalled",
+            MriAdvice::NotYetRecovered => "not_yet_recovered",
+            MriAdvice::ClearTheAlarm => "clear_the_alarm",
+            MriAdvice::Running => "running",
+        }
+    }
+    /// What to do, for the person (return of proper infusion can be delayed 2-24 hours after a
+    /// scan; docs/DOMAIN.md).
+    pub fn sentence(self) -> &'static str {
+        match self {
+            MriAdvice::Stalled => {
+                "The motor is stalled: no drug is delivered. Check again within hours (recovery can take 2-24 hours); watch for withdrawal and give oral baclofen as the team advises."
+            }
+            MriAdvice::NotYetRecovered => "A stall was detected and not yet seen to recover: interrogate again.",
+            MriAdvice::ClearTheAlarm => "The motor runs again: clear the motor-stall alarm.",
+            MriAdvice::Running => "The motor runs: delivery continues as programmed.",
+        }
+    }
+}
+
+/// The post-MRI check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MriCheck {
+    /// The pump knows its motor is stalled.
+    pub motor_stalled: bool,
+    /// Stalls detected since implant.
+    pub stalls_detected: u64,
+    /// Recoveries since implant.
+    pub recoveries: u64,
+    /// The motor-stall alarm is on.
+    pub stall_alarm: bool,
+    /// What the pump is doing.
+    pub state: DeliveryState,
+    /// What to do.
+    pub advice: MriAdvice,
+}
+
+/// The clinician programmer, over one link to one pump.
+#[derive(Debug)]
+pub struct Programmer<L> {
+    link: L,
+    next_id: u64,
+    policy: RefillPolicy,
+}
+
+fn refused(code: String, message: String, retry_at_ms: Option<i64>) -> ProgrammerError {
+    let retry_at = retry_at_ms.and_then(|ms| Timestamp::from_millisecond(ms).ok());
+    ProgrammerError::Refused(Refused { code, message, retry_at })
+}
+
+fn unexpected(what: &str, answer: &ResponseBody) -> ProgrammerError {
+    match answer {
+        ResponseBody::Refused { code, message, retry_at_ms } => refused(code.clone(), message.clone(), *retry_at_ms),
+        other => ProgrammerError::Protocol(format!("{what}: the pump answered {}", answer_name(other))),
+    }
+}
+
+fn answer_name(answer: &ResponseBody) -> &'static str {
+    match answer {
+        ResponseBody::Status(_) => "a status",
+        ResponseBody::Log { .. } => "a log",
+        ResponseBody::Staged(_) => "a staged change",
+        ResponseBody::Withdrawn { .. } => "a withdrawal",
+        ResponseBody::Done { .. } => "done",
+        ResponseBody::BolusStarted { .. } => "a bolus",
+        ResponseBody::MriCheck { .. } => "an MRI check",
+        ResponseBody::PtmStatus { .. } => "a PTM status",
+        ResponseBody::Refused { .. } => "a refusal",
+    }
+}
+
+/// Sends one request with `id` and reads the answer (the shared step of the programmer and the
+/// PTM).
+pub(crate) async fn exchange<L: PumpLink>(link: &mut L, id: u64, body: RequestBody) -> Result<ResponseBody, LinkError> {
+    let answer = link.exchange(&message::encode(&Request { id, body })).await?;
+    let response: Response =
+        message::decode(&answer).map_err(|e| LinkError(format!("the pump's answer cannot be read: {e}")))?;
+    if response.id != id {
+        return Err(LinkError(format!("the pump answered request {} instead of {id}", response.id)));
+    }
+    Ok(response.body)
+}
+
+impl<L: PumpLink> Programmer<L> {
+    /// A programmer over `link`. Request ids start at `first_id` and count up: give a value
+    /// no earlier session with this pump used (e.g. from the time and a random number), so that
+    /// an id is never reused for another request.
+    pub fn new(link: L, first_id: u64, policy: RefillPolicy) -> Self {
+        Self { link, next_id: first_id, policy }
+    }
+
+    /// The service's refill policy this programmer computes dates with.
+    pub fn policy(&self) -> &RefillPolicy {
+        &self.policy
+    }
+
+    /// The link, to close it.
+    pub fn link_mut(&mut self) -> &mut L {
+        &mut self.link
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        id
+    }
+
+    async fn ask(&mut self, body: RequestBody) -> Result<ResponseBody, ProgrammerError> {
+        let id = self.fresh_id();
+        exchange(&mut self.link, id, body).await.map_err(|e| ProgrammerError::Link(e.to_string()))
+    }
+
+    /// Reads the pump's full status.
+    ///
+    /// # Errors
+    /// The link, or an answer that is not a status.
+    pub async fn interrogate(&mut self) -> Result<PumpStatus, ProgrammerError> {
+        match self.ask(RequestBody::Interrogate {}).await? {
+            ResponseBody::Status(info) => PumpStatus::from_wire(&info, &self.policy),
+            other => Err(unexpected("interrogate", &other)),
+        }
+    }
+
+    /// Reads at most `max` log entries from sequence number `from` (at most [`LOG_READ_MAX`]).
+    ///
+    /// # Errors
+    /// The link, or an answer that is not a log.
+    pub async fn read_log(&mut self, from: u64, max: u16) -> Result<LogPage, ProgrammerError> {
+        match self.ask(RequestBody::ReadLog { from_seq: from, max: max.min(LOG_READ_MAX) }).await? {
+            ResponseBody::Log { entries, first_seq, next_seq } => {
+                Ok(LogPage { entries: entries.iter().map(LogEntry::from_wire).collect(), first_seq, next_seq })
+            }
+            other => Err(unexpected("read_log", &other)),
+        }
+    }
+
+    /// What the pump's log says about the last increase of the daily dose, as of `status`:
+    /// reads back page by page until the log covers 24 hours or reaches the implant.
+    ///
+    /// # Errors
+    /// The link.
+    pub async fn last_increase(&mut self, status: &PumpStatus) -> Result<LastIncrease, ProgrammerError> {
+        let next_seq = status.log_next_seq;
+        let mut history = Vec::new();
+        let mut end = next_seq;
+        let mut answer = LastIncrease::Unknown("the pump's log could not be read".to_owned());
+        for _ in 0..HISTORY_PAGES_MAX {
+            let from = end.saturating_sub(u64::from(LOG_READ_MAX)).max(1);
+            let page = self.read_log(from, LOG_READ_MAX).await?;
+            let first_held = page.first_seq.max(1);
+            let mut older: Vec<_> =
+                page.entries.iter().filter(|e| e.seq < end).filter_map(LogEntry::dose_history).collect();
+            older.append(&mut history);
+            history = older;
+            let read_from = from.max(first_held);
+            let complete = read_from <= 1;
+            answer = titrate::last_increase(&history, complete, status.pump_time_ms);
+            let exhausted = read_from <= first_held;
+            if matches!(answer, LastIncrease::Known(_)) || exhausted {
+                break;
+            }
+            end = read_from;
+        }
+        Ok(answer)
+    }
+
+    fn review_inputs(
+        &self,
+        kind: ChangeKind,
+        against: &PumpStatus,
+        new: PumpSide,
+        patient: Patient,
+        last_increase: LastIncrease,
+        gap: Option<RefillGap>,
+    ) -> ReviewInputs {
+        ReviewInputs {
+            change: kind,
+            old: against.side(),
+            new,
+            at: against.at,
+            policy: self.policy.clone(),
+            dead_volume: against.dead_volume,
+            patient,
+            last_increase,
+            gap,
+        }
+    }
+
+    fn pending(
+        &self,
+        staged: &Staged,
+        patient: Patient,
+        last_increase: LastIncrease,
+        withdrawal: Option<Withdrawal>,
+    ) -> Result<PendingChange, ProgrammerError> {
+        let against = PumpStatus::from_wire(&staged.against, &self.policy)?;
+        let (kind, new) = match &staged.change {
+            StagedChange::Therapy { prescription_toml } => {
+                let prescription = itb_dose::toml::from_toml(prescription_toml)
+                    .map_err(|e| ProgrammerError::Protocol(format!("the staged therapy cannot be read: {e}")))?;
+                (ChangeKind::Therapy, PumpSide { prescription: Some(prescription), ..against.side() })
+            }
+            StagedChange::Refill { fill_nl, concentration_ng_per_ml, bridge } => (
+                ChangeKind::Refill { bridge: *bridge },
+                PumpSide {
+                    reservoir: Volume::nl(*fill_nl),
+                    concentration: Concentration::ng_per_ml(*concentration_ng_per_ml),
+                    // New drug: its stability runs from the refill.
+                    filled_at: None,
+                    ..against.side()
+                },
+            ),
+        };
+        let inputs =
+            self.review_inputs(kind, &against, new.clone(), patient, last_increase.clone(), withdrawal.map(|w| w.gap));
+        Ok(PendingChange {
+            kind,
+            old: against.side(),
+            new,
+            review: review::review(&inputs),
+            against,
+            patient,
+            last_increase,
+            withdrawal,
+            hash: staged.hash.clone(),
+            expires_at: status::timestamp(staged.expires_at_ms)?,
+        })
+    }
+
+    /// Stages a new therapy and reviews it: old beside new, the titration check against the
+    /// pump's own history, every warning. Nothing changes on the pump until [`commit`].
+    ///
+    /// [`commit`]: Programmer::commit
+    ///
+    /// # Errors
+    /// The link; the pump's refusal (a hard limit); an answer that cannot be read.
+    pub async fn stage_therapy(
+        &mut self,
+        prescription: &Prescription,
+        patient: Patient,
+    ) -> Result<PendingChange, ProgrammerError> {
+        let body = RequestBody::StageTherapy { prescription_toml: itb_dose::toml::to_toml(prescription) };
+        let staged = match self.ask(body).await? {
+            ResponseBody::Staged(staged) => staged,
+            other => return Err(unexpected("stage_therapy", &other)),
+        };
+        let against = PumpStatus::from_wire(&staged.against, &self.policy)?;
+        let last_increase = self.last_increase(&against).await?;
+        self.pending(&staged, patient, last_increase, None)
+    }
+
+    /// Checks a refill against the pump's hard limits before anything is withdrawn.
+    ///
+    /// # Errors
+    /// The pump's refusal (nothing was withdrawn); the link.
+    pub async fn check_refill(
+        &mut self,
+        fill: Volume,
+        concentration: Concentration,
+        bridge: bool,
+    ) -> Result<(), ProgrammerError> {
+        let body = RequestBody::StageRefill {
+            fill_nl: fill.as_nl(),
+            concentration_ng_per_ml: concentration.as_ng_per_ml(),
+            bridge,
+        };
+        match self.ask(body).await? {
+            ResponseBody::Refused { code, .. } if code == "not_withdrawn" => Ok(()),
+            // Already withdrawn (the pump awaits its refill): within limits, and staged; the
+            // refill stages its own again.
+            ResponseBody::Staged(_) => {
+                self.discard().await?;
+                Ok(())
+            }
+            other => Err(unexpected("check_refill", &other)),
+        }
+    }
+
+    /// Withdraws the old drug (on the virtual device: the nurse's syringe) and compares it with
+    /// what the pump expected. From here on the pump knows its reservoir is empty and logs it.
+    ///
+    /// # Errors
+    /// The link (then interrogate: if the pump awaits its refill, the drug is out).
+    pub async fn withdraw(&mut self, limit: Volume) -> Result<Withdrawal, ProgrammerError> {
+        match self.ask(RequestBody::WithdrawReservoir {}).await? {
+            ResponseBody::Withdrawn { withdrawn_nl, expected_nl, at_ms } => {
+                let (withdrawn, expected) = (Volume::nl(withdrawn_nl), Volume::nl(expected_nl));
+                Ok(Withdrawal {
+                    withdrawn,
+                    expected,
+                    at: status::timestamp(at_ms)?,
+                    gap: RefillGap::assess(expected, withdrawn, limit),
+                })
+            }
+            other => Err(unexpected("withdraw", &other)),
+        }
+    }
+
+    /// The withdrawal the pump's log records since its last refill, if it awaits one (the
+    /// nurse withdrew, then stopped; the refill resumes from here).
+    ///
+    /// # Errors
+    /// The link.
+    pub async fn recorded_withdrawal(&mut self, status: &PumpStatus) -> Result<Option<Withdrawal>, ProgrammerError> {
+        if !status.awaiting_refill {
+            return Ok(None);
+        }
+        let from = status.log_next_seq.saturating_sub(u64::from(LOG_READ_MAX)).max(1);
+        let page = self.read_log(from, LOG_READ_MAX).await?;
+        let found = page.entries.iter().rev().find_map(|entry| match entry.event {
+            Event::ReservoirWithdrawn { withdrawn_nl, expected_nl } => Some((entry, withdrawn_nl, expected_nl)),
+            _ => None,
+        });
+        Ok(found.map(|(entry, withdrawn_nl, expected_nl)| {
+            let (withdrawn, expected) = (Volume::nl(withdrawn_nl), Volume::nl(expected_nl));
+            // The log keeps the pump's clock; true time is now less the clock's reading since.
+            let ago = status.pump_time_ms.saturating_sub(entry.pump_time_ms).max(0);
+            let at = status.at.checked_sub(jiff::SignedDuration::from_millis(ago)).unwrap_or(status.at);
+            Withdrawal { withdrawn, expected, at, gap: RefillGap::assess(expected, withdrawn, status.refill_gap_limit) }
+        }))
+    }
+
+    /// Stages the refill after the withdrawal and reviews it (with the gap, the concentration
+    /// change and its bridge, the new dates).
+    ///
+    /// # Errors
+    /// The link; the pump's refusal.
+    pub async fn stage_refill(
+        &mut self,
+        fill: Volume,
+        concentration: Concentration,
+        bridge: bool,
+        withdrawal: Option<Withdrawal>,
+    ) -> Result<PendingChange, ProgrammerError> {
+        let body = RequestBody::StageRefill {
+            fill_nl: fill.as_nl(),
+            concentration_ng_per_ml: concentration.as_ng_per_ml(),
+            bridge,
+        };
+        let staged = match self.ask(body).await? {
+            ResponseBody::Staged(staged) => staged,
+            other => return Err(unexpected("stage_refill", &other)),
+        };
+        self.pending(&staged, Patient::default(), LastIncrease::Known(None), withdrawal)
+    }
+
+    /// Commits a reviewed change by its hash. A change with a dangerous warning needs
+    /// [`Confirmation::Override`]. If the link drops, the same commit is sent once more (the
+    /// pump answers a repeated request with its first answer).
+    ///
+    /// # Errors
+    /// [`ProgrammerError::NeedsOverride`] (nothing was sent); the pump's refusal (the old
+    /// therapy runs); [`ProgrammerError::CommitUncertain`] when the link failed twice.
+    pub async fn commit(
+        &mut self,
+        change: &PendingChange,
+        confirmation: Confirmation,
+    ) -> Result<Committed, ProgrammerError> {
+        let reason = match confirmation {
+            Confirmation::Override(reason) => Some(reason),
+            Confirmation::Reviewed if change.review.needs_override() => {
+                return Err(ProgrammerError::NeedsOverride(change.review.dangers().cloned().collect()));
+            }
+            Confirmation::Reviewed => None,
+        };
+        let body = RequestBody::Commit { hash: change.hash.clone(), reason: reason.as_ref().map(|r| r.to_string()) };
+        let id = self.fresh_id();
+        let answer = match exchange(&mut self.link, id, body.clone()).await {
+            Ok(answer) => answer,
+            Err(first) => match exchange(&mut self.link, id, body).await {
+                Ok(ResponseBody::Refused { code, .. }) if code == "nothing_staged" => {
+                    return Err(ProgrammerError::CommitUncertain(format!(
+                        "{first}; on the retry the pump had nothing staged"
+                    )));
+                }
+                Ok(answer) => answer,
+                Err(second) => return Err(ProgrammerError::CommitUncertain(format!("{first}; then {second}"))),
+            },
+        };
+        match answer {
+            ResponseBody::Done { message } => {
+                let status = self.interrogate().await.ok();
+                Ok(Committed { message, reason, status })
+            }
+            other => Err(unexpected("commit", &other)),
+        }
+    }
+
+    /// Discards a staged change (the old therapy runs on).
+    ///
+    /// # Errors
+    /// The link.
+    pub async fn discard(&mut self) -> Result<(), ProgrammerError> {
+        match self.ask(RequestBody::Discard {}).await? {
+            ResponseBody::Done { .. } => Ok(()),
+            other => Err(unexpected("discard", &other)),
+        }
+    }
+
+    async fn done(&mut self, what: &str, body: RequestBody) -> Result<String, ProgrammerError> {
+        match self.ask(body).await? {
+            ResponseBody::Done { message } => Ok(message),
+            other => Err(unexpected(what, &other)),
+        }
+    }
+
+    /// Stops delivery. Dangerous (withdrawal can follow): it needs a written reason, which the
+    /// pump keeps in its log. Never stop a pump for an MRI scan.
+    ///
+    /// # Errors
+    /// The link; the pump's refusal.
+    pub async fn stop(&mut self, reason: &OverrideReason) -> Result<String, ProgrammerError> {
+        self.done("stop", RequestBody::Stop { reason: Some(reason.to_string()) }).await
+    }
+
+    /// Resumes the programmed therapy.
+    ///
+    /// # Errors
+    /// The link; the pump's refusal (halted, no therapy).
+    pub async fn resume(&mut self) -> Result<String, ProgrammerError> {
+        self.done("resume", RequestBody::Resume {}).await
+    }
+
+    /// Clears (silences) an alarm whose cause has gone.
+    ///
+    /// # Errors
+    /// The link; the pump's refusal (the cause remains, the alarm is not on).
+    pub async fn clear_alarm(&mut self, alarm: AlarmKind) -> Result<String, ProgrammerError> {
+        self.done("clear_alarm", RequestBody::ClearAlarm { alarm: alarm.as_str().to_owned() }).await
+    }
+
+    /// Sets the pump's clock to a wall-clock reading (local time; the pump knows no zone).
+    ///
+    /// # Errors
+    /// The link; the pump's refusal (a reading outside 2000-2099).
+    pub async fn set_clock(&mut self, reading: DateTime) -> Result<String, ProgrammerError> {
+        let pump_time_ms = jiff::tz::TimeZone::UTC
+            .to_ambiguous_timestamp(reading)
+            .compatible()
+            .map_err(|_| ProgrammerError::Input(format!("{reading} cannot be placed on the calendar")))?
+            .as_millisecond();
+        self.done("set_clock", RequestBody::SetClock { pump_time_ms }).await
+    }
+
+    /// Sets the low-reservoir alarm threshold.
+    ///
+    /// # Errors
+    /// The link; the pump's refusal (outside the reservoir).
+    pub async fn set_alarm_threshold(&mut self, threshold: Volume) -> Result<String, ProgrammerError> {
+        self.done("set_alarm_threshold", RequestBody::SetAlarmThreshold { threshold_nl: threshold.as_nl() }).await
+    }
+
+    async fn bolus(&mut self, what: &str, body: RequestBody) -> Result<BolusStarted, ProgrammerError> {
+        match self.ask(body).await? {
+            ResponseBody::BolusStarted { dose_ng, ends_at_ms } => {
+                Ok(BolusStarted { dose: Mass::ng(dose_ng), ends_at: status::timestamp(ends_at_ms)? })
+            }
+            other => Err(unexpected(what, &other)),
+        }
+    }
+
+    /// A clinician's single bolus, in place of the therapy while it runs.
+    ///
+    /// # Errors
+    /// The link; the pump's refusal (its hard limits).
+    pub async fn single_bolus(&mut self, dose: Mass, over: Duration) -> Result<BolusStarted, ProgrammerError> {
+        let body = RequestBody::SingleBolus { dose_ng: dose.as_ng(), duration_ms: over.as_ms(), then_stop: false };
+        self.bolus("single_bolus", body).await
+    }
+
+    /// A priming bolus after implant, or (`catheter_only`) after a catheter revision.
+    ///
+    /// # Errors
+    /// The link; the pump's refusal.
+    pub async fn prime(&mut self, catheter_only: bool) -> Result<BolusStarted, ProgrammerError> {
+        self.bolus("priming_bolus", RequestBody::PrimingBolus { catheter_only }).await
+    }
+
+    /// After an MRI scan: does the motor run?
+    ///
+    /// # Errors
+    /// The link.
+    pub async fn post_mri_check(&mut self) -> Result<MriCheck, ProgrammerError> {
+        match self.ask(RequestBody::PostMriCheck {}).await? {
+            ResponseBody::MriCheck { motor_stalled, stalls_detected, recoveries, stall_alarm, state } => {
+                let advice = if motor_stalled {
+                    MriAdvice::Stalled
+                } else if stalls_detected > recoveries {
+                    MriAdvice::NotYetRecovered
+                } else if stall_alarm {
+                    MriAdvice::ClearTheAlarm
+                } else {
+                    MriAdvice::Running
+                };
+                let state = [
+                    DeliveryState::Therapy,
+                    DeliveryState::Bridge,
+                    DeliveryState::SingleBolus,
+                    DeliveryState::Priming,
+                    DeliveryState::Stopped,
+                    DeliveryState::Halted,
+                    DeliveryState::EndOfService,
+                ]
+                .into_iter()
+                .find(|s| s.as_str() == state)
+                .ok_or_else(|| ProgrammerError::Protocol(format!("unknown state '{state}'")))?;
+                Ok(MriCheck { motor_stalled, stalls_detected, recoveries, stall_alarm, state, advice })
+            }
+            other => Err(unexpected("post_mri_check", &other)),
+        }
+    }
+}
