@@ -1,0 +1,72 @@
+//! Benchmarks of the simulator against the pump library on the same ten-year life
+//! (`ten-years.toml`): the runner's cost per pump event must stay close to the library's.
+//! Figures in docs/BENCHMARKS.md.
+
+use itb_pump::world::InjectInto;
+use itb_pump::{Command, Implant, Pump, PumpTime, Request, WorldAction};
+use itb_sim::Scenario;
+use itb_sim::scenario::Action;
+
+const TEN_YEARS: &str = include_str!("ten-years.toml");
+
+fn main() {
+    divan::main();
+}
+
+fn scenario() -> Scenario {
+    Scenario::from_toml(TEN_YEARS).expect("the benchmark scenario is valid")
+}
+
+/// The whole simulator: the runner, its timeline, samples and summary.
+#[divan::bench]
+fn ten_years_through_the_simulator(bencher: divan::Bencher) {
+    let scenario = scenario();
+    let events = itb_sim::run(&scenario).expect("runs").summary.events;
+    bencher.counter(divan::counter::ItemsCount::new(events)).bench(|| itb_sim::run(divan::black_box(&scenario)));
+}
+
+/// The same actions straight through the pump library: what the runner costs on top.
+fn library_life(scenario: &Scenario) -> u64 {
+    let clock = PumpTime::from_civil(scenario.zone.to_datetime(scenario.start.to_timestamp()));
+    let mut pump = Pump::implant(Implant {
+        profile: scenario.profile.clone(),
+        at: scenario.start,
+        clock,
+        catheter_cm: scenario.catheter_cm,
+        rate_error_ppm: scenario.rate_error_ppm,
+        fill: scenario.fill,
+        concentration: scenario.concentration,
+        prescription: scenario.prescription.clone(),
+    })
+    .expect("implant");
+    let mut id = 0;
+    let mut request = |command| {
+        id += 1;
+        Request { id: Some(id), command }
+    };
+    let _ = pump.handle(scenario.start, request(Command::PrimingBolus { catheter_only: false }));
+    for timed in &scenario.actions {
+        match &timed.action {
+            Action::Ptm => {
+                let _ = pump.handle(timed.at, request(Command::PtmBolus));
+            }
+            Action::Refill { volume, concentration, bridge, .. } => {
+                pump.act(timed.at, WorldAction::Withdraw);
+                let into = InjectInto::Reservoir;
+                pump.act(timed.at, WorldAction::Inject { volume: *volume, concentration: *concentration, into });
+                let command = Command::Refill { volume: *volume, concentration: *concentration, bridge: *bridge };
+                let _ = pump.handle(timed.at, request(command));
+            }
+            other => unreachable!("the benchmark scenario has no {other:?}"),
+        }
+    }
+    pump.advance_to(scenario.end);
+    pump.counters().events
+}
+
+#[divan::bench]
+fn ten_years_through_the_library(bencher: divan::Bencher) {
+    let scenario = scenario();
+    let events = library_life(&scenario);
+    bencher.counter(divan::counter::ItemsCount::new(events)).bench(|| library_life(divan::black_box(&scenario)));
+}
