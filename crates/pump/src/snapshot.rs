@@ -5,7 +5,7 @@
 //! being killed; how the bytes are stored (atomically) is its business, not this crate's.
 //!
 //! # Format
-//! A CBOR map `{ "version": 1, "crc32": u32, "pump": bytes }`, where `pump` is the CBOR encoding
+//! A CBOR map `{ "version": 2, "crc32": u32, "pump": bytes }`, where `pump` is the CBOR encoding
 //! of the pump (serde, field names as in the source) and `crc32` is the CRC-32 (IEEE) of those
 //! bytes. Prescriptions inside are their canonical TOML text, read back with every check.
 //!
@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Pump;
 
-/// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format this build writes and reads. Version 2: the world's ledger keeps the drug
+/// in tissue by cause (`ledger.tissue`).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Why a snapshot was not restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,10 +202,10 @@ mod tests {
     #[test]
     fn unknown_versions_and_bad_checksums_are_named() {
         let body = encode(&pump());
-        let future = encode(&Envelope { version: 2, crc32: crc32(&body), pump: body.clone() });
+        let future = encode(&Envelope { version: SNAPSHOT_VERSION + 1, crc32: crc32(&body), pump: body.clone() });
         assert_eq!(
             from_snapshot(&future).map(|_| ()),
-            Err(SnapshotError::UnknownVersion { found: 2, supported: SNAPSHOT_VERSION })
+            Err(SnapshotError::UnknownVersion { found: SNAPSHOT_VERSION + 1, supported: SNAPSHOT_VERSION })
         );
         let wrong = encode(&Envelope { version: SNAPSHOT_VERSION, crc32: crc32(&body) ^ 1, pump: body });
         assert!(matches!(from_snapshot(&wrong), Err(SnapshotError::Checksum { .. })));
