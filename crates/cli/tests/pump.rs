@@ -46,6 +46,48 @@ fn simulate_refuses_a_bad_scenario_with_one_sentence() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A scenario file in a fresh directory; the directory is removed by the caller.
+fn scenario_file(tag: &str, text: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("itb-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, text).expect("write");
+    let path = file.display().to_string();
+    (dir, path)
+}
+
+const HEAD: &str = "name = \"x\"\nprofile = \"synchromed-ii-20\"\nstart = \"2026-11-25T10:00:00Z\"\nuntil = \"30 day\"\n\
+                    [implant]\ncatheter_cm = 50\nfill = \"20 mL\"\nconcentration = \"2000 micrograms/mL\"\n\
+                    prescription = { mode = \"simple_continuous\", dose = \"400 micrograms/day\" }\n";
+
+#[test]
+fn simulate_refuses_actions_out_of_order_and_overfills_naming_the_line() {
+    let refill = |at: &str, volume: &str| {
+        format!(
+            "[[actions]]\nat = \"{at}\"\naction = \"refill\"\nvolume = \"{volume}\"\nconcentration = \"2000 micrograms/mL\"\n"
+        )
+    };
+    // HEAD is 9 lines: the first action starts on line 10, the second on line 15.
+    let cases = [
+        (
+            "order",
+            format!("{HEAD}{}{}", refill("20 day", "20 mL"), refill("10 day", "20 mL")),
+            "line 16: actions[2].at",
+        ),
+        ("overfill", format!("{HEAD}{}", refill("20 day", "40 mL")), "line 13: actions[1].volume"),
+    ];
+    for (tag, text, expected) in cases {
+        let (dir, path) = scenario_file(tag, &text);
+        let output = itb(&["pump", "simulate", "--scenario", &path]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!output.status.success(), "{tag}");
+        assert!(output.stdout.is_empty(), "{tag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--scenario") && stderr.contains(expected), "{stderr}");
+    }
+}
+
 #[test]
 fn battery_curve_spans_five_to_seven_years() {
     let output = itb(&["pump", "battery", "--json"]);

@@ -87,7 +87,8 @@ fn scenario_errors_name_the_field() {
                [implant]\ncatheter_cm = 50\nfill = \"20 mL\"\nconcentration = \"2 mg/mL\"\n\
                prescription = { mode = \"stopped\" }\n";
     let error = Scenario::from_toml(bad).expect_err("milligrams");
-    assert!(error.to_string().starts_with("implant.concentration"), "{error}");
+    assert!(error.to_string().starts_with("line 8: implant.concentration: "), "{error}");
+    assert_eq!(error.line(), Some(8));
     let typo = bad.replace("catheter_cm", "catheter_length");
     assert!(Scenario::from_toml(&typo).is_err());
 }
