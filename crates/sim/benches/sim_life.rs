@@ -1,5 +1,5 @@
-//! Benchmarks of the simulator against the pump library on the same ten-year life
-//! (`ten-years.toml`): the runner's cost per pump event must stay close to the library's.
+//! Benchmarks of the simulator against the pump library on the same life (`ten-years.toml`, over
+//! 5 and 10 years): the runner's cost per pump event must stay close to the library's.
 //! Figures in docs/BENCHMARKS.md.
 
 use itb_pump::world::InjectInto;
@@ -13,14 +13,20 @@ fn main() {
     divan::main();
 }
 
-fn scenario() -> Scenario {
-    Scenario::from_toml(TEN_YEARS).expect("the benchmark scenario is valid")
+/// The scenario over its first `years` (5: the pump still working; 10: three years of it at
+/// end of service, its critical alarm sounding every 10 minutes). The actions past the end are
+/// dropped, as the scenario file would have to.
+fn scenario(years: u64) -> Scenario {
+    let mut scenario = Scenario::from_toml(TEN_YEARS).expect("the benchmark scenario is valid");
+    scenario.end = scenario.start.plus(itb_dose::Duration::days(years * 36_525 / 100));
+    scenario.actions.retain(|a| a.at <= scenario.end);
+    scenario
 }
 
-/// The whole simulator: the runner, its timeline, samples and summary.
-#[divan::bench]
-fn ten_years_through_the_simulator(bencher: divan::Bencher) {
-    let scenario = scenario();
+/// The whole simulator: the runner, its timeline, samples, per-day figures and summary.
+#[divan::bench(args = [5, 10])]
+fn years_through_the_simulator(bencher: divan::Bencher, years: u64) {
+    let scenario = scenario(years);
     let events = itb_sim::run(&scenario).expect("runs").summary.events;
     bencher.counter(divan::counter::ItemsCount::new(events)).bench(|| itb_sim::run(divan::black_box(&scenario)));
 }
@@ -64,9 +70,9 @@ fn library_life(scenario: &Scenario) -> u64 {
     pump.counters().events
 }
 
-#[divan::bench]
-fn ten_years_through_the_library(bencher: divan::Bencher) {
-    let scenario = scenario();
+#[divan::bench(args = [5, 10])]
+fn years_through_the_library(bencher: divan::Bencher, years: u64) {
+    let scenario = scenario(years);
     let events = library_life(&scenario);
     bencher.counter(divan::counter::ItemsCount::new(events)).bench(|| library_life(divan::black_box(&scenario)));
 }

@@ -17,7 +17,8 @@ fn escape(text: &str) -> String {
 }
 
 /// Draws the run. `capacity_ml` scales the reservoir panel; `zone` labels the dates.
-pub fn plot(report: &RunReport, capacity_ml: f64, zone: &jiff::tz::TimeZone) -> String {
+pub fn plot(report: &RunReport, capacity: itb_dose::Volume, zone: &jiff::tz::TimeZone) -> String {
+    let capacity_ml = capacity.as_nl() as f64 / 1_000_000.0;
     let samples = &report.samples;
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
         return String::from("<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
@@ -117,9 +118,8 @@ pub fn plot(report: &RunReport, capacity_ml: f64, zone: &jiff::tz::TimeZone) -> 
     frame(&mut svg, 2.0, "Alarms raised (red: critical, amber: non-critical)");
     let top = panel_top(2.0);
     for (index, alarm) in report.summary.alarms.iter().enumerate() {
-        let Ok(at) = alarm.at.parse::<jiff::Timestamp>() else { continue };
-        let ax = x(at.as_millisecond());
-        let colour = if alarm.critical { "#d62728" } else { "#e6a700" };
+        let ax = x(alarm.at.as_ms());
+        let colour = if alarm.critical() { "#d62728" } else { "#e6a700" };
         let label_y = top + 16.0 + (index % 8) as f64 * 16.0;
         let _ = writeln!(
             svg,
@@ -130,7 +130,7 @@ pub fn plot(report: &RunReport, capacity_ml: f64, zone: &jiff::tz::TimeZone) -> 
             svg,
             "<text x=\"{:.1}\" y=\"{label_y:.1}\" fill=\"{colour}\">{}</text>",
             ax + 3.0,
-            escape(&alarm.alarm)
+            escape(&crate::words::alarm_name(alarm.kind))
         );
     }
 

@@ -1,0 +1,164 @@
+//! Words for people: alarms, events, faults and commands as a person reads them, in the
+//! project's one style (`itb_dose::text`: NHS dates, rounded quantities, "micrograms" in full).
+//! Code names (`low_reservoir`) and exact figures stay in the JSON.
+
+use itb_dose::text;
+use itb_dose::{Concentration, Mass, Volume};
+use itb_pump::world::CatheterState;
+use itb_pump::{AlarmKind, Event, PumpTime, WorldAction};
+
+/// An alarm's name: `Low reservoir`, `Empty reservoir`, `Motor stall`.
+pub fn alarm_name(kind: AlarmKind) -> String {
+    // The pump's description starts with the alarm's name in words, up to the colon.
+    let description = kind.describe();
+    let name = description.split(':').next().unwrap_or(description).trim();
+    capitalised(name)
+}
+
+/// The first letter in capitals.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A code name (`refill_warning`, `end_of_service`) in words (`refill warning`, `end of service`).
+pub fn code_in_words(code: &str) -> String {
+    match code {
+        "ptm" => "PTM".to_owned(),
+        "ptm_bolus" => "PTM bolus".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// `+14.5 %`, `-100 %`, `40 %` from parts per million.
+pub fn percent(ppm: i64, signed: bool) -> String {
+    let sign = match (signed, ppm.signum()) {
+        (true, 1) => "+",
+        (_, -1) => "-",
+        _ => "",
+    };
+    format!("{sign}{} %", itb_dose::decimal::format(ppm.unsigned_abs(), 4))
+}
+
+/// A pump clock reading: `Wed 25 Nov 2026 10:00`.
+pub fn pump_time(reading: PumpTime) -> String {
+    text::civil_date_time(reading.to_civil())
+}
+
+/// A log event in a sentence, with rounded quantities. Refusals are written by the runner
+/// with their reasons.
+pub fn event(event: &Event) -> String {
+    let volume = |nl: u64| text::volume(Volume::nl(nl));
+    let mass = |ng: u64| text::mass(Mass::ng(ng));
+    match *event {
+        Event::TherapyProgrammed { program, max_day_ng, .. } => {
+            format!("therapy {program} programmed: up to {} a day", mass(max_day_ng))
+        }
+        Event::Refilled { expected_nl, filled_nl, ng_per_ml, .. } => format!(
+            "refilled: {} of {} (the pump had expected {} left)",
+            volume(filled_nl),
+            text::concentration(Concentration::ng_per_ml(ng_per_ml)),
+            volume(expected_nl)
+        ),
+        Event::BridgeStarted { volume_nl, .. } => {
+            format!(
+                "bridge bolus: the {} of old drug in the tubing and catheter pushed out at its own rate",
+                volume(volume_nl)
+            )
+        }
+        Event::SingleBolusStarted { dose_ng, .. } => format!("single bolus of {}", mass(dose_ng)),
+        Event::PrimingStarted { volume_nl, .. } => format!("priming bolus of {}", volume(volume_nl)),
+        Event::PtmBolus { dose_ng, .. } => format!("PTM bolus of {}", mass(dose_ng)),
+        Event::ClockSet { before_ms, after_ms, .. } => format!(
+            "pump clock set from {} to {}",
+            pump_time(PumpTime::from_ms(before_ms)),
+            pump_time(PumpTime::from_ms(after_ms))
+        ),
+        Event::AlarmThresholdSet { threshold_nl, .. } => {
+            format!("low-reservoir alarm threshold set to {}", volume(threshold_nl))
+        }
+        Event::AlarmCleared(kind) => format!("alarm cleared: {}", alarm_name(kind).to_lowercase()),
+        _ => event.describe(),
+    }
+}
+
+/// A fault as a sentence.
+pub fn fault(fault: &WorldAction) -> String {
+    match fault {
+        WorldAction::MriScan { stall_for } => {
+            format!("MRI scan: the motor stalls for {}", text::duration(*stall_for))
+        }
+        WorldAction::Catheter(state) => match state {
+            CatheterState::Patent => "catheter patent again".to_owned(),
+            CatheterState::Occluded => "catheter occluded: nothing flows, and the pump cannot tell".to_owned(),
+            CatheterState::Leaking { fraction_ppm } => format!(
+                "catheter leaking: {} of what leaves the pump goes into tissue",
+                percent(i64::from(*fraction_ppm), false)
+            ),
+            CatheterState::Disconnected => {
+                "catheter disconnected from the pump: everything it pumps goes into tissue".to_owned()
+            }
+        },
+        WorldAction::ReplaceCatheter => {
+            "catheter replaced: the old one's contents stay in tissue, the new one is empty (prime it)".to_owned()
+        }
+        WorldAction::RateError { ppm } => {
+            let what = match ppm.signum() {
+                1 => "more than",
+                -1 => "less than",
+                _ => "exactly",
+            };
+            format!("delivery error now {}: the pump delivers {what} the volume it counts", percent(*ppm, true))
+        }
+        WorldAction::BatteryDefect { capacity_loss_ppm } => {
+            format!("battery defect: {} of its charge lost", percent(i64::from(*capacity_loss_ppm), false))
+        }
+        WorldAction::LowBatteryReset => "battery voltage dip".to_owned(),
+        WorldAction::MemoryError { critical: true } => "critical memory fault".to_owned(),
+        WorldAction::MemoryError { critical: false } => "memory fault".to_owned(),
+        WorldAction::Withdraw => "reservoir withdrawn".to_owned(),
+        WorldAction::Inject { volume, concentration, into } => format!(
+            "{} of {} injected into the {}",
+            text::volume(*volume),
+            text::concentration(*concentration),
+            into.as_str()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarms_in_words() {
+        assert_eq!(alarm_name(AlarmKind::LowReservoir), "Low reservoir");
+        assert_eq!(alarm_name(AlarmKind::EmptyReservoir), "Empty reservoir");
+        assert_eq!(alarm_name(AlarmKind::MotorStall), "Motor stall");
+        assert_eq!(alarm_name(AlarmKind::ElectiveReplacement), "Elective replacement indicator");
+        for kind in AlarmKind::ALL {
+            assert!(!alarm_name(kind).contains('_'), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn faults_without_debug_text() {
+        let leak = fault(&WorldAction::Catheter(CatheterState::Leaking { fraction_ppm: 400_000 }));
+        assert_eq!(leak, "catheter leaking: 40 % of what leaves the pump goes into tissue");
+        assert_eq!(
+            fault(&WorldAction::RateError { ppm: 145_000 }),
+            "delivery error now +14.5 %: the pump delivers more than the volume it counts"
+        );
+        assert_eq!(percent(-1_000_000, true), "-100 %");
+    }
+
+    #[test]
+    fn events_with_rounded_quantities() {
+        let refill = Event::Refilled { expected_nl: 2_892_584, filled_nl: 20_000_000, ng_per_ml: 2_000_000 };
+        assert_eq!(event(&refill), "refilled: 20 mL of 2000 micrograms/mL (the pump had expected 2.89 mL left)");
+        assert_eq!(event(&Event::AlarmCleared(AlarmKind::MotorStall)), "alarm cleared: motor stall");
+    }
+}
