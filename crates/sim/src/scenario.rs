@@ -25,7 +25,15 @@
 //! `ptm` (with `repeat_every` and `count`), `single_bolus`, `prime`, `mri`, `catheter`,
 //! `replace_catheter`, `rate_error`, `battery_defect`, `low_battery_reset`, `memory_error`,
 //! `set_clock`, `set_alarm_threshold`, `clear_alarm`, `stop`, `resume`, `interrogate`.
-//! Unknown fields are errors.
+//!
+//! # What is refused
+//! Every error names the line of the offending entry (the field's own line where there is one)
+//! and says what to write instead. Unknown fields are errors. Actions must be written in time
+//! order (an entry earlier than the one before it is refused, never sorted; a repeated entry's
+//! later presses fall among the entries after it, and entries at one instant run in file
+//! order); no action or repeat may fall before the start or after the end. A refill or the
+//! implant fill must fit the profile's reservoir; the catheter length and the delivery error
+//! must be plausible ([`CATHETER_CM_PLAUSIBLE`], [`RATE_ERROR_PLAUSIBLE_PPM`], **[model]**).
 
 use std::ops::{Range, RangeInclusive};
 
