@@ -597,6 +597,36 @@ impl Scenario {
         let concentration =
             implant.quantity(Some(&implant_raw.concentration), "concentration", "2000 micrograms/mL")?;
         let prescription = implant.prescription(Some(&implant_raw.prescription), "prescription")?;
+        // The pump's own hard limits (rates, boluses, PTM limits at this concentration): a pump
+        // that would refuse the implant is a scenario error, on the line to change.
+        let clock = PumpTime::from_civil(zone.to_datetime(start.to_timestamp()));
+        if let Err(refusal) = itb_pump::Pump::implant(itb_pump::Implant {
+            profile: profile.clone(),
+            at: start,
+            clock,
+            catheter_cm,
+            rate_error_ppm,
+            fill,
+            concentration,
+            prescription: prescription.clone(),
+        }) {
+            let (span, key, what) = if refusal.code == itb_pump::RefusalCode::ConcentrationOutOfRange {
+                (implant_raw.concentration.span(), "concentration", "write a concentration the pump accepts")
+            } else if refusal.code == itb_pump::RefusalCode::FillAboveCapacity {
+                (implant_raw.fill.span(), "fill", "write at most the reservoir's volume")
+            } else {
+                (
+                    implant_raw.prescription.span(),
+                    "prescription",
+                    "write a prescription the pump can run at this concentration, or change the concentration",
+                )
+            };
+            return Err(implant.error(
+                &span,
+                key,
+                format!("the {} pump refuses it: {}; {what}", profile.name, refusal.message),
+            ));
+        }
 
         let mut actions: Vec<TimedAction> = Vec::new();
         let mut previous: Option<(Instant, String, usize)> = None;

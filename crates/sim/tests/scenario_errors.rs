@@ -143,6 +143,19 @@ fn an_implausible_rate_error_is_refused_with_the_range() {
 }
 
 #[test]
+fn an_implant_the_pump_would_refuse_names_its_line() {
+    // 5000 micrograms/day of 50 micrograms/mL is 100 mL/day: above the pump's 24 mL/day.
+    let text =
+        HEAD.replace("2000 micrograms/mL", "50 micrograms/mL").replace("400 micrograms/day", "5000 micrograms/day");
+    let message = error(&text);
+    assert!(message.starts_with("line 10: implant.prescription: "), "{message}");
+    assert!(message.contains("24 mL/day"), "{message}");
+    let weak = HEAD.replace("2000 micrograms/mL", "5 micrograms/mL");
+    let message = error(&weak);
+    assert!(message.starts_with("line 9: implant.concentration: "), "{message}");
+}
+
+#[test]
 fn syntax_and_shape_errors_name_their_line() {
     let typo = HEAD.replace("catheter_cm", "catheter_length");
     let message = error(&typo);
