@@ -524,7 +524,7 @@ impl Runner<'_> {
         match result {
             Ok(reply) => Some(reply),
             Err(refusal) => {
-                let mut reason = refusal.message.clone();
+                let mut reason = words::sentence(&refusal.message);
                 if let Some(retry) = refusal.retry_at {
                     reason.push_str(&format!("; next allowed {}", self.when(retry)));
                 }

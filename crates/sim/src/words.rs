@@ -15,6 +15,18 @@ pub fn alarm_name(kind: AlarmKind) -> String {
     capitalised(name)
 }
 
+/// A sentence from the pump (a refusal's reason) with any alarm's code name in words
+/// (`the motor_stall alarm is not active` reads `the motor stall alarm is not active`).
+pub fn sentence(text: &str) -> String {
+    let mut out = text.to_owned();
+    for kind in AlarmKind::ALL {
+        if out.contains(kind.as_str()) {
+            out = out.replace(kind.as_str(), &alarm_name(kind).to_lowercase());
+        }
+    }
+    out
+}
+
 /// The first letter in capitals.
 pub fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
@@ -142,6 +154,12 @@ mod tests {
         for kind in AlarmKind::ALL {
             assert!(!alarm_name(kind).contains('_'), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn pump_sentences_lose_their_code_names() {
+        assert_eq!(sentence("the motor_stall alarm is not active"), "the motor stall alarm is not active");
+        assert_eq!(sentence("the low_reservoir alarm"), "the low reservoir alarm");
     }
 
     #[test]

@@ -235,6 +235,18 @@ fn nothing_for_people_is_debug_text_or_a_code_name() {
 }
 
 #[test]
+fn a_refusal_names_the_alarm_in_words() {
+    let text = format!(
+        "{}\n[[actions]]\nat = \"2 day\"\naction = \"clear_alarm\"\nalarm = \"low_reservoir\"\n",
+        example_text("catheter-leak").split("[[actions]]").next().expect("head")
+    );
+    let report = run_text("clear an alarm that is not sounding", &text);
+    assert_eq!(report.summary.refused.len(), 1);
+    assert_eq!(report.summary.refused[0].code, "alarm_not_active");
+    assert_eq!(report.summary.refused[0].reason, "the low reservoir alarm is not active");
+}
+
+#[test]
 fn ten_years_stay_bounded() {
     let text = std::fs::read_to_string(format!("{}/benches/ten-years.toml", env!("CARGO_MANIFEST_DIR"))).expect("read");
     let report = run_text("ten years", &text);
