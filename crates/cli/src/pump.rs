@@ -30,7 +30,8 @@ pub struct SimulateArgs {
     /// Print JSON (summary and timeline).
     #[arg(long)]
     json: bool,
-    /// Also draw reservoir, rate and alarms over time into this SVG file.
+    /// Also draw the reservoir, the delivery rate, the drug reaching the CSF against the
+    /// prescription, and the alarms over time into this SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
 }
@@ -63,8 +64,7 @@ fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
         itb_sim::Scenario::from_toml(&text).map_err(|e| CliError::flag("--scenario", format!("{path}: {e}")))?;
     let report = itb_sim::run(&scenario).map_err(|e| CliError::flag("--scenario", format!("{path}: {e}")))?;
     if let Some(svg_path) = &args.svg {
-        let capacity_ml = scenario.profile.reservoir.capacity.value.as_nl() as f64 / 1_000_000.0;
-        let svg = itb_sim::svg::plot(&report, capacity_ml, &scenario.zone);
+        let svg = itb_sim::svg::plot(&report, scenario.profile.reservoir.capacity.value, &scenario.zone);
         std::fs::write(svg_path, svg)
             .map_err(|e| CliError::flag("--svg", format!("cannot write {}: {e}", svg_path.display())))?;
     }
@@ -76,71 +76,184 @@ fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
     Ok(human(&report, &scenario))
 }
 
-fn local(zone: &jiff::tz::TimeZone, rfc3339: &str) -> String {
-    rfc3339
-        .parse::<jiff::Timestamp>()
-        .map(|t| zone.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|_| rfc3339.to_owned())
-}
+/// Most lines of days off the prescribed dose in the text (every day is in the JSON).
+const DAYS_LISTED_MAX: usize = 31;
 
 fn human(report: &itb_sim::RunReport, scenario: &itb_sim::Scenario) -> String {
+    use itb_dose::text;
+    use itb_sim::words;
+    use std::fmt::Write;
+
     let zone = &scenario.zone;
-    let zone_name = zone.iana_name().unwrap_or("UTC");
+    let when = |at: itb_pump::Instant| text::date_time(at.to_timestamp(), zone);
     let s = &report.summary;
     let mut out = format!("{}\n", s.scenario);
     if let Some(description) = &scenario.description {
-        out.push_str(&format!("{description}\n"));
+        let _ = writeln!(out, "{description}");
     }
-    out.push_str(&format!("\nTimeline ({zone_name}; the pump's own clock in brackets)\n"));
+    let zone_name = zone.iana_name().unwrap_or("UTC");
+    let _ = writeln!(out, "\nTimeline ({zone_name}; the pump's own clock in brackets where it reads otherwise)");
     for entry in &report.timeline {
-        out.push_str(&format!(
-            "  {} [{}]  {:<18} {}\n",
-            local(zone, &entry.at),
-            &entry.pump_time[..16.min(entry.pump_time.len())],
-            entry.kind,
-            entry.text
-        ));
+        let local = zone.to_datetime(entry.at.to_timestamp());
+        let same_minute = entry.pump_time.to_civil().is_some_and(|pump| {
+            local.date() == pump.date() && local.hour() == pump.hour() && local.minute() == pump.minute()
+        });
+        let pump_clock =
+            if same_minute { String::new() } else { format!(" [pump: {}]", words::pump_time(entry.pump_time)) };
+        let kind = words::capitalised(&words::code_in_words(entry.kind));
+        let _ = writeln!(out, "  {:<21}{pump_clock}  {kind:<22} {}", when(entry.at), entry.text);
     }
     if report.timeline_omitted > 0 {
-        out.push_str(&format!("  ... and {} more entries\n", report.timeline_omitted));
+        let _ = writeln!(
+            out,
+            "  ... and {} more entries (the timeline keeps the first {})",
+            report.timeline_omitted,
+            itb_sim::run::TIMELINE_MAX
+        );
     }
-    out.push_str("\nSummary\n");
-    let line = |out: &mut String, label: &str, value: String| out.push_str(&format!("  {label:<40} {value}\n"));
-    line(&mut out, "Period", format!("{} to {}", local(zone, &s.start), local(zone, &s.end)));
-    line(&mut out, "Volume the pump delivered (its own count)", format!("{} mL", s.commanded_ml));
-    line(&mut out, "Drug that reached the CSF", format!("{} micrograms", s.to_csf_micrograms));
-    line(&mut out, "Drug that went into tissue", format!("{} micrograms", s.to_tissue_micrograms));
-    line(&mut out, "Drug in the catheter at the end", format!("{} micrograms", s.in_catheter_micrograms));
-    line(&mut out, "Reservoir at the end: pump's estimate", format!("{} mL", s.reservoir_estimate_ml));
-    line(&mut out, "Reservoir at the end: truth", format!("{} mL", s.reservoir_true_ml));
-    line(&mut out, "State at the end", s.state.clone());
-    line(&mut out, "Battery life left (estimate)", format!("{:.0} days", s.battery_remaining_days));
+
+    let _ = writeln!(out, "\nSummary");
+    let line = |out: &mut String, label: &str, value: String| {
+        let _ = writeln!(out, "  {label:<44} {value}");
+    };
+    let b = &s.mass_balance;
+    line(&mut out, "Period", format!("{} to {}", when(s.start), when(s.end)));
+    line(&mut out, "Volume the pump delivered (its own count)", text::volume(s.commanded));
+    line(&mut out, "Reservoir at the end: the pump's estimate", text::volume(s.reservoir_estimate));
+    line(&mut out, "Reservoir at the end: truth", text::volume(b.in_reservoir.volume));
+    line(&mut out, "State at the end", words::code_in_words(s.state));
+    let battery_days = s.battery_remaining.as_ms() / itb_dose::quantity::MS_PER_DAY;
+    line(&mut out, "Battery life left (estimate)", format!("{battery_days} days"));
     line(&mut out, "Alarm tones sounded", s.tones.to_string());
-    line(&mut out, "Mass balance held throughout", if s.mass_balance_holds { "yes" } else { "NO" }.to_owned());
+    line(&mut out, "Mass balance held after every step", if s.mass_balance_holds { "yes" } else { "NO" }.to_owned());
+
+    let _ = writeln!(out, "\nWhere the drug went (mass balance; rounded here, exact in --json)");
+    let row = |out: &mut String, side: &str, label: &str, fluid: itb_pump::world::Fluid| {
+        let _ =
+            writeln!(out, "  {side:<4} {label:<46} {:>22} {:>10}", text::mass(fluid.mass), text::volume(fluid.volume));
+    };
+    row(&mut out, "In", "injected into the reservoir", b.into_reservoir);
+    row(&mut out, "", "injected elsewhere (pocket fill, overfill)", b.injected_elsewhere);
+    row(&mut out, "Out", "in the reservoir at the end", b.in_reservoir);
+    row(&mut out, "", "in the pump tubing and catheter at the end", b.in_tubing_and_catheter);
+    row(&mut out, "", "reached the CSF", b.to_csf);
+    let mut causes = 0;
+    for (cause, fluid) in b.tissue.iter() {
+        if !fluid.volume.is_zero() || !fluid.mass.is_zero() {
+            row(&mut out, "", &format!("into tissue: {}", cause.describe()), fluid);
+            causes += 1;
+        }
+    }
+    if causes == 0 {
+        row(&mut out, "", "into tissue", b.to_tissue);
+    }
+    row(&mut out, "", "withdrawn at refills", b.withdrawn);
+    let verdict = if b.holds() { "yes, to the nanogram and the nanolitre" } else { "NO" };
+    let _ = writeln!(out, "  In equals out: {verdict}");
+
+    let _ = writeln!(
+        out,
+        "\nDrug reaching the CSF against the prescription (a day is off when it differs by more than {} %)",
+        itb_sim::account::DOSE_TOLERANCE_PERCENT
+    );
+    line(&mut out, "Prescribed", text::mass(s.prescribed));
+    line(&mut out, "Reached the CSF", text::mass(b.to_csf.mass));
+    let without = if s.time_without_drug.is_zero() { "none".to_owned() } else { text::duration(s.time_without_drug) };
+    line(&mut out, "Time with no drug reaching the CSF", without);
+    line(&mut out, "Days below the prescribed dose", s.days_below_prescribed.to_string());
+    line(&mut out, "Days above the prescribed dose", s.days_above_prescribed.to_string());
+    for period in &s.periods_without_drug {
+        let _ = writeln!(
+            out,
+            "  Without drug from {} to {} ({})",
+            when(period.start),
+            when(period.end),
+            text::duration(period.end.since(period.start))
+        );
+    }
+    if s.periods_without_drug_omitted > 0 {
+        let _ = writeln!(out, "  ... and {} more periods without drug (in the total)", s.periods_without_drug_omitted);
+    }
+    // Days off the prescribed dose, a run of days with the same figures on one line.
+    let mut runs: Vec<(&itb_sim::account::DayFigures, &itb_sim::account::DayFigures, usize)> = Vec::new();
+    for day in report.csf_per_day.iter().filter(|d| d.verdict() != itb_sim::account::Verdict::AsPrescribed) {
+        let same = |last: &itb_sim::account::DayFigures| {
+            last.date.tomorrow().ok() == Some(day.date)
+                && last.to_csf == day.to_csf
+                && last.prescribed == day.prescribed
+        };
+        match runs.last_mut() {
+            Some((_, last, count)) if same(last) => {
+                *last = day;
+                *count += 1;
+            }
+            _ => runs.push((day, day, 1)),
+        }
+    }
+    if !runs.is_empty() {
+        let _ = writeln!(out, "  Days off the prescribed dose (a part day counts what was prescribed for its part):");
+        for (first, last, count) in runs.iter().take(DAYS_LISTED_MAX) {
+            let date = |d: &itb_sim::account::DayFigures| d.date.strftime("%-d %b %Y").to_string();
+            let dates = if *count == 1 {
+                date(first)
+            } else {
+                format!("{} to {} ({count} days, each)", date(first), date(last))
+            };
+            let percent = if first.prescribed.is_zero() {
+                "none prescribed".to_owned()
+            } else {
+                let ratio = itb_dose::decimal::div_round(
+                    u128::from(first.to_csf.as_ng()) * 100,
+                    u128::from(first.prescribed.as_ng()),
+                );
+                format!("{ratio} % of the {} prescribed", text::mass(first.prescribed))
+            };
+            let direction = match first.verdict() {
+                itb_sim::account::Verdict::Below => "below",
+                _ => "above",
+            };
+            let _ = writeln!(out, "    {dates}: {} reached the CSF, {percent}: {direction}", text::mass(first.to_csf));
+        }
+        if runs.len() > DAYS_LISTED_MAX {
+            let _ = writeln!(out, "    ... and {} more (every day is in --json)", runs.len() - DAYS_LISTED_MAX);
+        }
+    }
+
     if !s.alarms.is_empty() {
-        out.push_str("\nAlarms raised\n");
+        let _ = writeln!(out, "\nAlarms raised");
         for alarm in &s.alarms {
-            let severity = if alarm.critical { "critical" } else { "non-critical" };
-            out.push_str(&format!("  {}  {} ({severity})\n", local(zone, &alarm.at), alarm.alarm));
+            let severity = if alarm.critical() { "critical" } else { "non-critical" };
+            let _ = writeln!(out, "  {:<21}  {} ({severity})", when(alarm.at), words::alarm_name(alarm.kind));
+        }
+        if s.alarms_omitted > 0 {
+            let _ = writeln!(out, "  ... and {} more alarms", s.alarms_omitted);
         }
     }
     if !s.refills.is_empty() {
-        out.push_str("\nRefills: expected against withdrawn\n");
+        let _ = writeln!(out, "\nRefills: expected against withdrawn");
         for refill in &s.refills {
+            let gap = itb_dose::Volume::nl(u64::try_from(refill.gap_nl().unsigned_abs()).unwrap_or(u64::MAX));
+            let direction = match refill.gap_nl().signum() {
+                1 => " less than expected",
+                -1 => " more than expected",
+                _ => "",
+            };
             let flag = if refill.warning { "  WARNING" } else { "" };
-            out.push_str(&format!(
-                "  {}  expected {} mL, withdrawn {} mL, gap {} mL{flag}\n",
-                local(zone, &refill.at),
-                refill.expected_ml,
-                refill.withdrawn_ml,
-                refill.gap_ml
-            ));
+            let _ = writeln!(
+                out,
+                "  {:<21}  expected {}, withdrawn {}, gap {}{direction}{flag}",
+                when(refill.at),
+                text::volume(refill.expected),
+                text::volume(refill.withdrawn),
+                text::volume(gap)
+            );
         }
     }
     if !s.refused.is_empty() {
-        out.push_str("\nRefused commands\n");
+        let _ = writeln!(out, "\nRefused commands");
         for refused in &s.refused {
-            out.push_str(&format!("  {}  {}: {}\n", local(zone, &refused.at), refused.command, refused.reason));
+            let command = words::capitalised(&words::code_in_words(refused.command));
+            let _ = writeln!(out, "  {:<21}  {command}: {}", when(refused.at), refused.reason);
         }
     }
     out

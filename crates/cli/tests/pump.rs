@@ -11,11 +11,14 @@ fn simulate_prints_a_timeline_and_summary_and_draws_svg() {
     let output = itb(&["pump", "simulate", "--scenario", "examples/scenarios/missed-refill.toml", "--svg", &svg_arg]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("2027-02-21 21:06 [2027-02-21 21:06]  alarm              ALARM low reservoir"), "{text}");
-    assert!(text.contains("empty_reservoir (critical)"), "{text}");
-    assert!(text.contains("Mass balance held throughout             yes"), "{text}");
+    assert!(text.contains("  Sun 21 Feb 2027 21:06  Alarm                  ALARM low reservoir"), "{text}");
+    assert!(text.contains("Empty reservoir (critical)"), "{text}");
+    assert!(text.contains("Mass balance held after every step           yes"), "{text}");
+    // Nothing reaches the CSF from the empty reservoir to the emergency refill.
+    assert!(text.contains("Time with no drug reaching the CSF           2 days 12 h"), "{text}");
+    assert!(text.contains("Without drug from Wed 3 Mar 2027 21:06 to Sat 6 Mar 2027 10:00"), "{text}");
     let drawing = std::fs::read_to_string(&svg).expect("svg written");
-    assert!(drawing.starts_with("<svg") && drawing.contains("empty_reservoir") && drawing.contains("<polyline"));
+    assert!(drawing.starts_with("<svg") && drawing.contains("Empty reservoir") && drawing.contains("<polyline"));
     let _ = std::fs::remove_file(&svg);
 }
 
@@ -27,6 +30,87 @@ fn simulate_json_has_the_summary_and_timeline() {
     assert_eq!(json["summary"]["to_tissue_micrograms"], 40000.0);
     assert_eq!(json["summary"]["refills"][1]["warning"], true);
     assert!(json["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["kind"] == "pocket_fill")));
+    assert_eq!(json["summary"]["time_without_drug_hours"], 336.0);
+    assert_eq!(json["summary"]["days_below_prescribed"], 15);
+    assert_eq!(json["summary"]["days_above_prescribed"], 0);
+}
+
+/// Nanograms from a JSON figure in micrograms (at most 3 decimals), nanolitres from mL (6).
+fn exact(value: &serde_json::Value, scale: f64) -> i64 {
+    (value.as_f64().expect("a number") * scale).round() as i64
+}
+
+#[test]
+fn simulate_json_mass_balance_adds_up_and_names_the_causes() {
+    // A catheter leak from day 5, then a 5 mL pocket fill of 2000 micrograms/mL at day 10.
+    let text = format!(
+        "{HEAD}[[actions]]\nat = \"5 day\"\naction = \"catheter\"\nstate = \"leaking\"\nleak_percent = \"25\"\n\n\
+         [[actions]]\nat = \"10 day\"\naction = \"refill\"\nvolume = \"5 mL\"\nconcentration = \"2000 micrograms/mL\"\npocket_fill = true\n"
+    );
+    let (dir, path) = scenario_file("balance", &text);
+    let output = itb(&["pump", "simulate", "--scenario", &path, "--json"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let b = &json["summary"]["mass_balance"];
+    assert_eq!(b["to_tissue_by_cause"]["pocket_fill_micrograms"], 10000.0);
+    assert_eq!(b["to_tissue_by_cause"]["pocket_fill_ml"], 5.0);
+    assert_eq!(b["injected_elsewhere_micrograms"], 10000.0);
+    assert!(b["to_tissue_by_cause"]["catheter_leak_micrograms"].as_f64().is_some_and(|m| m > 0.0));
+    assert_eq!(b["balances"], true);
+    for (unit, scale) in [("micrograms", 1_000.0), ("ml", 1_000_000.0)] {
+        let get = |name: &str| exact(&b[format!("{name}_{unit}")], scale);
+        let inflow = get("injected_into_reservoir") + get("injected_elsewhere");
+        let out =
+            get("in_reservoir") + get("in_tubing_and_catheter") + get("to_csf") + get("to_tissue") + get("withdrawn");
+        assert_eq!(inflow, out, "{unit}");
+        let causes: i64 = ["pocket_fill", "overfill", "catheter_leak", "disconnected_catheter", "replaced_catheter"]
+            .iter()
+            .map(|cause| exact(&b["to_tissue_by_cause"][format!("{cause}_{unit}")], scale))
+            .sum();
+        assert_eq!(causes, get("to_tissue"), "{unit}");
+    }
+    // From the leak on (30 November), 75 % of the prescribed 400 micrograms a day.
+    let days = json["csf_per_day"].as_array().expect("days");
+    let day = days.iter().find(|d| d["date"] == "2026-12-02").expect("2 December");
+    assert_eq!(day["to_csf_micrograms"], 300.0);
+    assert_eq!(day["prescribed_micrograms"], 400.0);
+    assert_eq!(day["against_prescribed"], "below");
+}
+
+#[test]
+fn simulate_shows_a_skipped_bridge_day_by_day() {
+    let output = itb(&["pump", "simulate", "--scenario", "examples/scenarios/concentration-change-no-bridge.toml"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Days below the prescribed dose               2"), "{text}");
+    assert!(
+        text.contains("15 Dec 2026: 225 micrograms reached the CSF, 56 % of the 400 micrograms prescribed: below"),
+        "{text}"
+    );
+    assert!(
+        text.contains("16 Dec 2026: 110 micrograms reached the CSF, 27 % of the 400 micrograms prescribed: below"),
+        "{text}"
+    );
+}
+
+#[test]
+fn simulate_text_has_no_code_names_debug_text_or_machine_dates() {
+    for name in ["catheter-leak", "mri-delayed-recovery", "flex-nightly-ptm", "missed-refill", "pocket-fill"] {
+        let output = itb(&["pump", "simulate", "--scenario", &format!("examples/scenarios/{name}.toml")]);
+        assert!(output.status.success());
+        let text = String::from_utf8_lossy(&output.stdout);
+        for forbidden in ["_", "{", "ppm", "mcg", "µg", "T10:00", ":00Z", "2026-", "2027-"] {
+            assert!(!text.contains(forbidden), "{name}: '{forbidden}' in\n{text}");
+        }
+        // Volumes to 0.01 mL and doses to 0.01 micrograms: never six decimals.
+        assert!(
+            !text
+                .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .any(|n| n.split('.').nth(1).is_some_and(|f| f.len() > 3)),
+            "{name}: {text}"
+        );
+    }
 }
 
 #[test]
@@ -44,6 +128,48 @@ fn simulate_refuses_a_bad_scenario_with_one_sentence() {
     let missing = itb(&["pump", "simulate", "--scenario", "no-such.toml"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read no-such.toml"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A scenario file in a fresh directory; the directory is removed by the caller.
+fn scenario_file(tag: &str, text: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("itb-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, text).expect("write");
+    let path = file.display().to_string();
+    (dir, path)
+}
+
+const HEAD: &str = "name = \"x\"\nprofile = \"synchromed-ii-20\"\nstart = \"2026-11-25T10:00:00Z\"\nuntil = \"30 day\"\n\
+                    [implant]\ncatheter_cm = 50\nfill = \"20 mL\"\nconcentration = \"2000 micrograms/mL\"\n\
+                    prescription = { mode = \"simple_continuous\", dose = \"400 micrograms/day\" }\n";
+
+#[test]
+fn simulate_refuses_actions_out_of_order_and_overfills_naming_the_line() {
+    let refill = |at: &str, volume: &str| {
+        format!(
+            "[[actions]]\nat = \"{at}\"\naction = \"refill\"\nvolume = \"{volume}\"\nconcentration = \"2000 micrograms/mL\"\n"
+        )
+    };
+    // HEAD is 9 lines: the first action starts on line 10, the second on line 15.
+    let cases = [
+        (
+            "order",
+            format!("{HEAD}{}{}", refill("20 day", "20 mL"), refill("10 day", "20 mL")),
+            "line 16: actions[2].at",
+        ),
+        ("overfill", format!("{HEAD}{}", refill("20 day", "40 mL")), "line 13: actions[1].volume"),
+    ];
+    for (tag, text, expected) in cases {
+        let (dir, path) = scenario_file(tag, &text);
+        let output = itb(&["pump", "simulate", "--scenario", &path]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!output.status.success(), "{tag}");
+        assert!(output.stdout.is_empty(), "{tag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--scenario") && stderr.contains(expected), "{stderr}");
+    }
 }
 
 #[test]

@@ -401,6 +401,21 @@ impl EventLog {
     pub fn read_from(&self, from: u64, max: usize) -> Vec<LogEntry> {
         self.iter().filter(|e| e.seq >= from).take(max).copied().collect()
     }
+    /// The entries held with a sequence number after `seq`, oldest first, found by ring
+    /// arithmetic: the cost is the number of entries returned, not the log's length (a reader
+    /// that polls after every event keeps the last number it saw). Entries already overwritten
+    /// are not there; the first one returned then has a number above `seq + 1`.
+    pub fn since(&self, seq: u64) -> impl Iterator<Item = &LogEntry> {
+        let held = self.entries.len();
+        let oldest = self.next_seq.saturating_sub(held as u64);
+        let skip = usize::try_from(seq.saturating_add(1).saturating_sub(oldest)).unwrap_or(usize::MAX).min(held);
+        let (newer, older) = self.entries.split_at(self.head);
+        let (first, second) = match older.get(skip..) {
+            Some(rest) => (rest, newer),
+            None => (&older[..0], newer.get(skip - older.len()..).unwrap_or(&[])),
+        };
+        first.iter().chain(second.iter())
+    }
     /// Entries held now.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -567,6 +582,44 @@ mod tests {
         assert_eq!(log.read_from(1, 2).iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
         for (index, kind) in EventKind::ALL.iter().enumerate() {
             assert_eq!(kind.index(), index);
+        }
+    }
+
+    fn seqs<'a>(entries: impl Iterator<Item = &'a LogEntry>) -> Vec<u64> {
+        entries.map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn since_gives_the_entries_after_a_sequence_number() {
+        let mut log = EventLog::new(3);
+        assert!(log.since(0).next().is_none());
+        log.push(PumpTime::from_ms(0), Event::Stopped);
+        log.push(PumpTime::from_ms(1), Event::Resumed);
+        assert_eq!(seqs(log.since(0)), vec![1, 2]);
+        assert_eq!(seqs(log.since(1)), vec![2]);
+        assert!(log.since(2).next().is_none());
+        assert!(log.since(99).next().is_none());
+        for i in 2..7 {
+            log.push(PumpTime::from_ms(i), Event::Stopped);
+        }
+        // Entries 5, 6 and 7 are held; the ring's oldest is in the middle of its storage.
+        assert_eq!(seqs(log.since(0)), vec![5, 6, 7]);
+        assert_eq!(seqs(log.since(5)), vec![6, 7]);
+        assert_eq!(seqs(log.since(6)), vec![7]);
+        assert!(log.since(7).next().is_none());
+        assert_eq!(seqs(log.since(4)), vec![5, 6, 7]);
+    }
+
+    proptest::proptest! {
+        /// `since(seq)` is `read_from(seq + 1, ..)` for every ring state and every `seq`.
+        #[test]
+        fn since_agrees_with_read_from(capacity in 1usize..8, pushes in 0u64..30, seq in 0u64..34) {
+            let mut log = EventLog::new(capacity);
+            for i in 0..pushes {
+                log.push(PumpTime::from_ms(i as i64), Event::Stopped);
+            }
+            let fast: Vec<LogEntry> = log.since(seq).copied().collect();
+            proptest::prop_assert_eq!(fast, log.read_from(seq + 1, usize::MAX));
         }
     }
 }

@@ -11,7 +11,8 @@
 //! text, read back with every check.
 //!
 //! Versions: 1, the pump as one struct (refused: pre-release, nothing to migrate); 2, firmware
-//! and world apart, with typed log events.
+//! and world apart, with typed log events and the world's ledger keeping the drug in tissue by
+//! cause (`ledger.tissue`).
 //!
 //! # Invariants
 //! - [`from_snapshot`] never panics: any byte string gives a pump or a [`SnapshotError`].

@@ -7,7 +7,8 @@
 //!
 //! # Invariants
 //! Mass balance holds to the nanogram and the nanolitre at every step:
-//! `into_reservoir + into_pocket = reservoir + fluid path + to_csf + to_tissue + withdrawn`.
+//! `into_reservoir + into_pocket = reservoir + fluid path + to_csf + to_tissue + withdrawn`,
+//! and `to_tissue` is exactly the sum of the tissue ledger's causes.
 
 use std::collections::VecDeque;
 
@@ -171,20 +172,125 @@ impl FluidPath {
     }
 }
 
+/// Why drug went into tissue instead of the cerebrospinal fluid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TissueCause {
+    /// Injected into the pocket under the skin instead of the reservoir.
+    PocketFill,
+    /// Injected into the reservoir beyond its capacity: the rest ran into the pocket.
+    Overfill,
+    /// Leaked from a leaking catheter.
+    CatheterLeak,
+    /// Left the pump tubing while the catheter was off the pump.
+    DisconnectedCatheter,
+    /// Was in the tubing and catheter when the catheter was replaced.
+    ReplacedCatheter,
+}
+
+impl TissueCause {
+    /// Every cause, in order.
+    pub const ALL: [TissueCause; 5] = [
+        TissueCause::PocketFill,
+        TissueCause::Overfill,
+        TissueCause::CatheterLeak,
+        TissueCause::DisconnectedCatheter,
+        TissueCause::ReplacedCatheter,
+    ];
+    /// The name used in files and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TissueCause::PocketFill => "pocket_fill",
+            TissueCause::Overfill => "overfill",
+            TissueCause::CatheterLeak => "catheter_leak",
+            TissueCause::DisconnectedCatheter => "disconnected_catheter",
+            TissueCause::ReplacedCatheter => "replaced_catheter",
+        }
+    }
+    /// The cause in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TissueCause::PocketFill => "pocket fill",
+            TissueCause::Overfill => "reservoir overfilled",
+            TissueCause::CatheterLeak => "catheter leak",
+            TissueCause::DisconnectedCatheter => "disconnected catheter",
+            TissueCause::ReplacedCatheter => "contents of a replaced catheter",
+        }
+    }
+}
+
+/// Drug that went into tissue, by cause. The causes add up to [`Ledger::to_tissue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TissueByCause {
+    /// Pocket fills.
+    pub pocket_fill: Fluid,
+    /// Reservoir overfills.
+    pub overfill: Fluid,
+    /// Catheter leaks.
+    pub catheter_leak: Fluid,
+    /// A disconnected catheter.
+    pub disconnected_catheter: Fluid,
+    /// Contents of replaced catheters.
+    pub replaced_catheter: Fluid,
+}
+
+impl TissueByCause {
+    /// What went into tissue for `cause`.
+    pub fn get(&self, cause: TissueCause) -> Fluid {
+        match cause {
+            TissueCause::PocketFill => self.pocket_fill,
+            TissueCause::Overfill => self.overfill,
+            TissueCause::CatheterLeak => self.catheter_leak,
+            TissueCause::DisconnectedCatheter => self.disconnected_catheter,
+            TissueCause::ReplacedCatheter => self.replaced_catheter,
+        }
+    }
+    fn slot(&mut self, cause: TissueCause) -> &mut Fluid {
+        match cause {
+            TissueCause::PocketFill => &mut self.pocket_fill,
+            TissueCause::Overfill => &mut self.overfill,
+            TissueCause::CatheterLeak => &mut self.catheter_leak,
+            TissueCause::DisconnectedCatheter => &mut self.disconnected_catheter,
+            TissueCause::ReplacedCatheter => &mut self.replaced_catheter,
+        }
+    }
+    /// Every cause with what went into tissue for it, in [`TissueCause::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (TissueCause, Fluid)> + '_ {
+        TissueCause::ALL.into_iter().map(|cause| (cause, self.get(cause)))
+    }
+    /// The sum over every cause.
+    pub fn total(&self) -> Fluid {
+        self.iter().fold(Fluid::default(), |mut sum, (_, fluid)| {
+            sum.add(fluid);
+            sum
+        })
+    }
+}
+
 /// Where all the drug that ever entered the body or the pump has gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Ledger {
     /// Injected into the reservoir.
     pub into_reservoir: Fluid,
-    /// Injected into the pocket (pocket fills).
+    /// Injected into the pocket (pocket fills, and what overflowed the reservoir).
     pub into_pocket: Fluid,
     /// Withdrawn from the reservoir at refills.
     pub withdrawn: Fluid,
     /// Reached the cerebrospinal fluid.
     pub to_csf: Fluid,
-    /// Went into tissue: pocket fills, catheter leaks, a disconnected catheter.
+    /// Went into tissue: pocket fills, overfills, catheter leaks, a disconnected catheter, the
+    /// contents of a replaced catheter.
     pub to_tissue: Fluid,
+    /// `to_tissue` by cause; the causes add up to it exactly.
+    pub tissue: TissueByCause,
+}
+
+impl Ledger {
+    fn add_to_tissue(&mut self, cause: TissueCause, fluid: Fluid) {
+        self.to_tissue.add(fluid);
+        self.tissue.slot(cause).add(fluid);
+    }
 }
 
 /// The hardware and the body around it: the truth.
@@ -246,7 +352,11 @@ impl World {
         };
         let mut out = out;
         let lost = out.take(to_tissue);
-        self.ledger.to_tissue.add(lost);
+        let cause = match self.catheter {
+            CatheterState::Disconnected => TissueCause::DisconnectedCatheter,
+            _ => TissueCause::CatheterLeak,
+        };
+        self.ledger.add_to_tissue(cause, lost);
         self.ledger.to_csf.add(out);
         debug_assert!(self.mass_balance_holds());
         moved
@@ -274,21 +384,25 @@ impl World {
     /// Injects `fluid` into the reservoir (up to `capacity`; the rest runs into the pocket) or
     /// into the pocket.
     pub fn inject(&mut self, mut fluid: Fluid, into: InjectInto, capacity: Volume) {
-        if into == InjectInto::Reservoir {
-            let room = capacity.saturating_sub(self.reservoir.volume);
-            let part = fluid.take(room);
-            self.reservoir.add(part);
-            self.ledger.into_reservoir.add(part);
-        }
+        let cause = match into {
+            InjectInto::Reservoir => {
+                let room = capacity.saturating_sub(self.reservoir.volume);
+                let part = fluid.take(room);
+                self.reservoir.add(part);
+                self.ledger.into_reservoir.add(part);
+                TissueCause::Overfill
+            }
+            InjectInto::Pocket => TissueCause::PocketFill,
+        };
         self.ledger.into_pocket.add(fluid);
-        self.ledger.to_tissue.add(fluid);
+        self.ledger.add_to_tissue(cause, fluid);
         debug_assert!(self.mass_balance_holds());
     }
 
     /// Replaces the catheter: its old contents go into tissue and it starts empty.
     pub fn replace_catheter(&mut self, dead_volume: Volume) {
         let old = self.path.drain();
-        self.ledger.to_tissue.add(old);
+        self.ledger.add_to_tissue(TissueCause::ReplacedCatheter, old);
         self.path = FluidPath::new(dead_volume);
         self.catheter = CatheterState::Patent;
         debug_assert!(self.mass_balance_holds());
@@ -370,6 +484,9 @@ impl World {
     /// path within its bound and its volume `dead_volume`, the reservoir within `capacity`.
     #[cfg(feature = "serde")]
     pub(crate) fn check_restored(&self, dead_volume: Volume, capacity: Volume) -> Result<(), String> {
+        if self.ledger.tissue.total() != self.ledger.to_tissue {
+            return Err("the drug in tissue by cause does not add up to the drug in tissue".to_owned());
+        }
         if !self.mass_balance_holds() {
             let ((mass_in, mass_out), (volume_in, volume_out)) = self.balance();
             return Err(format!(
@@ -405,7 +522,10 @@ impl World {
             sum.add(*s);
             sum
         });
-        mass_in == mass_out && volume_in == volume_out && slugs_sum == self.path.content
+        mass_in == mass_out
+            && volume_in == volume_out
+            && slugs_sum == self.path.content
+            && self.ledger.tissue.total() == self.ledger.to_tissue
     }
 }
 
@@ -432,6 +552,36 @@ mod tests {
         assert_eq!(world.ledger().to_csf.mass, Mass::micrograms(150));
         world.pump(Volume::nl(100_000), now);
         assert_eq!(world.ledger().to_csf.mass, Mass::micrograms(350));
+        assert!(world.mass_balance_holds());
+    }
+
+    #[test]
+    fn tissue_is_kept_by_cause_and_adds_up() {
+        let mut world = World::new(Volume::nl(300_000), 0);
+        let now = Instant::from_ms(0);
+        let fluid = |ml: u64, micrograms: u64| Fluid { volume: Volume::nl(ml), mass: Mass::micrograms(micrograms) };
+        // A pocket fill of 5 mL of 2000 micrograms/mL puts exactly 10 000 micrograms into tissue.
+        world.inject(Fluid::of(Volume::ml(5), conc(2000)), InjectInto::Pocket, Volume::ml(20));
+        assert_eq!(world.ledger().tissue.get(TissueCause::PocketFill), fluid(5_000_000, 10_000));
+        // 25 mL of 500 micrograms/mL into a 20 mL reservoir: 5 mL (2500 micrograms) overflows.
+        world.inject(Fluid::of(Volume::ml(25), conc(500)), InjectInto::Reservoir, Volume::ml(20));
+        assert_eq!(world.ledger().tissue.get(TissueCause::Overfill), fluid(5_000_000, 2_500));
+        // Fill the tubing and catheter, then leak a quarter of 1 mL: 0.25 mL, 125 micrograms.
+        world.pump(Volume::nl(300_000), now);
+        world.set_catheter(CatheterState::Leaking { fraction_ppm: 250_000 });
+        world.pump(Volume::ml(1), now);
+        assert_eq!(world.ledger().tissue.get(TissueCause::CatheterLeak), fluid(250_000, 125));
+        // Disconnected: all 0.2 mL that leaves the tubing, 100 micrograms.
+        world.set_catheter(CatheterState::Disconnected);
+        world.pump(Volume::nl(200_000), now);
+        assert_eq!(world.ledger().tissue.get(TissueCause::DisconnectedCatheter), fluid(200_000, 100));
+        // Replacing the catheter: its 0.3 mL (150 micrograms) goes into tissue.
+        world.replace_catheter(Volume::nl(300_000));
+        assert_eq!(world.ledger().tissue.get(TissueCause::ReplacedCatheter), fluid(300_000, 150));
+        let ledger = world.ledger();
+        assert_eq!(ledger.tissue.total(), ledger.to_tissue);
+        assert_eq!(ledger.to_tissue, fluid(10_750_000, 12_875));
+        assert_eq!(TissueCause::ALL.iter().map(|c| ledger.tissue.get(*c).mass.as_ng()).sum::<u64>(), 12_875_000);
         assert!(world.mass_balance_holds());
     }
 

@@ -7,9 +7,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod run;
 pub mod scenario;
 pub mod svg;
+pub mod words;
 
 pub use run::{RunReport, run};
 pub use scenario::{Scenario, ScenarioError};

@@ -1,118 +1,214 @@
 //! Runs a scenario: the pump, event by event, with the scenario's actions between.
+//!
+//! # Cost
+//! The runner steps to each pump event (`next_event_at`), each local midnight and each action,
+//! reads only the log entries written since the last step ([`itb_pump::EventLog::since`]) and
+//! never builds the pump's status except to answer an `interrogate` action: its cost per event
+//! is a small constant on top of the library's (docs/BENCHMARKS.md).
+//!
+//! # Bounds
+//! Samples: at most three per time bucket ([`SAMPLE_BUCKETS`] over the run); timeline:
+//! [`TIMELINE_MAX`] entries, the rest counted; alarms: [`ALARMS_MAX`], the rest counted; per-day
+//! figures: one per local day (at most 12 years); refills and refusals: at most one per action.
+//!
+//! # Exactness
+//! Every quantity inside is an integer (nanograms, nanolitres, milliseconds); `f64` appears only
+//! when the report is written as JSON.
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 
-use itb_dose::{Mass, Volume};
-use itb_pump::world::{Fluid, InjectInto};
-use itb_pump::{Command, Event, Implant, Instant, Pump, PumpTime, Reply, Request, WorldAction};
+use itb_dose::text;
+use itb_dose::{Duration, Mass, Volume};
+use itb_pump::world::{Fluid, InjectInto, Ledger, TissueByCause, TissueCause};
+use itb_pump::{AlarmKind, Command, Event, Implant, Instant, LogEntry, Pump, PumpTime, Reply, Request, WorldAction};
 
+use crate::account::{DOSE_TOLERANCE_PERCENT, DayFigures, Days, Intent, Period, Verdict};
 use crate::scenario::{Action, Scenario};
+use crate::words;
 
-/// Most samples kept for plots; beyond this they are thinned evenly.
-pub const SAMPLES_MAX: usize = 4_000;
+/// Time buckets the samples are kept in: at most three samples each (the first, the one with
+/// the highest rate, the last), whatever the length of the run.
+pub const SAMPLE_BUCKETS: usize = 1_500;
+/// Most samples kept.
+pub const SAMPLES_MAX: usize = 3 * (SAMPLE_BUCKETS + 1);
 /// Most timeline entries kept; beyond this the rest are counted, not listed.
 pub const TIMELINE_MAX: usize = 20_000;
+/// Most alarms listed; beyond this the rest are counted.
+pub const ALARMS_MAX: usize = 1_000;
 
-/// One point of the plots.
+/// One point of the plots: the state at `at_ms`, and the rates over the step `[from_ms, at_ms)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Sample {
-    /// True time, ms since the epoch.
+    /// Start of the step, true time, ms since the epoch.
+    pub from_ms: i64,
+    /// End of the step, true time, ms since the epoch.
     pub at_ms: i64,
-    /// The firmware's reservoir estimate, nanolitres.
+    /// The firmware's reservoir estimate at `at_ms`, nanolitres.
     pub reservoir_estimate_nl: u64,
-    /// The real reservoir, nanolitres.
+    /// The real reservoir at `at_ms`, nanolitres.
     pub reservoir_true_nl: u64,
-    /// The commanded rate, nanolitres per day.
+    /// The commanded rate over the step, nanolitres per day.
     pub rate_nl_per_day: u64,
-    /// The rate drug really leaves the reservoir, nanolitres per day.
+    /// The rate drug really left the reservoir over the step, nanolitres per day.
     pub true_rate_nl_per_day: u64,
 }
 
 /// One line of the timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineEntry {
-    /// True instant, RFC 3339 UTC.
-    pub at: String,
-    /// The pump's clock.
-    pub pump_time: String,
-    /// A short kind (`alarm`, `refill`, `refused`, ...).
-    pub kind: String,
-    /// What happened.
+    /// True instant.
+    pub at: Instant,
+    /// The pump's clock then.
+    pub pump_time: PumpTime,
+    /// A short kind, a code name (`alarm`, `refill_warning`, `refused`, ...).
+    pub kind: &'static str,
+    /// What happened, in words.
     pub text: String,
-    #[serde(skip)]
-    at_instant: Instant,
 }
 
 /// A refill's comparison of what the pump expected with what was withdrawn.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefillCheck {
     /// When.
-    pub at: String,
-    /// The firmware's estimate, mL.
-    pub expected_ml: f64,
-    /// Withdrawn, mL.
-    pub withdrawn_ml: f64,
-    /// Expected minus withdrawn, mL (positive: less came out than expected).
-    pub gap_ml: f64,
+    pub at: Instant,
+    /// The firmware's estimate.
+    pub expected: Volume,
+    /// Withdrawn.
+    pub withdrawn: Volume,
     /// The gap is above the profile's warning level.
     pub warning: bool,
 }
 
+impl RefillCheck {
+    /// Expected minus withdrawn, nanolitres (positive: less came out than expected).
+    pub fn gap_nl(&self) -> i128 {
+        i128::from(self.expected.as_nl()) - i128::from(self.withdrawn.as_nl())
+    }
+}
+
 /// A refused command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     /// When.
-    pub at: String,
-    /// The command.
-    pub command: String,
-    /// The refusal code.
-    pub code: String,
+    pub at: Instant,
+    /// The command's code name (`ptm_bolus`).
+    pub command: &'static str,
+    /// The refusal's code name (`ptm_lockout`).
+    pub code: &'static str,
     /// Why, for a person.
     pub reason: String,
 }
 
 /// An alarm raised during the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlarmRecord {
     /// Which.
-    pub alarm: String,
-    /// When, RFC 3339 UTC.
-    pub at: String,
-    /// Critical or not.
-    pub critical: bool,
+    pub kind: AlarmKind,
+    /// When.
+    pub at: Instant,
+}
+
+impl AlarmRecord {
+    /// Critical (two-tone) or not.
+    pub fn critical(&self) -> bool {
+        self.kind.severity() == itb_pump::Severity::Critical
+    }
+}
+
+/// Where the drug went, in mass and volume, so that a reader can add it up:
+/// `injected into the reservoir + injected elsewhere = in the reservoir + in the tubing and
+/// catheter + reached the CSF + into tissue + withdrawn`, exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MassBalance {
+    /// Injected into the reservoir (implant fill and refills).
+    pub into_reservoir: Fluid,
+    /// Injected elsewhere: pocket fills, and what overflowed the reservoir.
+    pub injected_elsewhere: Fluid,
+    /// In the reservoir at the end.
+    pub in_reservoir: Fluid,
+    /// In the pump tubing and catheter at the end.
+    pub in_tubing_and_catheter: Fluid,
+    /// Reached the cerebrospinal fluid.
+    pub to_csf: Fluid,
+    /// Went into tissue; [`MassBalance::tissue`] by cause.
+    pub to_tissue: Fluid,
+    /// Into tissue by cause; adds up to `to_tissue`.
+    pub tissue: TissueByCause,
+    /// Withdrawn from the reservoir at refills.
+    pub withdrawn: Fluid,
+}
+
+fn sum(fluids: &[Fluid]) -> (u128, u128) {
+    fluids
+        .iter()
+        .fold((0, 0), |(mass, volume), f| (mass + u128::from(f.mass.as_ng()), volume + u128::from(f.volume.as_nl())))
+}
+
+impl MassBalance {
+    fn of(ledger: &Ledger, reservoir: Fluid, path: Fluid) -> Self {
+        Self {
+            into_reservoir: ledger.into_reservoir,
+            injected_elsewhere: ledger.into_pocket,
+            in_reservoir: reservoir,
+            in_tubing_and_catheter: path,
+            to_csf: ledger.to_csf,
+            to_tissue: ledger.to_tissue,
+            tissue: ledger.tissue,
+            withdrawn: ledger.withdrawn,
+        }
+    }
+    /// Drug and volume that came in: (nanograms, nanolitres).
+    pub fn inflow(&self) -> (u128, u128) {
+        sum(&[self.into_reservoir, self.injected_elsewhere])
+    }
+    /// Drug and volume accounted for: (nanograms, nanolitres).
+    pub fn accounted(&self) -> (u128, u128) {
+        sum(&[self.in_reservoir, self.in_tubing_and_catheter, self.to_csf, self.to_tissue, self.withdrawn])
+    }
+    /// In equals out to the nanogram and nanolitre, and the causes add up to the tissue total.
+    pub fn holds(&self) -> bool {
+        self.inflow() == self.accounted() && self.tissue.total() == self.to_tissue
+    }
 }
 
 /// What the run shows at the end.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// The scenario's name.
     pub scenario: String,
-    /// Start, RFC 3339.
-    pub start: String,
-    /// End, RFC 3339.
-    pub end: String,
-    /// Volume the pump commanded, mL.
-    pub commanded_ml: f64,
-    /// Drug that reached the cerebrospinal fluid, micrograms.
-    pub to_csf_micrograms: f64,
-    /// Drug that went into tissue (leaks, pocket fills), micrograms.
-    pub to_tissue_micrograms: f64,
-    /// Drug withdrawn at refills, micrograms.
-    pub withdrawn_micrograms: f64,
-    /// Drug in the tubing and catheter at the end, micrograms.
-    pub in_catheter_micrograms: f64,
-    /// The firmware's reservoir estimate at the end, mL.
-    pub reservoir_estimate_ml: f64,
-    /// The real reservoir at the end, mL.
-    pub reservoir_true_ml: f64,
-    /// The pump's state at the end.
-    pub state: String,
-    /// Estimated battery life left at the end, days.
-    pub battery_remaining_days: f64,
+    /// Start.
+    pub start: Instant,
+    /// End.
+    pub end: Instant,
+    /// Volume the pump commanded (its own count).
+    pub commanded: Volume,
+    /// The firmware's reservoir estimate at the end.
+    pub reservoir_estimate: Volume,
+    /// The pump's state at the end, a code name (`therapy`, `end_of_service`).
+    pub state: &'static str,
+    /// Estimated battery life left at the end.
+    pub battery_remaining: Duration,
     /// ERI reached.
     pub elective_replacement: bool,
-    /// Alarms raised, in order.
+    /// Where the drug went.
+    pub mass_balance: MassBalance,
+    /// Drug prescribed over the run ([`crate::account`]).
+    pub prescribed: Mass,
+    /// Time with nothing reaching the CSF while drug was prescribed.
+    pub time_without_drug: Duration,
+    /// Those times (at most [`crate::account::PERIODS_MAX`]).
+    pub periods_without_drug: Vec<Period>,
+    /// Periods without drug not listed.
+    pub periods_without_drug_omitted: u64,
+    /// Days with more than [`DOSE_TOLERANCE_PERCENT`] less drug reaching the CSF than prescribed.
+    pub days_below_prescribed: u64,
+    /// Days with more than [`DOSE_TOLERANCE_PERCENT`] more.
+    pub days_above_prescribed: u64,
+    /// Alarms raised, in order (at most [`ALARMS_MAX`]).
     pub alarms: Vec<AlarmRecord>,
+    /// Alarms raised but not listed.
+    pub alarms_omitted: u64,
     /// Refills with their expected-against-withdrawn check.
     pub refills: Vec<RefillCheck>,
     /// Commands refused, with their reasons.
@@ -121,12 +217,12 @@ pub struct Summary {
     pub tones: u64,
     /// Events the pump processed.
     pub events: u64,
-    /// Mass and volume balance held to the unit throughout.
+    /// Mass and volume balance held to the unit after every step.
     pub mass_balance_holds: bool,
 }
 
 /// The result of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunReport {
     /// The summary.
     pub summary: Summary,
@@ -134,17 +230,10 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     /// Timeline entries not listed because of the bound.
     pub timeline_omitted: u64,
-    /// Points for plots.
-    #[serde(skip)]
+    /// Drug reaching the CSF against the prescription, per local day.
+    pub csf_per_day: Vec<DayFigures>,
+    /// Points for plots (not in the JSON).
     pub samples: Vec<Sample>,
-}
-
-fn ml(volume: Volume) -> f64 {
-    volume.as_nl() as f64 / 1_000_000.0
-}
-
-fn micrograms(mass: Mass) -> f64 {
-    mass.as_ng() as f64 / 1_000.0
 }
 
 /// Why a scenario could not start.
@@ -152,100 +241,298 @@ fn micrograms(mass: Mass) -> f64 {
 #[error("the pump could not be implanted: {0}")]
 pub struct RunError(pub String);
 
-struct Runner {
+// ---- sampling -----------------------------------------------------------------------------------
+
+/// Keeps at most three samples per time bucket: the first, the highest rate, the last.
+#[derive(Debug)]
+struct Sampler {
+    start_ms: i64,
+    bucket_ms: i64,
+    bucket: i64,
+    kept: [Option<Sample>; 3],
+    samples: Vec<Sample>,
+}
+
+impl Sampler {
+    fn new(start: Instant, end: Instant) -> Self {
+        let span = end.as_ms().saturating_sub(start.as_ms()).max(1);
+        Self {
+            start_ms: start.as_ms(),
+            bucket_ms: (span / SAMPLE_BUCKETS as i64).max(1),
+            bucket: 0,
+            kept: [None; 3],
+            samples: Vec::with_capacity(SAMPLES_MAX.min(1_024)),
+        }
+    }
+    fn push(&mut self, sample: Sample) {
+        let bucket = (sample.at_ms - self.start_ms) / self.bucket_ms;
+        if bucket != self.bucket {
+            self.flush();
+            self.bucket = bucket;
+        }
+        let rate = |s: &Sample| s.rate_nl_per_day.max(s.true_rate_nl_per_day);
+        match &mut self.kept {
+            [first @ None, _, _] => *first = Some(sample),
+            [Some(_), peak, last] => {
+                if peak.is_none_or(|p| rate(&sample) > rate(&p)) {
+                    *peak = Some(sample);
+                }
+                *last = Some(sample);
+            }
+        }
+    }
+    fn flush(&mut self) {
+        let [first, peak, last] = std::mem::take(&mut self.kept);
+        for sample in [first, peak, last].into_iter().flatten() {
+            if self.samples.last() != Some(&sample) && self.samples.len() < SAMPLES_MAX {
+                self.samples.push(sample);
+            }
+        }
+    }
+    fn finish(mut self) -> Vec<Sample> {
+        self.flush();
+        self.samples
+    }
+}
+
+// ---- the runner ---------------------------------------------------------------------------------
+
+struct Runner<'s> {
+    scenario: &'s Scenario,
     pump: Pump,
+    log_seen: u64,
+    entries: Vec<LogEntry>,
+    intent: Intent,
+    days: Days,
+    sampler: Sampler,
     timeline: Vec<TimelineEntry>,
     omitted: u64,
-    samples: Vec<Sample>,
-    log_seen: u64,
     refills: Vec<RefillCheck>,
     refused: Vec<Refused>,
     alarms: Vec<AlarmRecord>,
+    alarms_omitted: u64,
     balance_held: bool,
     next_request: u64,
-    ledger_at_last_refill: itb_pump::world::Ledger,
+    /// The pump's clock minus true time, ms (changed only by the runner's `set_clock`).
+    clock_offset_ms: i64,
+    /// The pump is at end of service or halted by a fault: it delivers nothing until the next
+    /// action, so the runner need not stop at its events (alarm tones).
+    quiet: bool,
+    ledger_at_last_refill: Ledger,
+    // The state at the end of the last step.
+    last_at: Instant,
+    last_csf: Fluid,
+    last_leak: Volume,
+    last_path: Volume,
+    last_commanded: Volume,
+    last_reservoir: Volume,
+    last_rates: (u64, u64),
 }
 
-impl Runner {
-    fn note(&mut self, at: Instant, kind: &str, text: String) {
+/// Volume over a span as a rate per day.
+fn per_day(volume: u64, span_ms: u64) -> u64 {
+    scale(volume, itb_dose::quantity::MS_PER_DAY, span_ms)
+}
+
+/// `value * by / over`, rounded down, in u64 when it fits (u128 division is slow).
+fn scale(value: u64, by: u64, over: u64) -> u64 {
+    let over = over.max(1);
+    match value.checked_mul(by) {
+        Some(product) => product / over,
+        None => u64::try_from(u128::from(value) * u128::from(by) / u128::from(over)).unwrap_or(u64::MAX),
+    }
+}
+
+impl Runner<'_> {
+    fn when(&self, at: Instant) -> String {
+        text::date_time(at.to_timestamp(), &self.scenario.zone)
+    }
+
+    fn note(&mut self, at: Instant, kind: &'static str, text: impl FnOnce() -> String) {
         if self.timeline.len() >= TIMELINE_MAX {
             self.omitted += 1;
             return;
         }
-        let pump_time = format!("{}", self.pump.status().pump_time);
-        self.timeline.push(TimelineEntry {
-            at: at.to_string(),
-            pump_time,
-            kind: kind.to_owned(),
-            text,
-            at_instant: at,
-        });
+        let pump_time = PumpTime::from_ms(at.as_ms().saturating_add(self.clock_offset_ms));
+        self.timeline.push(TimelineEntry { at, pump_time, kind, text: text() });
     }
 
-    fn sample(&mut self) {
-        let status = self.pump.status();
-        self.samples.push(Sample {
-            at_ms: self.pump.now().as_ms(),
-            reservoir_estimate_nl: status.reservoir.as_nl(),
-            reservoir_true_nl: self.pump.world().reservoir().volume.as_nl(),
-            rate_nl_per_day: status.rate.as_nl_per_day(),
-            true_rate_nl_per_day: self.pump.world().true_rate(status.rate, self.pump.now()).as_nl_per_day(),
-        });
-        self.balance_held &= self.pump.world().mass_balance_holds();
-    }
-
-    /// Moves new log entries into the timeline.
-    fn collect_log(&mut self) {
+    /// Accounts the step from the last one to now: drug to the CSF, time without drug, a
+    /// sample, the mass balance; then reads the log entries written in it.
+    fn after_step(&mut self) {
         let now = self.pump.now();
-        let entries = self.pump.log().read_from(self.log_seen + 1, usize::MAX);
-        for entry in entries {
-            self.log_seen = entry.seq;
-            if let Event::AlarmRaised(kind) = entry.event {
-                self.alarms.push(AlarmRecord {
-                    alarm: kind.as_str().to_owned(),
-                    at: now.to_string(),
-                    critical: kind.severity() == itb_pump::Severity::Critical,
-                });
-            }
-            if let Some((kind, text)) = describe(&entry.event) {
-                self.note(now, kind, text);
-            }
+        let world = self.pump.world();
+        let ledger = world.ledger();
+        let csf = ledger.to_csf;
+        let reservoir = world.reservoir().volume;
+        let commanded = self.pump.counters().commanded;
+        let span = now.since(self.last_at).as_ms();
+        // Within a step the commanded rate and the world's state are constant, so the part of
+        // the step with drug leaving the catheter is the volume that left it over the volume
+        // the motor moved at full flow: the rest is the catheter filling (at the start of the
+        // step) or the real reservoir running dry (at its end).
+        let exit = csf.volume.as_nl().saturating_sub(self.last_csf.volume.as_nl())
+            + ledger.tissue.catheter_leak.volume.as_nl().saturating_sub(self.last_leak.as_nl());
+        let factor = u64::try_from(1_000_000 + world.rate_error_ppm()).unwrap_or(0);
+        let full = scale(commanded.as_nl().saturating_sub(self.last_commanded.as_nl()), factor, 1_000_000);
+        let dry = if full > exit { Duration::ms(scale(span, full - exit, full)) } else { Duration::ZERO };
+        let filling_first = self.last_path < world.fluid_path_capacity();
+        self.days.step(
+            self.last_at,
+            now,
+            csf.mass.saturating_sub(self.last_csf.mass),
+            dry,
+            filling_first,
+            self.intent.drug_prescribed(),
+        );
+        self.last_leak = ledger.tissue.catheter_leak.volume;
+        self.last_path = world.fluid_path().volume;
+        if span > 0 {
+            self.last_rates = (
+                per_day(commanded.as_nl().saturating_sub(self.last_commanded.as_nl()), span),
+                per_day(self.last_reservoir.as_nl().saturating_sub(reservoir.as_nl()), span),
+            );
+            self.sample();
         }
+        self.balance_held &= self.pump.world().mass_balance_holds();
+        let from = self.last_at;
+        self.last_at = now;
+        self.last_csf = csf;
+        self.last_commanded = commanded;
+        self.last_reservoir = reservoir;
+        self.collect_log(from);
     }
 
-    fn run_until(&mut self, t: Instant) {
-        while let Some(next) = self.pump.next_event_at().filter(|n| *n <= t) {
-            self.pump.advance_to(next);
-            self.collect_log();
-            self.sample();
-            if self.pump.next_event_at() == Some(next) {
-                break;
-            }
-        }
-        self.pump.advance_to(t);
-        self.collect_log();
+    /// After an action: the world may have changed (a refill), so the next step starts here.
+    fn rebase(&mut self) {
+        self.collect_log(self.pump.now());
+        let world = self.pump.world();
+        self.balance_held &= world.mass_balance_holds();
+        self.last_at = self.pump.now();
+        self.last_csf = world.ledger().to_csf;
+        self.last_leak = world.ledger().tissue.catheter_leak.volume;
+        self.last_path = world.fluid_path().volume;
+        self.last_commanded = self.pump.counters().commanded;
+        self.last_reservoir = world.reservoir().volume;
         self.sample();
     }
 
-    fn command(&mut self, at: Instant, command: Command) -> Option<Reply> {
+    fn sample(&mut self) {
+        let now = self.pump.now().as_ms();
+        self.sampler.push(Sample {
+            from_ms: self.last_at.as_ms().min(now),
+            at_ms: now,
+            reservoir_estimate_nl: self.pump.reservoir_estimate().as_nl(),
+            reservoir_true_nl: self.pump.world().reservoir().volume.as_nl(),
+            rate_nl_per_day: self.last_rates.0,
+            true_rate_nl_per_day: self.last_rates.1,
+        });
+    }
+
+    fn accrue(&mut self) {
+        self.days.accrue(self.pump.now(), &self.intent);
+    }
+
+    /// Moves the log entries written since `from` into the timeline, the alarms and the intent.
+    /// Each entry is dated by the pump's clock it carries (the offset changes only by the
+    /// runner's `set_clock`), within the step.
+    fn collect_log(&mut self, from: Instant) {
+        let now = self.pump.now();
+        self.entries.clear();
+        self.entries.extend(self.pump.log().since(self.log_seen).copied());
+        for index in 0..self.entries.len() {
+            let entry = self.entries[index];
+            self.log_seen = entry.seq;
+            let at = Instant::from_ms(entry.at.as_ms().saturating_sub(self.clock_offset_ms)).clamp(from.min(now), now);
+            match entry.event {
+                Event::AlarmRaised(kind) => {
+                    if self.alarms.len() < ALARMS_MAX {
+                        self.alarms.push(AlarmRecord { kind, at });
+                    } else {
+                        self.alarms_omitted += 1;
+                    }
+                }
+                Event::BolusEnded => {
+                    self.days.accrue(at, &self.intent);
+                    self.intent.bolus_ended();
+                }
+                Event::EndOfService => {
+                    self.days.accrue(at, &self.intent);
+                    self.intent.interrupted();
+                    self.quiet = true;
+                }
+                _ => {}
+            }
+            match entry.event {
+                // Refusals are noted by the runner with their full reasons.
+                Event::PtmRefused { .. } | Event::CommandRefused { .. } => {}
+                event => {
+                    if self.timeline.len() >= TIMELINE_MAX {
+                        self.omitted += 1;
+                    } else {
+                        let text = words::event(&event);
+                        self.timeline.push(TimelineEntry { at, pump_time: entry.at, kind: event.category(), text });
+                    }
+                }
+            }
+        }
+    }
+
+    fn roll_day(&mut self) {
+        self.accrue();
+        self.days.next_day();
+    }
+
+    /// Runs to `t`, stopping at every pump event and local midnight on the way.
+    fn run_until(&mut self, t: Instant) {
+        let mut stuck = false;
+        loop {
+            let now = self.pump.now();
+            let boundary = self.days.day_end();
+            let mut target = t.min(boundary).max(now);
+            // At end of service or halted by a fault, nothing the pump does until the next
+            // action changes what reaches the patient: only alarm tones. Step by the day.
+            if !stuck
+                && !self.quiet
+                && let Some(next) = self.pump.next_event_at().filter(|next| *next < target)
+            {
+                target = next;
+            }
+            self.pump.advance_to(target);
+            self.after_step();
+            // An event due now that processing does not clear: step past it.
+            stuck = target == now && self.pump.next_event_at() == Some(now);
+            if self.pump.now() >= boundary {
+                self.roll_day();
+            }
+            if target >= t {
+                break;
+            }
+        }
+    }
+
+    fn request(&mut self, command: Command) -> Request {
         self.next_request += 1;
+        Request::simulator(Some(self.next_request), command)
+    }
+
+    fn command(&mut self, at: Instant, command: Command) -> Option<Reply> {
         let name = command.name();
-        let result = self.pump.handle(at, Request::simulator(Some(self.next_request), command));
-        self.collect_log();
+        let request = self.request(command);
+        let result = self.pump.handle(at, request);
+        self.collect_log(at);
         match result {
             Ok(reply) => Some(reply),
             Err(refusal) => {
-                let mut reason = refusal.message.clone();
+                let mut reason = words::sentence(&refusal.message);
                 if let Some(retry) = refusal.retry_at {
-                    reason.push_str(&format!("; next allowed at {retry}"));
+                    reason.push_str(&format!("; next allowed {}", self.when(retry)));
                 }
-                self.refused.push(Refused {
-                    at: at.to_string(),
-                    command: name.to_owned(),
-                    code: refusal.code.as_str().to_owned(),
-                    reason: reason.clone(),
+                let code = refusal.code.as_str();
+                self.note(at, "refused", || {
+                    format!("{} refused: {reason}", words::capitalised(&words::code_in_words(name)))
                 });
-                self.note(at, "refused", format!("{name} refused ({}): {reason}", refusal.code.as_str()));
+                self.refused.push(Refused { at, command: name, code, reason });
                 None
             }
         }
@@ -253,67 +540,112 @@ impl Runner {
 
     fn refill(&mut self, at: Instant, action: &Action) {
         let Action::Refill { volume, concentration, true_concentration, bridge, pocket_fill } = *action else { return };
-        self.pump.advance_to(at);
-        self.collect_log();
         let expected = self.pump.reservoir_estimate();
         let withdrawn = self.pump.act(at, WorldAction::Withdraw).unwrap_or_default();
-        let gap = expected.as_nl() as i128 - withdrawn.volume.as_nl() as i128;
-        let limit = self.pump.profile().reservoir.refill_gap_warning.value;
-        let warning = gap.unsigned_abs() > u128::from(limit.as_nl());
-        self.refills.push(RefillCheck {
-            at: at.to_string(),
-            expected_ml: ml(expected),
-            withdrawn_ml: ml(withdrawn.volume),
-            gap_ml: gap as f64 / 1_000_000.0,
-            warning,
-        });
-        let direction = if gap > 0 { "less" } else { "more" };
-        let mut text = format!("withdrew {} (the pump expected {})", withdrawn.volume, expected);
-        if warning {
-            text.push_str(&format!(
-                ": WARNING {} mL {direction} than expected, above {limit}: suspect over-infusion, a leak, a pocket fill or occlusion",
-                itb_dose::decimal::format(gap.unsigned_abs() as u64, 6)
-            ));
-        }
-        self.note(at, if warning { "refill_warning" } else { "refill" }, text);
-        let ledger = self.pump.world().ledger();
-        let since = &self.ledger_at_last_refill;
-        let csf = ledger.to_csf.mass.saturating_sub(since.to_csf.mass);
-        let tissue = ledger.to_tissue.mass.saturating_sub(since.to_tissue.mass);
-        self.note(
+        let check = RefillCheck {
             at,
-            "truth",
-            format!("truth since the last refill: {csf} reached the CSF, {tissue} went into tissue"),
-        );
+            expected,
+            withdrawn: withdrawn.volume,
+            warning: {
+                let limit = self.pump.profile().reservoir.refill_gap_warning.value;
+                (expected.as_nl().abs_diff(withdrawn.volume.as_nl())) > limit.as_nl()
+            },
+        };
+        self.refills.push(check);
+        let limit = self.pump.profile().reservoir.refill_gap_warning.value;
+        self.note(at, if check.warning { "refill_warning" } else { "refill" }, || {
+            let mut text =
+                format!("withdrew {} (the pump expected {})", text::volume(withdrawn.volume), text::volume(expected));
+            if check.warning {
+                let gap = text::volume(Volume::nl(expected.as_nl().abs_diff(withdrawn.volume.as_nl())));
+                let (direction, suspect) = if check.gap_nl() > 0 {
+                    ("less", "over-infusion or a pocket fill at the last refill")
+                } else {
+                    ("more", "under-delivery: an occluded catheter or a stalled motor")
+                };
+                text.push_str(&format!(
+                    ": WARNING {gap} {direction} than expected, above the {} warning level: suspect {suspect}",
+                    text::volume(limit)
+                ));
+            }
+            text
+        });
+        let ledger = self.pump.world().ledger();
+        let since = self.ledger_at_last_refill;
+        self.note(at, "truth", || {
+            let csf = ledger.to_csf.mass.saturating_sub(since.to_csf.mass);
+            let tissue = ledger.to_tissue.mass.saturating_sub(since.to_tissue.mass);
+            let causes: Vec<String> = TissueCause::ALL
+                .iter()
+                .filter_map(|cause| {
+                    let mass = ledger.tissue.get(*cause).mass.saturating_sub(since.tissue.get(*cause).mass);
+                    (!mass.is_zero()).then(|| format!("{} {}", text::mass(mass), cause.describe()))
+                })
+                .collect();
+            let causes = if causes.is_empty() { String::new() } else { format!(" ({})", causes.join(", ")) };
+            format!(
+                "since the last refill (the pump cannot know): {} reached the CSF, {} went into tissue{causes}",
+                text::mass(csf),
+                text::mass(tissue)
+            )
+        });
         self.ledger_at_last_refill = ledger;
         let into = if pocket_fill { InjectInto::Pocket } else { InjectInto::Reservoir };
         self.pump.act(at, WorldAction::Inject { volume, concentration: true_concentration, into });
         if pocket_fill {
             let drug = Fluid::of(volume, true_concentration);
-            self.note(
-                at,
-                "pocket_fill",
-                format!("POCKET FILL: {} ({}) injected under the skin, not into the reservoir", volume, drug.mass),
-            );
+            self.note(at, "pocket_fill", || {
+                format!(
+                    "POCKET FILL: {} ({}) injected under the skin, not into the reservoir",
+                    text::volume(volume),
+                    text::mass(drug.mass)
+                )
+            });
         }
         if true_concentration != concentration {
-            self.note(
-                at,
-                "wrong_concentration",
+            self.note(at, "wrong_concentration", || {
                 format!(
-                    "WRONG CONCENTRATION: the syringe held {true_concentration}, the pump was told {concentration}"
-                ),
-            );
+                    "WRONG CONCENTRATION: the syringe held {}, the pump was told {}",
+                    text::concentration(true_concentration),
+                    text::concentration(concentration)
+                )
+            });
         }
         self.command(at, Command::Refill { volume, concentration, bridge });
     }
 
+    fn interrogate(&mut self, at: Instant) {
+        let status = self.pump.status();
+        let alarms: Vec<String> = status.alarms.iter().map(|a| words::alarm_name(a.kind).to_lowercase()).collect();
+        let motor = if status.motor_stalled { ", MOTOR STALLED" } else { "" };
+        let text = format!(
+            "status: {}{motor}, reservoir estimate {}, rate {}, battery about {} left, alarms: {}",
+            words::code_in_words(status.state.as_str()),
+            text::volume(status.reservoir),
+            text::volume_rate(status.rate),
+            text::duration(Duration::days(status.battery_remaining.as_ms() / itb_dose::quantity::MS_PER_DAY)),
+            if alarms.is_empty() { "none".to_owned() } else { alarms.join(", ") }
+        );
+        self.note(at, "interrogate", || text);
+    }
+
     fn apply(&mut self, at: Instant, action: &Action, note: Option<&str>) {
         if let Some(note) = note {
-            self.note(at, "note", note.to_owned());
+            self.note(at, "note", || note.to_owned());
         }
         let command = match action {
             Action::Refill { .. } => return self.refill(at, action),
+            Action::Interrogate => return self.interrogate(at),
+            Action::Fault(fault) => {
+                self.note(at, "fault", || words::fault(fault));
+                self.pump.act(at, *fault);
+                if matches!(fault, WorldAction::LowBatteryReset | WorldAction::MemoryError { critical: true }) {
+                    self.accrue();
+                    self.intent.interrupted();
+                    self.quiet = true;
+                }
+                return;
+            }
             Action::Program(prescription) => Command::Program { prescription: prescription.clone() },
             Action::Ptm => Command::PtmBolus,
             Action::SingleBolus { dose, duration, then_stop } => {
@@ -325,75 +657,33 @@ impl Runner {
             Action::ClearAlarm(kind) => Command::ClearAlarm { kind: *kind },
             Action::Stop => Command::Stop,
             Action::Resume => Command::Resume,
-            Action::Interrogate => {
-                let status = self.pump.status();
-                let alarms = status.alarms.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>().join(", ");
-                let motor = if status.motor_stalled { ", MOTOR STALLED" } else { "" };
-                self.note(
-                    at,
-                    "interrogate",
-                    format!(
-                        "status: {}{motor}, reservoir estimate {}, rate {}, battery about {} days left, alarms: {}",
-                        status.state.as_str(),
-                        status.reservoir,
-                        status.rate,
-                        status.battery_remaining.as_ms() / 86_400_000,
-                        if alarms.is_empty() { "none".to_owned() } else { alarms }
-                    ),
-                );
-                return;
-            }
-            Action::Fault(fault) => {
-                self.note(at, "fault", fault_text(fault));
-                self.pump.act(at, *fault);
-                self.collect_log();
-                return;
-            }
         };
-        self.command(at, command);
-    }
-}
-
-/// A fault as timeline text.
-fn fault_text(fault: &WorldAction) -> String {
-    match fault {
-        WorldAction::MriScan { stall_for } => format!("MRI scan: the motor stalls for {stall_for}"),
-        WorldAction::Catheter(state) => format!("catheter now {state:?}"),
-        WorldAction::ReplaceCatheter => "catheter replaced (empty)".to_owned(),
-        WorldAction::RateError { ppm } => format!("delivery error now {ppm} ppm"),
-        WorldAction::BatteryDefect { capacity_loss_ppm } => {
-            format!("battery defect: {capacity_loss_ppm} ppm of capacity lost")
+        let Some(reply) = self.command(at, command) else { return };
+        // What the clinician now means the patient to receive.
+        self.accrue();
+        let started = match reply {
+            Reply::BolusStarted { dose, ends_at, .. } => Some((dose, ends_at)),
+            _ => None,
+        };
+        match (action, started) {
+            (Action::Program(prescription), _) => {
+                self.intent.programmed(prescription.clone());
+                self.quiet = false;
+            }
+            (Action::Stop, _) => self.intent.stopped(),
+            (Action::Resume, _) => self.intent.resumed(),
+            (Action::SingleBolus { then_stop, .. }, Some((dose, ends_at))) => {
+                self.intent.single_bolus(dose, at, ends_at, *then_stop)
+            }
+            (Action::Prime { .. }, _) => self.intent.priming(),
+            (Action::Ptm, Some((dose, ends_at))) => self.intent.ptm_bolus(dose, at, ends_at),
+            (Action::SetClock(reading), _) => {
+                self.clock_offset_ms = reading.as_ms().saturating_sub(at.as_ms());
+                self.intent.clock_set(*reading, at);
+            }
+            _ => {}
         }
-        WorldAction::LowBatteryReset => "battery voltage dip".to_owned(),
-        WorldAction::MemoryError { critical } => format!("memory fault (critical: {critical})"),
-        WorldAction::Withdraw => "reservoir withdrawn".to_owned(),
-        WorldAction::Inject { volume, concentration, into } => {
-            format!("{volume} of {concentration} injected into the {}", into.as_str())
-        }
     }
-}
-
-/// A log event as timeline text; refusals are noted by the runner with their full reasons.
-fn describe(event: &Event) -> Option<(&'static str, String)> {
-    match event {
-        Event::PtmRefused { .. } | Event::CommandRefused { .. } => None,
-        other => Some((other.category(), other.describe())),
-    }
-}
-
-fn thin(samples: Vec<Sample>) -> Vec<Sample> {
-    if samples.len() <= SAMPLES_MAX {
-        return samples;
-    }
-    let stride = samples.len().div_ceil(SAMPLES_MAX);
-    let last = samples.last().copied();
-    let mut kept: Vec<Sample> = samples.into_iter().step_by(stride).collect();
-    if let Some(last) = last
-        && kept.last() != Some(&last)
-    {
-        kept.push(last);
-    }
-    kept
 }
 
 /// Runs a scenario to its end.
@@ -410,63 +700,246 @@ pub fn run(scenario: &Scenario) -> Result<RunReport, RunError> {
         prescription: scenario.prescription.clone(),
     })
     .map_err(|refusal| RunError(refusal.to_string()))?;
+    let clock_offset_ms = clock.as_ms().saturating_sub(scenario.start.as_ms());
     let mut runner = Runner {
-        pump,
+        scenario,
+        log_seen: 0,
+        entries: Vec::with_capacity(16),
+        intent: Intent::new(scenario.prescription.clone(), clock_offset_ms),
+        days: Days::new(scenario.start, scenario.zone.clone()),
+        sampler: Sampler::new(scenario.start, scenario.end),
         timeline: Vec::new(),
         omitted: 0,
-        samples: Vec::new(),
-        log_seen: 0,
         refills: Vec::new(),
         refused: Vec::new(),
         alarms: Vec::new(),
+        alarms_omitted: 0,
         balance_held: true,
         next_request: 0,
-        ledger_at_last_refill: itb_pump::world::Ledger::default(),
+        clock_offset_ms,
+        quiet: false,
+        ledger_at_last_refill: pump.world().ledger(),
+        last_at: scenario.start,
+        last_csf: Fluid::default(),
+        last_leak: Volume::ZERO,
+        last_path: Volume::ZERO,
+        last_commanded: Volume::ZERO,
+        last_reservoir: pump.world().reservoir().volume,
+        last_rates: (0, 0),
+        pump,
     };
-    runner.collect_log();
-    runner.sample();
+    runner.rebase();
     if scenario.prime {
-        runner.command(scenario.start, Command::PrimingBolus { catheter_only: false });
+        runner.apply(scenario.start, &Action::Prime { catheter_only: false }, None);
+        runner.rebase();
     }
     for timed in &scenario.actions {
-        if timed.at > scenario.end {
-            break;
-        }
         runner.run_until(timed.at);
         runner.apply(timed.at, &timed.action, timed.note.as_deref());
-        runner.sample();
+        runner.rebase();
     }
     runner.run_until(scenario.end);
-    let pump = &runner.pump;
-    let status = pump.status();
+    runner.accrue();
+    let Runner {
+        pump, timeline, omitted, days, sampler, alarms, alarms_omitted, refills, refused, balance_held, ..
+    } = runner;
     let world = pump.world();
-    let ledger = world.ledger();
-    runner.timeline.sort_by_key(|e| e.at_instant);
+    let mass_balance = MassBalance::of(&world.ledger(), world.reservoir(), world.fluid_path());
+    let (csf_per_day, periods, periods_omitted, time_without_drug) = days.finish();
+    let count = |verdict| csf_per_day.iter().filter(|d| d.verdict() == verdict).count() as u64;
+    let prescribed = csf_per_day.iter().fold(0u64, |sum, d| sum.saturating_add(d.prescribed.as_ng()));
+    let status = pump.status();
     let summary = Summary {
         scenario: scenario.name.clone(),
-        start: scenario.start.to_string(),
-        end: scenario.end.to_string(),
-        commanded_ml: ml(pump.counters().commanded),
-        to_csf_micrograms: micrograms(ledger.to_csf.mass),
-        to_tissue_micrograms: micrograms(ledger.to_tissue.mass),
-        withdrawn_micrograms: micrograms(ledger.withdrawn.mass),
-        in_catheter_micrograms: micrograms(world.fluid_path().mass),
-        reservoir_estimate_ml: ml(status.reservoir),
-        reservoir_true_ml: ml(world.reservoir().volume),
-        state: status.state.as_str().to_owned(),
-        battery_remaining_days: (status.battery_remaining.as_ms() / 86_400) as f64 / 1_000.0,
-        elective_replacement: status.elective_replacement,
-        alarms: runner.alarms.clone(),
-        refills: runner.refills.clone(),
-        refused: runner.refused.clone(),
+        start: scenario.start,
+        end: scenario.end,
+        commanded: pump.counters().commanded,
+        reservoir_estimate: pump.reservoir_estimate(),
+        state: status.state.as_str(),
+        battery_remaining: status.battery_remaining,
+        elective_replacement: pump.elective_replacement(),
+        mass_balance,
+        prescribed: Mass::ng(prescribed),
+        time_without_drug,
+        periods_without_drug: periods,
+        periods_without_drug_omitted: periods_omitted,
+        days_below_prescribed: count(Verdict::Below),
+        days_above_prescribed: count(Verdict::Above),
+        alarms,
+        alarms_omitted,
+        refills,
+        refused,
         tones: pump.counters().tones,
         events: pump.counters().events,
-        mass_balance_holds: runner.balance_held && world.mass_balance_holds(),
+        mass_balance_holds: balance_held && mass_balance.holds() && world.mass_balance_holds(),
     };
-    Ok(RunReport {
-        summary,
-        timeline: runner.timeline,
-        timeline_omitted: runner.omitted,
-        samples: thin(runner.samples),
-    })
+    Ok(RunReport { summary, timeline, timeline_omitted: omitted, csf_per_day, samples: sampler.finish() })
+}
+
+// ---- JSON ---------------------------------------------------------------------------------------
+//
+// Field names carry their units; quantities are numbers with at most 6 decimals; instants are
+// RFC 3339 in UTC, dates YYYY-MM-DD; code names where a machine reads.
+
+fn micrograms(mass: Mass) -> f64 {
+    mass.as_ng() as f64 / 1_000.0
+}
+fn ml(volume: Volume) -> f64 {
+    volume.as_nl() as f64 / 1_000_000.0
+}
+fn hours(duration: Duration) -> f64 {
+    // To a millionth of an hour, rounded once from the exact milliseconds.
+    itb_dose::decimal::div_round(u128::from(duration.as_ms()) * 10, 36) as f64 / 1_000_000.0
+}
+fn days(duration: Duration) -> f64 {
+    (duration.as_ms() / 86_400) as f64 / 1_000.0
+}
+
+impl Serialize for TimelineEntry {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("TimelineEntry", 4)?;
+        out.serialize_field("at", &self.at.to_string())?;
+        let pump_time = self.pump_time.to_civil().map_or_else(|| self.pump_time.to_string(), |t| t.to_string());
+        out.serialize_field("pump_time", &pump_time)?;
+        out.serialize_field("kind", self.kind)?;
+        out.serialize_field("text", &self.text)?;
+        out.end()
+    }
+}
+
+impl Serialize for RefillCheck {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("RefillCheck", 5)?;
+        out.serialize_field("at", &self.at.to_string())?;
+        out.serialize_field("expected_ml", &ml(self.expected))?;
+        out.serialize_field("withdrawn_ml", &ml(self.withdrawn))?;
+        out.serialize_field("gap_ml", &(self.gap_nl() as f64 / 1_000_000.0))?;
+        out.serialize_field("warning", &self.warning)?;
+        out.end()
+    }
+}
+
+impl Serialize for Refused {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("Refused", 4)?;
+        out.serialize_field("at", &self.at.to_string())?;
+        out.serialize_field("command", self.command)?;
+        out.serialize_field("code", self.code)?;
+        out.serialize_field("reason", &self.reason)?;
+        out.end()
+    }
+}
+
+impl Serialize for AlarmRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("AlarmRecord", 3)?;
+        out.serialize_field("alarm", self.kind.as_str())?;
+        out.serialize_field("at", &self.at.to_string())?;
+        out.serialize_field("critical", &self.critical())?;
+        out.end()
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("Period", 3)?;
+        out.serialize_field("start", &self.start.to_string())?;
+        out.serialize_field("end", &self.end.to_string())?;
+        out.serialize_field("hours", &hours(self.end.since(self.start)))?;
+        out.end()
+    }
+}
+
+impl Serialize for DayFigures {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("DayFigures", 6)?;
+        out.serialize_field("date", &self.date.to_string())?;
+        out.serialize_field("hours_in_run", &hours(self.covered))?;
+        out.serialize_field("to_csf_micrograms", &micrograms(self.to_csf))?;
+        out.serialize_field("prescribed_micrograms", &micrograms(self.prescribed))?;
+        out.serialize_field("without_drug_hours", &hours(self.without_drug))?;
+        out.serialize_field("against_prescribed", self.verdict().as_str())?;
+        out.end()
+    }
+}
+
+/// `{ "<name>_micrograms": .., "<name>_ml": .. }` pairs in a map.
+fn fluid_fields<M: SerializeMap>(out: &mut M, name: &str, fluid: Fluid) -> Result<(), M::Error> {
+    out.serialize_entry(&format!("{name}_micrograms"), &micrograms(fluid.mass))?;
+    out.serialize_entry(&format!("{name}_ml"), &ml(fluid.volume))
+}
+
+struct ByCause<'a>(&'a TissueByCause);
+
+impl Serialize for ByCause<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(2 * TissueCause::ALL.len()))?;
+        for (cause, fluid) in self.0.iter() {
+            fluid_fields(&mut out, cause.as_str(), fluid)?;
+        }
+        out.end()
+    }
+}
+
+impl Serialize for MassBalance {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(None)?;
+        fluid_fields(&mut out, "injected_into_reservoir", self.into_reservoir)?;
+        fluid_fields(&mut out, "injected_elsewhere", self.injected_elsewhere)?;
+        fluid_fields(&mut out, "in_reservoir", self.in_reservoir)?;
+        fluid_fields(&mut out, "in_tubing_and_catheter", self.in_tubing_and_catheter)?;
+        fluid_fields(&mut out, "to_csf", self.to_csf)?;
+        fluid_fields(&mut out, "to_tissue", self.to_tissue)?;
+        out.serialize_entry("to_tissue_by_cause", &ByCause(&self.tissue))?;
+        fluid_fields(&mut out, "withdrawn", self.withdrawn)?;
+        out.serialize_entry("balances", &self.holds())?;
+        out.end()
+    }
+}
+
+impl Serialize for Summary {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = &self.mass_balance;
+        let mut out = s.serialize_map(None)?;
+        out.serialize_entry("scenario", &self.scenario)?;
+        out.serialize_entry("start", &self.start.to_string())?;
+        out.serialize_entry("end", &self.end.to_string())?;
+        out.serialize_entry("commanded_ml", &ml(self.commanded))?;
+        out.serialize_entry("to_csf_micrograms", &micrograms(b.to_csf.mass))?;
+        out.serialize_entry("to_tissue_micrograms", &micrograms(b.to_tissue.mass))?;
+        out.serialize_entry("withdrawn_micrograms", &micrograms(b.withdrawn.mass))?;
+        out.serialize_entry("in_catheter_micrograms", &micrograms(b.in_tubing_and_catheter.mass))?;
+        out.serialize_entry("reservoir_estimate_ml", &ml(self.reservoir_estimate))?;
+        out.serialize_entry("reservoir_true_ml", &ml(b.in_reservoir.volume))?;
+        out.serialize_entry("mass_balance", b)?;
+        out.serialize_entry("prescribed_micrograms", &micrograms(self.prescribed))?;
+        out.serialize_entry("time_without_drug_hours", &hours(self.time_without_drug))?;
+        out.serialize_entry("periods_without_drug", &self.periods_without_drug)?;
+        out.serialize_entry("periods_without_drug_omitted", &self.periods_without_drug_omitted)?;
+        out.serialize_entry("days_below_prescribed", &self.days_below_prescribed)?;
+        out.serialize_entry("days_above_prescribed", &self.days_above_prescribed)?;
+        out.serialize_entry("dose_tolerance_percent", &DOSE_TOLERANCE_PERCENT)?;
+        out.serialize_entry("state", self.state)?;
+        out.serialize_entry("battery_remaining_days", &days(self.battery_remaining))?;
+        out.serialize_entry("elective_replacement", &self.elective_replacement)?;
+        out.serialize_entry("alarms", &self.alarms)?;
+        out.serialize_entry("alarms_omitted", &self.alarms_omitted)?;
+        out.serialize_entry("refills", &self.refills)?;
+        out.serialize_entry("refused", &self.refused)?;
+        out.serialize_entry("tones", &self.tones)?;
+        out.serialize_entry("events", &self.events)?;
+        out.serialize_entry("mass_balance_holds", &self.mass_balance_holds)?;
+        out.end()
+    }
+}
+
+impl Serialize for RunReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("RunReport", 4)?;
+        out.serialize_field("summary", &self.summary)?;
+        out.serialize_field("timeline", &self.timeline)?;
+        out.serialize_field("timeline_omitted", &self.timeline_omitted)?;
+        out.serialize_field("csf_per_day", &self.csf_per_day)?;
+        out.end()
+    }
 }
