@@ -20,6 +20,7 @@ import cbor2
 from noise.connection import Keypair, NoiseConnection
 
 NOISE_NAME = b"Noise_IK_25519_ChaChaPoly_BLAKE2s"
+PROTOCOL_VERSION = 2
 PROLOGUE_LABEL = b"ITB-link hello v1\x00"
 TIMEOUT_S = 10.0
 TAG_LEN = 16
@@ -76,11 +77,12 @@ class Client:
         self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT_S)
         self.sock.settimeout(TIMEOUT_S)
 
-        # Hello: "ITB", count, versions. We speak version 1 only.
-        offer = b"ITB" + bytes([1, 1])
+        # Hello: "ITB", count, versions. We speak version 2 only (the message catalogue of
+        # docs/PROTOCOL.md).
+        offer = b"ITB" + bytes([1, PROTOCOL_VERSION])
         send_frame(self.sock, offer)
         answer = recv_frame(self.sock)
-        check(answer == b"ITB\x01\x01", f"hello answer {answer!r} is not accept(1)")
+        check(answer == b"ITB\x01" + bytes([PROTOCOL_VERSION]), f"hello answer {answer!r} is not accept(2)")
 
         # Prologue: label || len(offer) u16 BE || offer || len(answer) u16 BE || answer.
         prologue = (
@@ -137,11 +139,11 @@ def check_status(response):
     return body
 
 
-def check_refused(response, request_id, what):
+def check_refused(response, request_id, what, code="not_permitted"):
     check(isinstance(response, dict) and response.get("id") == request_id, f"{what}: response {response!r}")
     body = response.get("body")
     check(isinstance(body, dict) and body.get("type") == "refused", f"{what}: not refused: {body!r}")
-    check(body.get("code") == "not_permitted", f"{what}: refusal code {body.get('code')!r}")
+    check(body.get("code") == code, f"{what}: refusal code {body.get('code')!r}, expected {code}")
     return body
 
 
@@ -164,6 +166,25 @@ def main(argv):
         )
         refused = check_refused(client.request({"id": 2, "body": {"type": "ptm_bolus"}}), 2, "clinician ptm_bolus")
         print(f"interop: clinician ptm_bolus -> refused ({refused['code']}): {refused['message']}")
+        # An unknown field beside a request without fields is refused, and nothing is done.
+        response = client.request({"id": 3, "body": {"type": "stop", "force": True}})
+        body = response.get("body") if isinstance(response, dict) else None
+        check(isinstance(body, dict) and body.get("type") == "refused" and body.get("code") == "malformed",
+              f"stop with an unknown field: {response!r}")
+        print(f"interop: stop with an unknown field -> refused ({body['code']})")
+        response = client.request({"id": 4, "body": {"type": "interrogate"}, "extra": 1})
+        body = response.get("body") if isinstance(response, dict) else None
+        check(isinstance(body, dict) and body.get("code") == "malformed", f"request with an unknown field: {response!r}")
+        after = client.request({"id": 5, "body": {"type": "interrogate"}})
+        check(after.get("body", {}).get("state") == "therapy", f"the pump stopped: {after!r}")
+        print("interop: an unknown field beside the body -> refused; the pump still delivers its therapy")
+        # The same id with another body is refused; the same id and body gets the first answer.
+        reused = check_refused(client.request({"id": 5, "body": {"type": "ptm_status"}}), 5, "reused id",
+                               code="request_id_reused")
+        print(f"interop: a reused request id with another body -> refused ({reused['code']})")
+        again = client.request({"id": 5, "body": {"type": "interrogate"}})
+        check(again == after, "a retried request got another answer")
+        print("interop: the same request again -> the first answer")
         client.close()
 
         if ptm_path is not None:

@@ -133,6 +133,6 @@ fuzz_target!(|data: &[u8]| {
 
     let programmer = Session::initiator(configs.initiator.clone(), Instant::ZERO);
     let answer =
-        valid_hello_first.then(|| encode_frame(&hello::encode_answer(&HelloAnswer::Accept(1))).expect("small"));
+        valid_hello_first.then(|| encode_frame(&hello::encode_answer(&HelloAnswer::Accept(itb_link::PROTOCOL_VERSION))).expect("small"));
     drive(programmer, answer, &pieces, framed, timeout);
 });

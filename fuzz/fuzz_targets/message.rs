@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(program_number(&patient), before, "a patient session changed the program");
     if changed {
         assert!(
-            matches!(request, Some(Request { body: RequestBody::PtmBolus, .. })),
+            matches!(request, Some(Request { body: RequestBody::PtmBolus {}, .. })),
             "a patient session changed the pump with {request:?}"
         );
     }

@@ -114,7 +114,7 @@ pub struct Rates {
     pub min: Sourced<VolumeRate>,
     /// Greatest programmable rate.
     pub max: Sourced<VolumeRate>,
-    /// The rate of priming and bridge boluses.
+    /// The rate of a priming bolus (a bridge bolus runs at the old concentration's therapy rate).
     pub priming: Sourced<VolumeRate>,
 }
 

@@ -326,6 +326,9 @@ pub enum ReasonError {
     /// Too long for the pump's log.
     #[error("a reason is kept in the pump's log and may be at most {REASON_MAX_BYTES} bytes; this one is {0}")]
     TooLong(usize),
+    /// A line break or other control character: a reason is one line in the pump's log.
+    #[error("a reason is one line in the pump's log: write it without line breaks or tabs")]
+    ControlCharacter,
 }
 
 /// A clinician's written reason for going ahead despite a dangerous warning: words that say
@@ -363,6 +366,9 @@ impl OverrideReason {
         }
         if trimmed.len() > REASON_MAX_BYTES {
             return Err(ReasonError::TooLong(trimmed.len()));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ReasonError::ControlCharacter);
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -904,5 +910,6 @@ mod tests {
         let good = OverrideReason::parse("  consultant review: spasms not controlled ").expect("a reason");
         assert_eq!(good.as_str(), "consultant review: spasms not controlled");
         assert!(matches!(OverrideReason::parse(&"why ".repeat(50)), Err(ReasonError::TooLong(_))));
+        assert_eq!(OverrideReason::parse("spasms not\ncontrolled"), Err(ReasonError::ControlCharacter));
     }
 }

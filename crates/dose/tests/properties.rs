@@ -101,7 +101,19 @@ proptest! {
         let with = refill_schedule(&refill_inputs(prescription.worst_case_rate(), fill, 2_000_000, drug, 180, 0)).expect("computes");
         let without = refill_schedule(&refill_inputs(DoseRate::ng_per_day(totals.max.as_ng()), fill, 2_000_000, drug, 180, 0)).expect("computes");
         prop_assert!(with.due_by <= without.due_by);
-        prop_assert!(totals.max_with_ptm >= totals.max);
+        // The worst case is the largest day plus every bolus the limits allow in 24 hours,
+        // counted here by pressing at every lockout from midnight.
+        let boluses = prescription.ptm().map_or(0u64, |ptm| {
+            let mut presses = 0u64;
+            let mut at = 0u64;
+            while at < Duration::DAY.as_ms() && presses < u64::from(ptm.max_per_day) {
+                presses += 1;
+                at += ptm.lockout.as_ms();
+            }
+            presses
+        });
+        let bolus = prescription.ptm().map_or(0, |ptm| ptm.bolus.as_ng());
+        prop_assert_eq!(totals.max_with_ptm.as_ng(), totals.max.as_ng() + boluses * bolus);
     }
 
     /// The day's total equals the integral of the rate in force, minute by minute, rounded
@@ -149,5 +161,52 @@ proptest! {
         let volume = rate.volume_rate_at(concentration, Rounding::Up).expect("fits");
         // Rounding the volume up never delivers less than the prescribed dose.
         prop_assert!(volume.dose_rate_at(concentration, Rounding::Up).expect("fits") >= rate);
+    }
+}
+
+/// A pump's dosing history on the true timeline: (ms before now, from, to), oldest first, and
+/// clock jumps (after which event, by how much) applied to its readings.
+fn dose_history() -> impl Strategy<Value = (Vec<(u64, u64, u64)>, Vec<(usize, i64)>)> {
+    let event = (0u64..=3 * 86_400_000, 1u64..=900, 1u64..=900);
+    (prop::collection::vec(event, 1..12), prop::collection::vec((0usize..12, -3_600_000i64..=86_400_000), 0..4))
+}
+
+proptest! {
+    /// The 24-hour rule answers from true time: setting the pump's clock anywhere between
+    /// entries (back for summer time, forward a day) changes nothing, and the answer is the
+    /// last increase within 24 hours found by brute force.
+    #[test]
+    fn clock_settings_never_hide_or_invent_an_increase((events, jumps) in dose_history()) {
+        use itb_dose::calc::titrate::{DoseHistoryEvent, LastIncrease, last_increase};
+        let mut ago: Vec<(u64, u64, u64)> = events;
+        ago.sort_by(|a, b| b.0.cmp(&a.0));
+        let now_true: i64 = 1_800_000_000_000;
+        let build = |with_jumps: bool| {
+            let mut offset = 0i64;
+            let mut history = Vec::new();
+            for (index, (before, from, to)) in ago.iter().enumerate() {
+                let true_at = now_true - *before as i64;
+                history.push(DoseHistoryEvent::Programmed {
+                    at_pump_ms: true_at + offset,
+                    from: DoseRate::micrograms_per_day(*from),
+                    to: DoseRate::micrograms_per_day(*to),
+                });
+                for (_, jump) in jumps.iter().filter(|(after, _)| with_jumps && *after == index) {
+                    let reading = true_at + offset;
+                    history.push(DoseHistoryEvent::ClockSet { before_ms: reading, after_ms: reading + jump });
+                    offset += jump;
+                }
+            }
+            (history, now_true + offset)
+        };
+        let (plain, now_plain) = build(false);
+        let (jumped, now_jumped) = build(true);
+        let expected = ago
+            .iter()
+            .filter(|(before, from, to)| *before < 86_400_000 && to > from)
+            .map(|(before, _, _)| Duration::ms(*before))
+            .min();
+        prop_assert_eq!(last_increase(&plain, true, now_plain), LastIncrease::Known(expected));
+        prop_assert_eq!(last_increase(&jumped, true, now_jumped), LastIncrease::Known(expected));
     }
 }

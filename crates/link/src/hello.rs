@@ -27,7 +27,7 @@ use std::fmt;
 pub const HELLO_MAGIC: &[u8; 3] = b"ITB";
 
 /// The protocol version this code was written for.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The most versions one side may offer.
 pub const MAX_OFFERED_VERSIONS: usize = 16;

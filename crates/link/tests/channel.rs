@@ -8,7 +8,8 @@ use itb_link::channel::{HANDSHAKE_FRAME_MAX_LEN, MAX_QUEUED};
 use itb_link::hello::{self, HELLO_MAX_LEN, HelloAnswer};
 use itb_link::transport::memory::{Direction, MemoryPair, drain_events};
 use itb_link::{
-    ChannelError, CloseReason, Event, FrameError, MAX_PAYLOAD_LEN, Phase, Role, Session, VersionSet, encode_frame,
+    ChannelError, CloseReason, Event, FrameError, MAX_PAYLOAD_LEN, PROTOCOL_VERSION, Phase, Role, Session, VersionSet,
+    encode_frame,
 };
 
 fn versions(list: &[u8]) -> VersionSet {
@@ -35,11 +36,15 @@ fn clinician_handshake_reports_role_and_carries_payloads_both_ways() {
 
     assert_eq!(
         drain_events(&mut pair.responder),
-        vec![Event::Established { peer_role: Some(Role::Clinician), peer_key: devices.clinician.public(), version: 1 }]
+        vec![Event::Established {
+            peer_role: Some(Role::Clinician),
+            peer_key: devices.clinician.public(),
+            version: PROTOCOL_VERSION
+        }]
     );
     assert_eq!(
         drain_events(&mut pair.initiator),
-        vec![Event::Established { peer_role: None, peer_key: devices.pump.public(), version: 1 }]
+        vec![Event::Established { peer_role: None, peer_key: devices.pump.public(), version: PROTOCOL_VERSION }]
     );
     assert_eq!(pair.responder.phase(), Phase::Established);
 
@@ -85,9 +90,13 @@ fn patient_key_is_reported_as_patient() {
     pair.run(t(0));
     assert_eq!(
         drain_events(&mut pair.responder),
-        vec![Event::Established { peer_role: Some(Role::Patient), peer_key: devices.patient.public(), version: 1 }]
+        vec![Event::Established {
+            peer_role: Some(Role::Patient),
+            peer_key: devices.patient.public(),
+            version: PROTOCOL_VERSION
+        }]
     );
-    assert_eq!(pair.responder.peer(), Some((devices.patient.public(), Some(Role::Patient), 1)));
+    assert_eq!(pair.responder.peer(), Some((devices.patient.public(), Some(Role::Patient), PROTOCOL_VERSION)));
 }
 
 #[test]
@@ -281,16 +290,16 @@ fn highest_common_version_is_agreed() {
 fn unsupported_version_is_refused_on_both_sides() {
     let devices = Devices::new();
     let mut programmer = devices.config_for(&devices.clinician);
-    programmer.versions = versions(&[2]);
+    programmer.versions = versions(&[3]);
     let mut pair = MemoryPair::new(programmer, devices.pump_config(), t(0));
     pair.run(t(0));
     assert_eq!(
         drain_events(&mut pair.responder),
-        vec![Event::Closed(CloseReason::UnsupportedVersion { local: versions(&[1]), peer: versions(&[2]) })]
+        vec![Event::Closed(CloseReason::UnsupportedVersion { local: versions(&[2]), peer: versions(&[3]) })]
     );
     assert_eq!(
         drain_events(&mut pair.initiator),
-        vec![Event::Closed(CloseReason::UnsupportedVersion { local: versions(&[2]), peer: versions(&[1]) })]
+        vec![Event::Closed(CloseReason::UnsupportedVersion { local: versions(&[3]), peer: versions(&[2]) })]
     );
 }
 

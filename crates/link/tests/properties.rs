@@ -103,7 +103,7 @@ proptest! {
         let devices = devices();
         let mut programmer = Session::initiator(devices.config_for(&devices.clinician), t(0));
         if valid_answer_first {
-            let answer = encode_frame(&hello::encode_answer(&HelloAnswer::Accept(1))).expect("small");
+            let answer = encode_frame(&hello::encode_answer(&HelloAnswer::Accept(itb_link::PROTOCOL_VERSION))).expect("small");
             programmer.receive(&answer, t(0)).expect("a valid answer");
         }
         for chunk in &chunks {

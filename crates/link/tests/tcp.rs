@@ -31,7 +31,7 @@ async fn request_and_answer_over_loopback() {
     let mut clinician =
         tcp::connect(address, devices.config_for(&devices.clinician)).await.expect("clinician connects");
     assert_eq!(clinician.peer_key(), devices.pump.public());
-    assert_eq!(clinician.version(), 1);
+    assert_eq!(clinician.version(), itb_link::PROTOCOL_VERSION);
     assert_eq!(clinician.request(b"abc").await.expect("answer"), b"clinician:cba");
     assert_eq!(clinician.request(b"").await.expect("answer"), b"clinician:");
 
