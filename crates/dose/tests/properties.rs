@@ -166,7 +166,10 @@ proptest! {
 
 /// A pump's dosing history on the true timeline: (ms before now, from, to), oldest first, and
 /// clock jumps (after which event, by how much) applied to its readings.
-fn dose_history() -> impl Strategy<Value = (Vec<(u64, u64, u64)>, Vec<(usize, i64)>)> {
+type DoseChanges = Vec<(u64, u64, u64)>;
+type ClockJumps = Vec<(usize, i64)>;
+
+fn dose_history() -> impl Strategy<Value = (DoseChanges, ClockJumps)> {
     let event = (0u64..=3 * 86_400_000, 1u64..=900, 1u64..=900);
     (prop::collection::vec(event, 1..12), prop::collection::vec((0usize..12, -3_600_000i64..=86_400_000), 0..4))
 }
@@ -179,7 +182,7 @@ proptest! {
     fn clock_settings_never_hide_or_invent_an_increase((events, jumps) in dose_history()) {
         use itb_dose::calc::titrate::{DoseHistoryEvent, LastIncrease, last_increase};
         let mut ago: Vec<(u64, u64, u64)> = events;
-        ago.sort_by(|a, b| b.0.cmp(&a.0));
+        ago.sort_by_key(|change| std::cmp::Reverse(change.0));
         let now_true: i64 = 1_800_000_000_000;
         let build = |with_jumps: bool| {
             let mut offset = 0i64;
