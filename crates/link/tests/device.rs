@@ -366,6 +366,26 @@ mod random_sessions {
         ]
     }
 
+    /// What a review showed, as the test sees it: everything a change must not have moved.
+    type Seen = (u64, u64, bool, String, Vec<String>, Vec<u64>);
+
+    fn seen(device: &Device) -> Seen {
+        use itb_pump::EventKind::*;
+        let status = device.pump().status();
+        let log = device.pump().log();
+        (
+            status.program_number,
+            status.alarm_threshold.as_nl(),
+            status.awaiting_refill,
+            status.state.as_str().to_owned(),
+            status.alarms.iter().map(|a| a.kind.as_str().to_owned()).collect(),
+            [Stopped, Resumed, Refilled, ReservoirWithdrawn, ClockSet, AlarmThresholdSet, AlarmRaised, AlarmCleared]
+                .iter()
+                .map(|kind| log.count(*kind))
+                .collect(),
+        )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -376,6 +396,7 @@ mod random_sessions {
             let mut device = device();
             let mut t = start();
             let mut last_hash: Option<Vec<u8>> = None;
+            let mut staged_against: Option<(Seen, itb_pump::Instant)> = None;
             for (index, step) in steps.into_iter().enumerate() {
                 let id = index as u64 + 1;
                 let before = device.pump().status().program_number;
@@ -388,6 +409,7 @@ mod random_sessions {
                         let answer = ask(&mut device, Role::Clinician, t, id, body);
                         if let ResponseBody::Staged(staged) = &answer {
                             last_hash = Some(staged.hash.clone());
+                            staged_against = Some((seen(&device), t));
                         }
                         // A random hash never commits.
                         if is_commit {
@@ -396,8 +418,19 @@ mod random_sessions {
                     }
                     Step::CommitStaged => {
                         let hash = last_hash.clone().unwrap_or_default();
+                        let now_seen = {
+                            device.advance_to(t);
+                            seen(&device)
+                        };
                         let answer = ask(&mut device, Role::Clinician, t, id, RequestBody::Commit { hash, reason: None });
                         committed = matches!(answer, ResponseBody::Done { .. });
+                        // A commit applies only against the state it was staged against, within
+                        // 10 minutes: a stale commit that went through would fail here.
+                        if committed {
+                            let (staged_seen, staged_at) = staged_against.clone().expect("something was staged");
+                            prop_assert_eq!(&now_seen, &staged_seen, "committed against a changed pump at step {}", index);
+                            prop_assert!(t < staged_at.plus(itb_dose::Duration::minutes(10)), "committed after expiry");
+                        }
                     }
                     Step::Patient(body) => {
                         ask(&mut device, Role::Patient, t, id, body);
