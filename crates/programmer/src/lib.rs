@@ -632,18 +632,7 @@ impl<L: PumpLink> Programmer<L> {
                 } else {
                     MriAdvice::Running
                 };
-                let state = [
-                    DeliveryState::Therapy,
-                    DeliveryState::Bridge,
-                    DeliveryState::SingleBolus,
-                    DeliveryState::Priming,
-                    DeliveryState::Stopped,
-                    DeliveryState::Halted,
-                    DeliveryState::EndOfService,
-                ]
-                .into_iter()
-                .find(|s| s.as_str() == state)
-                .ok_or_else(|| ProgrammerError::Protocol(format!("unknown state '{state}'")))?;
+                let state = status::delivery_state(&state)?;
                 Ok(MriCheck { motor_stalled, stalls_detected, recoveries, stall_alarm, state, advice })
             }
             other => Err(unexpected("post_mri_check", &other)),

@@ -86,19 +86,9 @@ pub(crate) fn pump_clock(ms: i64) -> DateTime {
     jiff::tz::TimeZone::UTC.to_datetime(Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
-fn delivery_state(text: &str) -> Result<DeliveryState, ProgrammerError> {
-    [
-        DeliveryState::Therapy,
-        DeliveryState::Bridge,
-        DeliveryState::SingleBolus,
-        DeliveryState::Priming,
-        DeliveryState::Stopped,
-        DeliveryState::Halted,
-        DeliveryState::EndOfService,
-    ]
-    .into_iter()
-    .find(|state| state.as_str() == text)
-    .ok_or_else(|| ProgrammerError::Protocol(format!("the pump reports an unknown state '{text}'")))
+pub(crate) fn delivery_state(text: &str) -> Result<DeliveryState, ProgrammerError> {
+    DeliveryState::parse(text)
+        .ok_or_else(|| ProgrammerError::Protocol(format!("the pump reports an unknown state '{text}'")))
 }
 
 impl PumpStatus {

@@ -26,7 +26,21 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    /// The name used on screens and the wire.
+    /// Every state, in order.
+    pub const ALL: [DeliveryState; 7] = [
+        DeliveryState::Therapy,
+        DeliveryState::Bridge,
+        DeliveryState::SingleBolus,
+        DeliveryState::Priming,
+        DeliveryState::Stopped,
+        DeliveryState::Halted,
+        DeliveryState::EndOfService,
+    ];
+    /// Reads a name written by [`DeliveryState::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+    /// The name used on the wire and in files.
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Therapy => "therapy",

@@ -39,21 +39,28 @@ pub const EXIT_CODES: &str = "Exit codes:
   4  not confirmed, or a dangerous warning needs --override \"reason\" (the old therapy runs)
   5  the link dropped during a commit: interrogate the pump to see which settings run";
 
+/// How a programmer or PTM reaches its pump, and how it shows what it reads.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
-pub struct ProgramArgs {
+pub struct LinkArgs {
     /// The pump's address (host:port).
     #[arg(long, value_name = "ADDR")]
     pump: String,
-    /// The programmer's key file (from `itb pump provision`).
+    /// This programmer's or PTM's key file (from `itb pump provision`: programmer.key, ptm.key).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// Print JSON for machines (RFC 3339 UTC instants, exact figures).
     #[arg(long, global = true)]
     json: bool,
-    /// Time zone for the dates shown, and for `set-clock`'s default reading.
+    /// Time zone for the dates shown (and for `set-clock`'s default reading).
     #[arg(long, global = true, default_value = "Europe/London", value_name = "ZONE")]
     tz: String,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ProgramArgs {
+    #[command(flatten)]
+    link: LinkArgs,
     /// Days before the low-reservoir alarm (or the drug's expiry) that the service refills:
     /// the refill-due date shown.
     #[arg(long, global = true, default_value = "3", value_name = "DAYS")]
@@ -176,18 +183,8 @@ pub enum OriginArg {
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct PtmArgs {
-    /// The pump's address.
-    #[arg(long, value_name = "ADDR")]
-    pump: String,
-    /// The PTM's key file.
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
-    /// Print JSON for machines.
-    #[arg(long, global = true)]
-    json: bool,
-    /// Time zone for the times shown.
-    #[arg(long, global = true, default_value = "Europe/London", value_name = "ZONE")]
-    tz: String,
+    #[command(flatten)]
+    link: LinkArgs,
     #[command(subcommand)]
     command: PtmCommand,
 }
@@ -402,15 +399,15 @@ async fn review_and_commit(
 
 /// `itb program`.
 pub fn program(args: ProgramArgs) -> Result<Outcome, CliError> {
-    let config = read_key(&args.key, "clinician")?;
-    let people = People { zone: zone(&args.tz)? };
+    let config = read_key(&args.link.key, "clinician")?;
+    let people = People { zone: zone(&args.link.tz)? };
     let policy =
         RefillPolicy { zone: people.zone.clone(), stability: Stability::default(), margin_days: args.margin_days };
-    let json = args.json;
+    let json = args.link.json;
     // Flags are read before the pump is reached: bad input changes nothing.
     let command = Parsed::from(args.command, &people)?;
     runtime()?.block_on(async move {
-        let mut link = TcpLink::new(args.pump.as_str(), config);
+        let mut link = TcpLink::new(args.link.pump.as_str(), config);
         if let Err(error) = link.connect().await {
             return Ok(failure(&people, &ProgrammerError::Link(error.to_string()), json));
         }
@@ -735,11 +732,11 @@ async fn refill(
 
 /// `itb ptm`.
 pub fn ptm(args: PtmArgs) -> Result<Outcome, CliError> {
-    let config = read_key(&args.key, "patient")?;
-    let people = People { zone: zone(&args.tz)? };
-    let json = args.json;
+    let config = read_key(&args.link.key, "patient")?;
+    let people = People { zone: zone(&args.link.tz)? };
+    let json = args.link.json;
     runtime()?.block_on(async move {
-        let mut ptm = Ptm::new(TcpLink::new(args.pump.as_str(), config), first_id());
+        let mut ptm = Ptm::new(TcpLink::new(args.link.pump.as_str(), config), first_id());
         let outcome = match args.command {
             PtmCommand::Bolus => match ptm.bolus().await {
                 Ok(b) if json => ok(pretty(&json!({
