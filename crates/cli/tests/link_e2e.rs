@@ -504,3 +504,50 @@ fn key_files_are_readable_by_their_owner_only() {
         assert_eq!(mode, 0o600, "{name}");
     }
 }
+
+/// With `--json` nobody answers a prompt: nothing is committed without `--yes`, a dangerous
+/// change still needs `--override`, and every outcome is JSON with the review's warnings.
+#[test]
+fn json_for_machines_never_confirms_by_itself() {
+    let dir = TempDir::new("json");
+    provision(&dir.0);
+    let device = Device::start_with(&dir.0, None, &["--advance", "2 day"]);
+    let file = dir.0.join("385.toml");
+    std::fs::write(&file, NEW_THERAPY).expect("write");
+    let path = file.to_str().expect("path");
+    let json = |output: &Output| -> serde_json::Value {
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    };
+    let unconfirmed = program(&device, &dir.0, &["--json", "prescribe", path]);
+    assert_eq!(unconfirmed.status.code(), Some(4));
+    let value = json(&unconfirmed);
+    assert_eq!(value["outcome"], "not_confirmed");
+    assert_eq!(value["review"]["old"]["max_daily_dose_micrograms"], 350);
+    assert_eq!(value["review"]["new"]["max_daily_dose_micrograms"], 385);
+    assert!(value["review"]["warnings"].as_array().expect("warnings").iter().any(|w| w["code"] == "dose_increase"));
+    assert_eq!(status(&device, &dir.0)["program_number"], 1);
+    let committed = program(&device, &dir.0, &["--json", "prescribe", path, "--yes"]);
+    assert_eq!(committed.status.code(), Some(0), "{}", String::from_utf8_lossy(&committed.stdout));
+    let value = json(&committed);
+    assert_eq!(value["outcome"], "committed");
+    assert_eq!(value["committed"]["after"]["program_number"], 2);
+    // A second increase within the day: "yes" is not enough, in JSON too.
+    std::fs::write(&file, "mode = \"simple_continuous\"\ndose = \"420 micrograms/day\"\n").expect("write");
+    let dangerous = program(&device, &dir.0, &["--json", "prescribe", path, "--yes"]);
+    assert_eq!(dangerous.status.code(), Some(4));
+    let value = json(&dangerous);
+    assert_eq!(value["outcome"], "needs_override");
+    assert_eq!(value["review"]["needs_override"], true);
+    assert_eq!(value["review"]["warnings"][0]["code"], "increase_too_soon");
+    assert_eq!(value["review"]["warnings"][0]["severity"], "danger");
+    // Stopping needs a reason and a yes.
+    let stop = program(&device, &dir.0, &["--json", "stop", "--reason", "patient going to theatre"]);
+    assert_eq!(stop.status.code(), Some(4));
+    assert_eq!(json(&stop)["outcome"], "not_confirmed");
+    assert_eq!(status(&device, &dir.0)["state"], "therapy");
+    let log = program(&device, &dir.0, &["--json", "log"]);
+    let entries = json(&log)["entries"].as_array().cloned().expect("entries");
+    let programmed = entries.iter().filter(|e| e["event"].get("therapy_programmed").is_some()).count();
+    assert_eq!(programmed, 2, "implant and one change");
+}

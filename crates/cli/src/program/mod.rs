@@ -368,7 +368,8 @@ async fn review_and_commit(
         ));
         return Ok(("needs_override", EXIT_NOT_CONFIRMED));
     }
-    let prompt = if flow.json { true } else { confirm("\nProgram the pump with the settings AFTER?", yes) };
+    // With --json nobody can answer a prompt: only --yes confirms.
+    let prompt = if flow.json { yes } else { confirm("\nProgram the pump with the settings AFTER?", yes) };
     if !prompt {
         let _ = programmer.discard().await;
         flow.text.push_str("Not committed: the pump keeps its current therapy.\n");
@@ -590,9 +591,16 @@ async fn run(
                     Outcome { text: text.to_owned(), code: EXIT_NOT_CONFIRMED }
                 });
             };
-            if json || confirm("Stopping delivers NO drug: withdrawal can follow. Never stop before an MRI scan.", yes)
-            {
+            let confirmed = if json {
+                yes
+            } else {
+                confirm("Stopping delivers NO drug: withdrawal can follow. Never stop before an MRI scan.", yes)
+            };
+            if confirmed {
                 simple(programmer.stop(&reason).await)
+            } else if json {
+                let value = json!({"outcome": "not_confirmed", "message": "not stopped: give --yes to confirm"});
+                Outcome { text: pretty(&value), code: EXIT_NOT_CONFIRMED }
             } else {
                 Outcome { text: "Not stopped.\n".into(), code: EXIT_NOT_CONFIRMED }
             }
