@@ -13,7 +13,8 @@ use itb_dose::calc::gas::{self, Goal};
 use itb_dose::calc::refill::{RefillInputs, RefillSchedule, refill_schedule};
 use itb_dose::calc::screening::{self, EffectObserved, ScreeningStatus, Trial};
 use itb_dose::calc::titrate::{self, Origin, TitrationInputs};
-use itb_dose::{Baclofen, Concentration, DeviceProfile, DoseRate, Mass, Stability, Volume, VolumeRate};
+use itb_dose::prescription::{PrescriptionError, PtmLimits, Therapy, limits};
+use itb_dose::{Baclofen, Concentration, DeviceProfile, DoseRate, Mass, Prescription, Stability, Volume, VolumeRate};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
@@ -60,9 +61,16 @@ pub struct RefillArgs {
     /// A prescription file (TOML): its largest day and worst-case PTM use are assumed.
     #[arg(long, value_name = "FILE")]
     prescription: Option<PathBuf>,
-    /// Low-reservoir alarm threshold, mL.
-    #[arg(long, value_name = "ML", default_value = "2")]
-    alarm_ml: String,
+    /// Low-reservoir alarm threshold, mL (default: the profile's, or 2 mL).
+    #[arg(long, value_name = "ML")]
+    alarm_ml: Option<String>,
+    /// The pump being filled: a device profile (e.g. synchromed-ii-20, or a profile file). A fill
+    /// above its reservoir is refused; its low-reservoir alarm is the default.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// The pump's reservoir capacity, mL, when no profile is given: a fill above it is refused.
+    #[arg(long, value_name = "ML", conflicts_with = "profile")]
+    reservoir_ml: Option<String>,
     /// Days the drug may stay in the reservoir (at most 180).
     #[arg(long, value_name = "DAYS", default_value = "180")]
     stability_days: String,
@@ -327,11 +335,83 @@ fn local(at: Timestamp, zone: &TimeZone) -> String {
 
 // ---- refill -----------------------------------------------------------------------------------
 
+/// The low-reservoir alarm threshold when neither the flag nor a profile gives one.
+const ALARM_DEFAULT: Volume = Volume::ml(2);
+
+/// The pump being filled, as far as the command line tells it.
+struct Pump {
+    /// The profile's name, when the pump was named by one.
+    profile: Option<String>,
+    /// The reservoir's capacity.
+    capacity: Volume,
+    /// The low-reservoir alarm threshold unless `--alarm-ml` says otherwise.
+    alarm_default: Volume,
+}
+
+fn pump(args: &RefillArgs) -> Result<Option<Pump>, CliError> {
+    if let Some(name) = &args.profile {
+        let profile = profile(name)?;
+        return Ok(Some(Pump {
+            profile: Some(profile.name),
+            capacity: profile.reservoir.capacity.value,
+            alarm_default: profile.reservoir.low_alarm_default.value,
+        }));
+    }
+    let Some(text) = &args.reservoir_ml else { return Ok(None) };
+    let capacity = volume("--reservoir-ml", text)?;
+    if capacity.is_zero() {
+        return Err(CliError::flag(
+            "--reservoir-ml",
+            format!("{capacity} is not a reservoir; give the pump's capacity, e.g. 20 or 40"),
+        ));
+    }
+    Ok(Some(Pump { profile: None, capacity, alarm_default: ALARM_DEFAULT }))
+}
+
+/// The dose and PTM flags as a prescription, so that the vocabulary's ceilings refuse them with
+/// the very sentence a prescription file gets. The flags give no PTM lockout or bolus duration:
+/// the shortest allowed are assumed, the worst case, as every allowed bolus is assumed taken.
+fn prescription_from_flags(dose: DoseRate, ptm: Option<(Mass, u32)>) -> Result<Prescription, CliError> {
+    let therapy = if dose.is_zero() { Therapy::Stopped } else { Therapy::SimpleContinuous { rate: dose } };
+    let ptm = ptm.map(|(bolus, max_per_day)| PtmLimits {
+        bolus,
+        bolus_duration: limits::BOLUS_DURATION_MIN,
+        lockout: limits::PTM_LOCKOUT_MIN,
+        max_per_day,
+    });
+    Prescription::new(therapy, ptm).map_err(|error| {
+        let flag = match &error {
+            PrescriptionError::OutOfRange { field, .. } if field == "ptm.bolus_dose" => "--ptm-bolus",
+            PrescriptionError::OutOfRange { field, .. } if field == "ptm.max_boluses_per_day" => "--ptm-per-day",
+            _ => "--dose",
+        };
+        CliError::flag(flag, error)
+    })
+}
+
 fn refill(args: &RefillArgs) -> Result<String, CliError> {
     let zone = zone(&args.tz)?;
+    let pump = pump(args)?;
     let fill = volume("--fill-ml", &args.fill_ml)?;
+    if let Some(pump) = &pump
+        && fill > pump.capacity
+    {
+        let capacity = pump.capacity;
+        let problem = match &pump.profile {
+            Some(name) => format!(
+                "{fill} is more than the {name} reservoir holds ({capacity}); give at most {capacity}, or the --profile of the pump being filled"
+            ),
+            None => {
+                format!("{fill} is more than the reservoir holds (--reservoir-ml {capacity}); give at most {capacity}")
+            }
+        };
+        return Err(CliError::flag("--fill-ml", problem));
+    }
     let drug = drug("--concentration", &args.concentration)?;
-    let alarm_threshold = volume("--alarm-ml", &args.alarm_ml)?;
+    let alarm_threshold = match &args.alarm_ml {
+        Some(text) => volume("--alarm-ml", text)?,
+        None => pump.as_ref().map_or(ALARM_DEFAULT, |pump| pump.alarm_default),
+    };
     let stability_days: u64 = whole("--stability-days", &args.stability_days, "a whole number of days")?;
     let stability = Stability::days(stability_days).map_err(|e| CliError::flag("--stability-days", e))?;
     let margin_days: u16 = whole("--margin-days", &args.margin_days, "a whole number of days from 0 to 180")?;
@@ -347,30 +427,18 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
             let dose = dose_rate("--dose", text)?;
             let ptm = match (&args.ptm_bolus, &args.ptm_per_day) {
                 (Some(bolus), Some(count)) => {
-                    let bolus = mass("--ptm-bolus", bolus)?;
-                    let count: u64 = whole("--ptm-per-day", count, "a whole number of boluses")?;
-                    if count > u64::from(itb_dose::prescription::limits::PTM_PER_DAY_MAX) {
-                        return Err(CliError::flag(
-                            "--ptm-per-day",
-                            format!(
-                                "{count} is more than {} boluses a day",
-                                itb_dose::prescription::limits::PTM_PER_DAY_MAX
-                            ),
-                        ));
-                    }
-                    bolus.checked_mul(count).ok_or_else(|| CliError::flag("--ptm-bolus", "too large"))?
+                    Some((mass("--ptm-bolus", bolus)?, whole("--ptm-per-day", count, "a whole number of boluses")?))
                 }
-                _ => Mass::ZERO,
+                _ => None,
             };
-            let total = dose
-                .checked_add(DoseRate::ng_per_day(ptm.as_ng()))
-                .ok_or_else(|| CliError::flag("--dose", "too large"))?;
+            let prescription = prescription_from_flags(dose, ptm)?;
+            let ptm = prescription.daily_totals().ptm_worst_case;
             let basis = if ptm.is_zero() {
                 format!("{dose}")
             } else {
                 format!("{dose} + {ptm} of PTM boluses (every allowed bolus taken)")
             };
-            (total, basis)
+            (prescription.worst_case_rate(), basis)
         }
         (None, Some(path)) => {
             let prescription = prescription_file("--prescription", path)?;
@@ -399,10 +467,10 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
         };
         CliError::flag(flag, e)
     })?;
-    Ok(refill_report(&inputs, &schedule, &basis).render(args.json))
+    Ok(refill_report(&inputs, &schedule, &basis, pump.as_ref()).render(args.json))
 }
 
-fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str) -> Report {
+fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str, pump: Option<&Pump>) -> Report {
     let zone = &inputs.zone;
     let days = |d: Option<itb_dose::Duration>| d.map_or(Value::Null, |d| number(d.days_decimal()));
     let mut report = Report::new("Refill schedule");
@@ -418,11 +486,20 @@ fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str) -> Repo
         .json("refill_due_by", Value::String(s.due_by.to_string()))
         .json("refill_due_on", Value::String(s.due_on.to_string()))
         .json("limited_by", Value::String(s.limited_by.as_str().to_owned()))
-        .json("time_zone", Value::String(zone.iana_name().unwrap_or("UTC").to_owned()));
+        .json("time_zone", Value::String(zone.iana_name().unwrap_or("UTC").to_owned()))
+        .json("low_reservoir_alarm_ml", ml(inputs.alarm_threshold))
+        .json("reservoir_ml", pump.map_or(Value::Null, |pump| ml(pump.capacity)));
     let when = |at: Option<Timestamp>, to: Option<itb_dose::Duration>| match (at, to) {
         (Some(at), Some(to)) => format!("{} (after {} days)", local(at, zone), to.days_decimal()),
         _ => "never: nothing is delivered".to_owned(),
     };
+    if let Some(pump) = pump {
+        let reservoir = format!("{} reservoir", pump.capacity);
+        report.line(
+            "Pump",
+            pump.profile.as_ref().map_or_else(|| reservoir.clone(), |name| format!("{name}, {reservoir}")),
+        );
+    }
     report
         .line("Fill", format!("{} of {}", inputs.fill, inputs.drug))
         .line("Daily dose assumed", basis)

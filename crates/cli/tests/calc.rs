@@ -352,3 +352,130 @@ fn totals_of_every_example_prescription() {
     }
     refused(&["calc", "totals", "--prescription", "no-such-file.toml"], "--prescription");
 }
+
+/// A file in a fresh temporary directory (removed by the caller), for profiles and prescriptions.
+fn temp_file(tag: &str, name: &str, text: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("itb-calc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("write");
+    let path = file.display().to_string();
+    (dir, path)
+}
+
+/// The one line on stderr of a refused command.
+fn refusal(args: &[&str]) -> String {
+    let output = itb(args);
+    assert!(!output.status.success(), "{args:?} was accepted");
+    assert!(output.stdout.is_empty(), "{args:?} printed {}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8_lossy(&output.stderr).trim_end().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn refill_knows_the_pump_from_its_profile() {
+    let base = ["calc", "refill", "--concentration", "2000", "--dose", "400", START];
+    let with = |extra: &[&'static str]| base.iter().copied().chain(extra.iter().copied()).collect::<Vec<_>>();
+    // A full 20 mL pump: the worked example, with the profile's 2 mL alarm.
+    let full = json(&with(&["--fill-ml", "20", "--profile", "synchromed-ii-20"]));
+    assert_eq!(full["days_to_low_reservoir_alarm"], 90);
+    assert_eq!(full["low_reservoir_alarm_at"], "2027-02-23T10:00:00Z");
+    assert_eq!(full["low_reservoir_alarm_ml"], 2);
+    assert_eq!(full["reservoir_ml"], 20);
+    // 30 mL fits the 40 mL pump: 28 mL at 0.2 mL/day is 140 days to the alarm.
+    let forty = json(&with(&["--fill-ml", "30", "--profile", "synchromed-ii-40"]));
+    assert_eq!(forty["days_to_low_reservoir_alarm"], 140);
+    assert_eq!(forty["low_reservoir_alarm_at"], "2027-04-14T10:00:00Z");
+    assert_eq!(forty["reservoir_ml"], 40);
+    // ...but not the 20 mL pump, named by profile or by its capacity.
+    assert_eq!(
+        refusal(&with(&["--fill-ml", "30", "--profile", "synchromed-ii-20"])),
+        "itb: --fill-ml: 30 mL is more than the synchromed-ii-20 reservoir holds (20 mL); \
+         give at most 20 mL, or the --profile of the pump being filled"
+    );
+    assert_eq!(
+        refusal(&with(&["--fill-ml", "20.5", "--reservoir-ml", "20"])),
+        "itb: --fill-ml: 20.5 mL is more than the reservoir holds (--reservoir-ml 20 mL); give at most 20 mL"
+    );
+    let exact = json(&with(&["--fill-ml", "20", "--reservoir-ml", "20"]));
+    assert_eq!(exact["days_to_low_reservoir_alarm"], 90);
+    assert_eq!(exact["reservoir_ml"], 20);
+    assert_eq!(exact["low_reservoir_alarm_ml"], 2);
+    // Without the pump, nothing is known of its reservoir, and the alarm is 2 mL.
+    let unknown = json(&with(&["--fill-ml", "30"]));
+    assert_eq!(unknown["reservoir_ml"], Value::Null);
+    assert_eq!(unknown["low_reservoir_alarm_ml"], 2);
+    refused(&with(&["--fill-ml", "20", "--reservoir-ml", "0"]), "--reservoir-ml");
+    refused(&with(&["--fill-ml", "20", "--reservoir-ml", "20 mg"]), "--reservoir-ml");
+    refused(&with(&["--fill-ml", "20", "--profile", "synchromed-iii"]), "--profile");
+    let conflict = refusal(&with(&["--fill-ml", "20", "--profile", "synchromed-ii-20", "--reservoir-ml", "20"]));
+    assert!(conflict.contains("--reservoir-ml") && conflict.contains("--profile"), "{conflict}");
+}
+
+#[test]
+fn refill_takes_the_alarm_default_from_the_profile() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/synchromed-ii-20.toml"))
+        .expect("profile")
+        .replace("low_alarm_default = { value = \"2 mL\"", "low_alarm_default = { value = \"3 mL\"");
+    let (dir, path) = temp_file("alarm", "three-ml.toml", &text);
+    let args = ["calc", "refill", "--fill-ml", "20", "--concentration", "2000", "--dose", "400", START, "--profile"];
+    let mut from_profile = args.to_vec();
+    from_profile.push(&path);
+    // 17 mL at 0.2 mL/day: 85 days to the alarm.
+    let out = json(&from_profile);
+    assert_eq!(out["days_to_low_reservoir_alarm"], 85);
+    assert_eq!(out["low_reservoir_alarm_at"], "2027-02-18T10:00:00Z");
+    assert_eq!(out["low_reservoir_alarm_ml"], 3);
+    // The flag still wins.
+    let mut flagged = from_profile.clone();
+    flagged.extend(["--alarm-ml", "2"]);
+    let out = json(&flagged);
+    assert_eq!(out["days_to_low_reservoir_alarm"], 90);
+    assert_eq!(out["low_reservoir_alarm_ml"], 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn refill_refuses_a_dose_beyond_the_vocabulary_as_a_prescription_file_does() {
+    let with = |extra: &[&str]| {
+        let base = ["calc", "refill", "--fill-ml", "20", "--concentration", "2000", START];
+        base.iter().chain(extra.iter()).map(|s| (*s).to_owned()).collect::<Vec<String>>()
+    };
+    fn args(all: &[String]) -> Vec<&str> {
+        all.iter().map(String::as_str).collect()
+    }
+    let ptm = |bolus: &str, count: &str| {
+        format!(
+            "[ptm]\nbolus_dose = \"{bolus} micrograms\"\nbolus_duration = \"10 min\"\nlockout = \"3 h\"\nmax_boluses_per_day = {count}\n"
+        )
+    };
+    let continuous = "mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n";
+    let cases = [
+        (vec!["--dose", "5001"], "--dose", "mode = \"simple_continuous\"\ndose = \"5001 micrograms/day\"\n".to_owned()),
+        (
+            vec!["--dose", "400", "--ptm-bolus", "501", "--ptm-per-day", "4"],
+            "--ptm-bolus",
+            format!("{continuous}{}", ptm("501", "4")),
+        ),
+        (
+            vec!["--dose", "400", "--ptm-bolus", "25", "--ptm-per-day", "25"],
+            "--ptm-per-day",
+            format!("{continuous}{}", ptm("25", "25")),
+        ),
+    ];
+    for (flags, flag, file) in cases {
+        let (dir, path) = temp_file("ceiling", "prescription.toml", &file);
+        let from_file = refusal(&args(&with(&["--prescription", &path])));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sentence = from_file.split_once(".toml: ").map(|(_, s)| s.to_owned()).expect("the file's sentence");
+        let from_flags = refusal(&args(&with(&flags)));
+        assert_eq!(from_flags, format!("itb: {flag}: {sentence}"), "{flags:?}");
+    }
+    // The ceilings themselves are allowed: 5000 micrograms/day, 24 boluses of 500 micrograms.
+    let most = json(&args(&with(&["--dose", "5000", "--ptm-bolus", "500", "--ptm-per-day", "24"])));
+    assert_eq!(most["daily_dose_micrograms_per_day"], 17000);
+    // No delivery is not a slip: the drug's stability sets the date, as with a stopped file.
+    let none = json(&args(&with(&["--dose", "0"])));
+    assert_eq!(none["limited_by"], "drug_stability");
+}
