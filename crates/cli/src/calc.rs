@@ -13,7 +13,8 @@ use itb_dose::calc::gas::{self, Goal};
 use itb_dose::calc::refill::{RefillInputs, RefillSchedule, refill_schedule};
 use itb_dose::calc::screening::{self, EffectObserved, ScreeningStatus, Trial};
 use itb_dose::calc::titrate::{self, Origin, TitrationInputs};
-use itb_dose::prescription::{PrescriptionError, PtmLimits, Therapy, limits};
+use itb_dose::prescription::{FlexSchedule, PrescriptionError, PtmLimits, Therapy, limits};
+use itb_dose::text;
 use itb_dose::{Baclofen, Concentration, DeviceProfile, DoseRate, Mass, Prescription, Stability, Volume, VolumeRate};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -328,9 +329,72 @@ fn opt_instant(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |t| Value::String(t.to_string()))
 }
 
-fn local(at: Timestamp, zone: &TimeZone) -> String {
-    let name = zone.iana_name().unwrap_or("UTC");
-    format!("{} {name}", zone.to_datetime(at).strftime("%a %-d %b %Y %H:%M"))
+/// `Monday`, `Every day`: a day label of a prescription's cycle, for people.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
+}
+
+/// A prescription in one line for people, its figures in `itb_dose::text`'s style.
+fn prescription_words(prescription: &Prescription) -> String {
+    let mut words = match prescription.therapy() {
+        Therapy::Stopped => "stopped (no delivery)".to_owned(),
+        Therapy::SimpleContinuous { rate } => format!("simple continuous {}", text::dose_rate(*rate)),
+        Therapy::Flex(FlexSchedule::Daily(day)) => match day.steps().len() {
+            1 => "flex, 1 step a day".to_owned(),
+            steps => format!("flex, {steps} steps a day"),
+        },
+        Therapy::Flex(FlexSchedule::Weekly(_)) => "flex, a pattern for each day of the week".to_owned(),
+        Therapy::PeriodicBolus(periodic) => {
+            let basal = if periodic.basal.is_zero() {
+                String::new()
+            } else {
+                format!(" over a basal {}", text::dose_rate(periodic.basal))
+            };
+            format!(
+                "periodic bolus {} over {} every {} from {}{basal}",
+                text::mass(periodic.bolus),
+                text::duration(periodic.bolus_duration),
+                text::duration(periodic.interval),
+                periodic.first_at
+            )
+        }
+    };
+    if let Some(ptm) = prescription.ptm() {
+        words.push_str(&format!(
+            "; PTM {} over {}, at least {} apart, at most {} in 24 hours",
+            text::mass(ptm.bolus),
+            text::duration(ptm.bolus_duration),
+            text::duration(ptm.lockout),
+            ptm.max_per_day
+        ));
+    }
+    words
+}
+
+/// The daily dose a refill date assumes, in words: the figure and where it comes from.
+fn dose_basis(prescription: &Prescription, from_file: bool) -> String {
+    let totals = prescription.daily_totals();
+    let assumed = text::dose_rate(prescription.worst_case_rate());
+    let ptm = if totals.ptm_worst_case.is_zero() {
+        String::new()
+    } else {
+        format!(" + {} of PTM boluses (every allowed bolus taken)", text::mass(totals.ptm_worst_case))
+    };
+    match prescription.therapy() {
+        _ if !from_file && ptm.is_empty() => assumed,
+        Therapy::SimpleContinuous { rate } if !from_file => format!("{assumed}: {}{ptm}", text::dose_rate(*rate)),
+        _ if !from_file => format!("{assumed}: {}{ptm}", text::dose_rate(DoseRate::ZERO)),
+        Therapy::Stopped => format!("{assumed}: the prescription is stopped (no delivery){ptm}"),
+        therapy if ptm.is_empty() => {
+            format!("{assumed}: the largest day of the {} prescription", therapy.mode().describe())
+        }
+        therapy => format!(
+            "{assumed}: the largest day of the {} prescription, {},{ptm}",
+            therapy.mode().describe(),
+            text::mass(totals.max)
+        ),
+    }
 }
 
 // ---- refill -----------------------------------------------------------------------------------
@@ -432,20 +496,11 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
                 _ => None,
             };
             let prescription = prescription_from_flags(dose, ptm)?;
-            let ptm = prescription.daily_totals().ptm_worst_case;
-            let basis = if ptm.is_zero() {
-                format!("{dose}")
-            } else {
-                format!("{dose} + {ptm} of PTM boluses (every allowed bolus taken)")
-            };
-            (prescription.worst_case_rate(), basis)
+            (prescription.worst_case_rate(), dose_basis(&prescription, false))
         }
         (None, Some(path)) => {
             let prescription = prescription_file("--prescription", path)?;
-            let totals = prescription.daily_totals();
-            let basis =
-                format!("{} (largest day {} + worst-case PTM {})", prescription, totals.max, totals.ptm_worst_case);
-            (prescription.worst_case_rate(), basis)
+            (prescription.worst_case_rate(), dose_basis(&prescription, true))
         }
         (None, None) => return Err(CliError("missing --dose or --prescription: give one".to_owned())),
     };
@@ -490,7 +545,7 @@ fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str, pump: O
         .json("low_reservoir_alarm_ml", ml(inputs.alarm_threshold))
         .json("reservoir_ml", pump.map_or(Value::Null, |pump| ml(pump.capacity)));
     let when = |at: Option<Timestamp>, to: Option<itb_dose::Duration>| match (at, to) {
-        (Some(at), Some(to)) => format!("{} (after {} days)", local(at, zone), to.days_decimal()),
+        (Some(at), Some(to)) => format!("{} (after {})", text::date_time(at, zone), text::duration(to)),
         _ => "never: nothing is delivered".to_owned(),
     };
     if let Some(pump) = pump {
@@ -503,13 +558,14 @@ fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str, pump: O
     report
         .line("Fill", format!("{} of {}", inputs.fill, inputs.drug))
         .line("Daily dose assumed", basis)
-        .line("Daily volume", s.daily_volume)
-        .line("Filled", local(inputs.start, zone))
-        .line(&format!("Low-reservoir alarm ({})", inputs.alarm_threshold), when(s.alarm_at, s.to_alarm))
+        .line("Daily volume", text::volume_rate(s.daily_volume))
+        .line("Filled", text::date_time(inputs.start, zone))
+        .line(&format!("Low-reservoir alarm ({})", text::volume(inputs.alarm_threshold)), when(s.alarm_at, s.to_alarm))
         .line("Reservoir empty", when(s.empty_at, s.to_empty))
-        .line(&format!("Drug expires ({} days)", inputs.stability.in_days()), local(s.expires_at, zone))
-        .line("REFILL DUE BY", local(s.due_by, zone))
-        .line("Refill due on", s.due_on.strftime("%A %-d %B %Y"));
+        .line(&format!("Drug expires ({} days)", inputs.stability.in_days()), text::date_time(s.expires_at, zone))
+        .line("REFILL DUE BY", text::date_time(s.due_by, zone))
+        // The refill-due date is the due instant's date in the service's zone.
+        .line("Refill due on", text::date(s.due_by, zone));
     let margin = if inputs.margin_days == 0 {
         String::new()
     } else {
@@ -570,18 +626,24 @@ fn bridge_report(
         .json("skipped_bridge_dose_ratio", number(ratio));
     report
         .line("Change", format!("{} to {}, at {dose}", old.concentration(), new.concentration()))
-        .line("Dead volume (old drug)", format!("{} holding {}", plan.volume, plan.old_drug_in_dead_volume))
-        .line("Bridge rate", format!("{} ({dose} of the old drug)", plan.rate))
-        .line("Bridge duration", format!("{} h", plan.duration.hours_decimal()))
-        .line("Rate after the bridge", format!("{} ({dose} of the new drug)", plan.rate_after));
+        .line(
+            "Dead volume (old drug)",
+            format!("{} holding {}", text::volume(plan.volume), text::mass(plan.old_drug_in_dead_volume)),
+        )
+        .line("Bridge rate", format!("{} ({dose} of the old drug)", text::volume_rate(plan.rate)))
+        .line("Bridge duration", text::duration(plan.duration))
+        .line("Rate after the bridge", format!("{} ({dose} of the new drug)", text::volume_rate(plan.rate_after)));
     if old == new {
         report.note("The concentrations are the same: the bridge keeps the same rate and changes nothing.");
     } else {
         let effect = if plan.skipped_ratio_ppm > 1_000_000 { "an OVERDOSE" } else { "an underdose" };
+        // Parts per million of the prescribed dose, as millionths of a percent.
+        let percent = i64::try_from(plan.skipped_ratio_ppm.saturating_mul(100)).unwrap_or(i64::MAX);
         report.note(format!(
-            "Without a bridge the old drug would be delivered at the new rate: {} ({ratio} times the prescribed dose) for {} h, {effect}.",
-            plan.skipped_daily_dose,
-            plan.skipped_duration.hours_decimal()
+            "Without a bridge the old drug would be delivered at the new rate: {} ({} of the prescribed dose) for {}, {effect}.",
+            text::dose_rate(plan.skipped_daily_dose),
+            text::percent(percent),
+            text::duration(plan.skipped_duration)
         ));
     }
     if let Some(profile) = profile
@@ -589,7 +651,10 @@ fn bridge_report(
     {
         report.note(format!(
             "The bridge rate {} is outside the pump's range {} to {} ({}).",
-            plan.rate, profile.rates.min.value, profile.rates.max.value, profile.name
+            text::volume_rate(plan.rate),
+            text::volume_rate(profile.rates.min.value),
+            text::volume_rate(profile.rates.max.value),
+            profile.name
         ));
     }
     report
@@ -611,9 +676,9 @@ fn prime(args: &PrimeArgs) -> Result<String, CliError> {
         .json("priming_hours", hours(plan.duration));
     let what = if args.catheter_only { "empty catheter" } else { "empty catheter and pump tubing" };
     report
-        .line("Volume to fill", format!("{} ({what})", plan.volume))
-        .line("Priming rate", plan.rate)
-        .line("Duration", format!("{} h ({})", plan.duration.hours_decimal(), plan.duration))
+        .line("Volume to fill", format!("{} ({what})", text::volume(plan.volume)))
+        .line("Priming rate", text::volume_rate(plan.rate))
+        .line("Duration", text::duration(plan.duration))
         .note("No drug reaches the patient until the catheter is full; start the prescribed rate when priming ends.");
     Ok(report.render(args.json))
 }
@@ -651,7 +716,15 @@ fn titrate_command(args: &TitrateArgs) -> Result<String, CliError> {
         .json("verdict", Value::String(result.verdict.as_str().to_owned()))
         .json("reasons", json!(result.reasons));
     report
-        .line("Change", format!("{current} to {proposed} ({percent}%)"))
+        .line(
+            "Change",
+            format!(
+                "{} to {} ({})",
+                text::dose_rate(current),
+                text::dose_rate(proposed),
+                text::percent(result.change_micro_percent)
+            ),
+        )
         .line("Guideline step", format!("{band_min}-{band_max}% ({origin} origin)"))
         .line("Verdict", result.verdict.as_str().replace('_', " ").to_uppercase());
     for reason in &result.reasons {
@@ -717,13 +790,13 @@ fn screening_command(args: &ScreeningArgs) -> Result<String, CliError> {
         .json("effective_dose_micrograms", effective)
         .json("starting_dose_micrograms_per_day", starting)
         .json("reasons", json!(outcome.reasons));
-    let ladder_text = outcome.ladder.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", then ");
+    let ladder_text = outcome.ladder.iter().map(|m| text::mass(*m)).collect::<Vec<_>>().join(", then ");
     report.line("Ladder", ladder_text);
     match &outcome.status {
-        ScreeningStatus::NextDose(next) => report.line("Next bolus", next),
-        ScreeningStatus::Candidate { effective, starting } => {
-            report.line("Effective dose", effective).line("Starting daily dose", starting)
-        }
+        ScreeningStatus::NextDose(next) => report.line("Next bolus", text::mass(*next)),
+        ScreeningStatus::Candidate { effective, starting } => report
+            .line("Effective dose", text::mass(*effective))
+            .line("Starting daily dose", text::dose_rate(*starting)),
         ScreeningStatus::NotCandidate => report.line("Outcome", "not a candidate"),
     };
     for reason in &outcome.reasons {
@@ -784,14 +857,14 @@ fn totals(args: &TotalsArgs) -> Result<String, CliError> {
         .json("mean_day_micrograms", micrograms(totals.mean))
         .json("ptm_worst_case_micrograms", micrograms(totals.ptm_worst_case))
         .json("max_day_with_ptm_micrograms", micrograms(totals.max_with_ptm));
-    report.line("Prescription", &prescription);
+    report.line("Prescription", prescription_words(&prescription));
     for day in &totals.days {
-        report.line(&format!("Total {}", day.day), day.total);
+        report.line(&capitalised(day.day), text::mass(day.total));
     }
     report
-        .line("Largest day", totals.max)
-        .line("Mean day", totals.mean)
-        .line("PTM, every bolus taken", totals.ptm_worst_case)
-        .line("Largest day with PTM", totals.max_with_ptm);
+        .line("Largest day", text::mass(totals.max))
+        .line("Mean day", text::mass(totals.mean))
+        .line("PTM, every bolus taken", text::mass(totals.ptm_worst_case))
+        .line("Largest day with PTM", text::mass(totals.max_with_ptm));
     Ok(report.render(args.json))
 }
