@@ -13,7 +13,7 @@ use itb_dose::calc::gas::{self, Goal};
 use itb_dose::calc::refill::{RefillInputs, RefillSchedule, refill_schedule};
 use itb_dose::calc::screening::{self, EffectObserved, ScreeningStatus, Trial};
 use itb_dose::calc::titrate::{self, Origin, TitrationInputs};
-use itb_dose::prescription::{FlexSchedule, PrescriptionError, PtmLimits, Therapy, limits};
+use itb_dose::prescription::{PrescriptionError, PtmLimits, Therapy, limits};
 use itb_dose::text;
 use itb_dose::{Baclofen, Concentration, DeviceProfile, DoseRate, Mass, Prescription, Stability, Volume, VolumeRate};
 use jiff::Timestamp;
@@ -21,7 +21,7 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use crate::CliError;
-use crate::output::{Report, number};
+use crate::output::{Report, capitalised, number, prescription_words};
 
 /// The calculations.
 #[derive(Debug, Subcommand)]
@@ -327,49 +327,6 @@ fn hours(duration: itb_dose::Duration) -> Value {
 
 fn opt_instant(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |t| Value::String(t.to_string()))
-}
-
-/// `Monday`, `Every day`: a day label of a prescription's cycle, for people.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
-}
-
-/// A prescription in one line for people, its figures in `itb_dose::text`'s style.
-fn prescription_words(prescription: &Prescription) -> String {
-    let mut words = match prescription.therapy() {
-        Therapy::Stopped => "stopped (no delivery)".to_owned(),
-        Therapy::SimpleContinuous { rate } => format!("simple continuous {}", text::dose_rate(*rate)),
-        Therapy::Flex(FlexSchedule::Daily(day)) => match day.steps().len() {
-            1 => "flex, 1 step a day".to_owned(),
-            steps => format!("flex, {steps} steps a day"),
-        },
-        Therapy::Flex(FlexSchedule::Weekly(_)) => "flex, a pattern for each day of the week".to_owned(),
-        Therapy::PeriodicBolus(periodic) => {
-            let basal = if periodic.basal.is_zero() {
-                String::new()
-            } else {
-                format!(" over a basal {}", text::dose_rate(periodic.basal))
-            };
-            format!(
-                "periodic bolus {} over {} every {} from {}{basal}",
-                text::mass(periodic.bolus),
-                text::duration(periodic.bolus_duration),
-                text::duration(periodic.interval),
-                periodic.first_at
-            )
-        }
-    };
-    if let Some(ptm) = prescription.ptm() {
-        words.push_str(&format!(
-            "; PTM {} over {}, at least {} apart, at most {} in 24 hours",
-            text::mass(ptm.bolus),
-            text::duration(ptm.bolus_duration),
-            text::duration(ptm.lockout),
-            ptm.max_per_day
-        ));
-    }
-    words
 }
 
 /// The daily dose a refill date assumes, in words: the figure and where it comes from.

@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
-use itb_dose::{Concentration, DeviceProfile, Volume};
+use itb_dose::{Concentration, DeviceProfile, Volume, text};
 use itb_link::device::Device;
 use itb_link::{KeyPair, PublicKey, ResponderConfig, Role, TrustedPeers};
 use itb_pump::{Implant, Instant, Pump, PumpTime};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::CliError;
+use crate::output::{Report, number, prescription_words};
 
 const SNAPSHOT: &str = "pump.cbor";
 /// Connections the device holds at once, by phase and role, and the time to authenticate.
@@ -88,6 +90,9 @@ pub struct ProvisionArgs {
     /// percent: over-infusion shows at the next refill as less withdrawn than expected.
     #[arg(long, value_name = "PERCENT", default_value = "0", allow_hyphen_values = true)]
     rate_error_percent: i64,
+    /// Print JSON for machines (the implant instant in RFC 3339 UTC, exact figures).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,10 +201,13 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         ));
     }
     let at = Instant::from_timestamp(start);
+    let clock = zone.to_datetime(start);
+    let programmed = prescription.clone();
+    let profile_name = profile.name.clone();
     let pump = Pump::implant(Implant {
         profile,
         at,
-        clock: PumpTime::from_civil(zone.to_datetime(start)),
+        clock: PumpTime::from_civil(clock),
         catheter_cm: args.catheter_cm,
         rate_error_ppm: args.rate_error_percent.clamp(-100, 1_000) * 10_000,
         fill,
@@ -227,18 +235,32 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         write_new(&args.state.join(name), &toml_text(&file))?;
     }
     save(&args.state, &pump)?;
-    let therapy = pump.status().prescription.map_or_else(|| "no therapy".to_owned(), |p| p.to_string());
-    Ok(format!(
-        "Provisioned a {} pump in {}\n  implanted {} with {} of {}\n  programmed: {therapy}\n  pump public key {}\n  programmer key: {}\n  PTM key: {}\n",
-        args.profile,
-        args.state.display(),
-        start,
-        fill,
-        concentration,
-        pump_public,
-        args.state.join("programmer.key").display(),
-        args.state.join("ptm.key").display(),
-    ))
+    let state_dir = args.state.display().to_string();
+    let programmer_key = args.state.join("programmer.key").display().to_string();
+    let ptm_key = args.state.join("ptm.key").display().to_string();
+    let mut report = Report::new(format!("Provisioned a {profile_name} pump in {state_dir}"));
+    report
+        .json("state_dir", Value::String(state_dir))
+        .json("profile", Value::String(profile_name))
+        .json("implanted_at", Value::String(at.to_timestamp().to_string()))
+        .json("time_zone", Value::String(zone.iana_name().unwrap_or("UTC").to_owned()))
+        .json("catheter_cm", Value::from(args.catheter_cm))
+        .json("fill_ml", number(fill.number()))
+        .json("concentration_micrograms_per_ml", number(concentration.number()))
+        .json("prescription_toml", Value::String(itb_dose::toml::to_toml(&programmed)))
+        .json("pump_public_key", Value::String(pump_public.clone()))
+        .json("programmer_key", Value::String(programmer_key.clone()))
+        .json("ptm_key", Value::String(ptm_key.clone()));
+    let zone_name = zone.iana_name().unwrap_or("UTC");
+    report
+        .line("Implanted", text::date_time(at.to_timestamp(), &zone))
+        .line("Pump clock", format!("{} (local time in {zone_name})", text::civil_date_time(clock)))
+        .line("Filled", format!("{fill} of {concentration}"))
+        .line("Programmed", prescription_words(&programmed))
+        .line("Pump public key", pump_public)
+        .line("Programmer key", format!("{programmer_key} (for the clinician programmer)"))
+        .line("PTM key", format!("{ptm_key} (for the patient's therapy manager)"));
+    Ok(report.render(args.json))
 }
 
 fn responder_config(dir: &Path) -> Result<ResponderConfig, CliError> {
