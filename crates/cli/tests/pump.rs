@@ -275,3 +275,26 @@ fn provision_text_dates_the_implant_for_people() {
     assert!(again.stdout.is_empty());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--state"));
 }
+
+#[test]
+fn battery_text_gives_the_service_life_in_words_and_json_in_days() {
+    let output = itb(&["pump", "battery"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("\n  mL/day   years\n    0.05    7.00  #"), "{text}");
+    assert!(text.contains("\n       3    4.25  #"), "{text}");
+    assert!(
+        text.contains(
+            "The pump stops after 2556 days 18 h (7 years) of service whatever the charge; \
+             the Elective Replacement Indicator (ERI) comes 90 days before End of Service."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("61362") && !text.contains("90 day "), "{text}");
+    let json = itb(&["pump", "battery", "--json", "--profile", "synchromed-ii-40"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(json["profile"], "synchromed-ii-40");
+    assert_eq!(json["service_life_days"], 2556.75);
+    assert_eq!(json["eri_before_eos_days"], 90);
+    assert_eq!(json["curve"].as_array().map(Vec::len), Some(10));
+}
