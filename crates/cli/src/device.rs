@@ -301,20 +301,45 @@ impl SimClock {
     }
 }
 
+/// Most pump events stepped through one by one in one advance of the device; past it, the rest
+/// are crossed at once (and printed with the time the device reached).
+const STEPS_MAX: usize = 100_000;
+
 struct Running {
     device: Device,
     clock: SimClock,
     dir: PathBuf,
     log_printed: u64,
+    /// The zone of the console's true times: the service's.
+    zone: jiff::tz::TimeZone,
 }
 
 impl Running {
-    /// Prints new log entries, as the device's console.
+    /// Runs the pump to `to` event by event, printing each new log entry at the instant it was
+    /// written rather than at the next tick (which at high speed can be days later).
+    fn advance_to(&mut self, to: Instant) {
+        for _ in 0..STEPS_MAX {
+            let now = self.device.pump().now();
+            match self.device.pump().next_event_at() {
+                Some(next) if next > now && next <= to => {
+                    self.device.advance_to(next);
+                    self.print_new_log();
+                }
+                _ => break,
+            }
+        }
+        self.device.advance_to(to);
+        self.print_new_log();
+    }
+
+    /// Prints new log entries, as the device's console: the true time in the service's zone,
+    /// the pump's own clock, and the entry in words.
     fn print_new_log(&mut self) {
         let entries = self.device.pump().log().read_from(self.log_printed + 1, 256);
+        let now = text::date_time(self.device.pump().now().to_timestamp(), &self.zone);
         for entry in entries {
             self.log_printed = entry.seq;
-            println!("{} [pump clock {}] {}", self.device.pump().now(), entry.at, entry.event.describe());
+            println!("{now} [pump clock {}] {}", itb_sim::words::pump_time(entry.at), entry.event.describe());
         }
         let _ = std::io::stdout().flush();
     }
@@ -349,6 +374,7 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
             clock: SimClock { real_start: std::time::Instant::now(), sim_start, speed: args.speed },
             dir: args.state.clone(),
             log_printed,
+            zone: text::service_zone(),
         }));
         println!("itb pump listening on {address} (speed {}x)", args.speed);
         let _ = std::io::stdout().flush();
@@ -360,8 +386,7 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
                 ticks += 1;
                 let Ok(mut running) = ticker_state.lock() else { return };
                 let now = running.clock.now();
-                running.device.advance_to(now);
-                running.print_new_log();
+                running.advance_to(now);
                 if ticks.is_multiple_of(60)
                     && let Err(error) = save(&running.dir, running.device.pump())
                 {
@@ -376,6 +401,8 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
                 std::process::exit(1);
             };
             let now = running.clock.now();
+            // What happened since the last tick is printed when it happened, before the request.
+            running.advance_to(now);
             let outcome = running.device.handle(role, now, &payload);
             if outcome.changed
                 && let Err(error) = save(&running.dir, running.device.pump())

@@ -298,3 +298,72 @@ fn battery_text_gives_the_service_life_in_words_and_json_in_days() {
     assert_eq!(json["eri_before_eos_days"], 90);
     assert_eq!(json["curve"].as_array().map(Vec::len), Some(10));
 }
+
+/// Runs a provisioned device and returns its console lines as they come; the device is killed
+/// when the returned guard drops.
+struct Console {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Console {
+    fn start(state: &str, speed: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_itb"))
+            .args(["pump", "run", "--listen", "127.0.0.1:0", "--speed", speed, "--state", state])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the device starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines.recv_timeout(std::time::Duration::from_secs(30)).expect("a console line within 30 s")
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn device_console_dates_each_entry_for_people_when_it_happened() {
+    // 0.05 mL above the 2 mL alarm at 350 micrograms/day of 2000 micrograms/mL (0.175 mL/day):
+    // the low-reservoir alarm 6 h 51 min 25 s after the implant, long before the first tick of a
+    // device running 100 000 times faster than real time (27 h 46 min 40 s a second).
+    let dir = TempDir::new("console");
+    let state = dir.path();
+    let provisioned = itb(&[
+        "pump",
+        "provision",
+        "--state",
+        &state,
+        "--prescription",
+        PTM_PRESCRIPTION,
+        "--fill-ml",
+        "2.05",
+        "--start",
+        "2026-11-25T10:00:00Z",
+    ]);
+    assert!(provisioned.status.success(), "{}", String::from_utf8_lossy(&provisioned.stderr));
+    let console = Console::start(&state, "100000");
+    let first = console.next_line();
+    assert!(first.starts_with("itb pump listening on 127.0.0.1:") && first.ends_with(" (speed 100000x)"), "{first}");
+    assert_eq!(
+        console.next_line(),
+        "Wed 25 Nov 2026 16:51 [pump clock Wed 25 Nov 2026 16:51] ALARM low reservoir: the pump needs a refill soon"
+    );
+}
