@@ -43,6 +43,7 @@ pub enum CalcCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct RefillArgs {
     /// Volume in the reservoir after the refill, mL.
@@ -96,6 +97,7 @@ pub struct RefillArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct BridgeArgs {
     /// Concentration in the pump before the refill, micrograms/mL.
@@ -128,6 +130,7 @@ struct DeadVolumeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct PrimeArgs {
     #[command(flatten)]
@@ -150,6 +153,7 @@ enum OriginArg {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct TitrateArgs {
     /// Current daily dose, micrograms/day.
@@ -176,6 +180,7 @@ pub struct TitrateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct ScreeningArgs {
     /// A small patient: the ladder starts at 25 micrograms.
@@ -199,6 +204,7 @@ pub struct ScreeningArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct GasArgs {
     /// A goal: its attainment -2..2, optionally with importance and difficulty 0..3
@@ -211,6 +217,7 @@ pub struct GasArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct TotalsArgs {
     /// The prescription file (TOML).

@@ -61,6 +61,7 @@ struct TrustedPeer {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct ProvisionArgs {
     /// Directory for the pump's state and keys (created; must not hold a pump already).
     #[arg(long, value_name = "DIR")]
@@ -96,6 +97,7 @@ pub struct ProvisionArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct RunArgs {
     /// The pump's state directory (from `itb pump provision`).
     #[arg(long, value_name = "DIR")]

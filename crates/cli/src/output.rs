@@ -7,6 +7,14 @@ use itb_dose::prescription::{FlexSchedule, Therapy};
 use itb_dose::text;
 use serde_json::{Map, Number, Value};
 
+/// What `itb calc` and `itb pump` exit with, for `--help` and the README (`itb program` and
+/// `itb ptm` have more: `program::EXIT_CODES`).
+pub const EXIT_CODES: &str = "Exit codes:
+  0  done
+  1  failed or refused: input that cannot be used, or a file that cannot be read or written
+     (one sentence on stderr, nothing on stdout)
+  2  the command line is wrong (a command, flag or value; see the message)";
+
 /// A report: ordered fields for JSON, and lines for people.
 #[derive(Debug, Default)]
 pub struct Report {

@@ -24,6 +24,7 @@ pub enum PumpCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct SimulateArgs {
     /// The scenario file.
     #[arg(long, value_name = "FILE")]
@@ -38,6 +39,7 @@ pub struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct BatteryArgs {
     /// The device profile.
     #[arg(long, value_name = "NAME", default_value = "synchromed-ii-20")]
