@@ -86,3 +86,40 @@ fn a_missing_command_shows_the_help_and_exits_2() {
         assert!(text.contains("Exit codes:") && text.contains("  2  the command line is wrong"), "{args:?}: {text}");
     }
 }
+
+/// The `code meaning` pairs of the "Exit codes:" block of a command's help.
+fn exit_codes_in_help(args: &[&str]) -> Vec<(String, String)> {
+    let output = itb(args);
+    let help = String::from_utf8_lossy(&output.stdout).into_owned();
+    let block = help.split("Exit codes:\n").nth(1).expect("an exit codes block");
+    let mut codes: Vec<(String, String)> = Vec::new();
+    for line in block.lines().take_while(|line| line.starts_with("  ")) {
+        let line = line.trim();
+        match line.split_once("  ") {
+            Some((code, meaning)) if code.chars().all(|c| c.is_ascii_digit()) => {
+                codes.push((code.to_owned(), meaning.trim().to_owned()));
+            }
+            _ => {
+                if let Some((_, meaning)) = codes.last_mut() {
+                    meaning.push(' ');
+                    meaning.push_str(line);
+                }
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn the_readme_lists_the_exit_codes_the_help_gives() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README")
+        .replace('`', "");
+    for args in [&["calc", "refill", "--help"][..], &["pump", "battery", "--help"][..], &["program", "--help"][..]] {
+        let codes = exit_codes_in_help(args);
+        assert!(codes.len() >= 3, "{args:?}: {codes:?}");
+        for (code, meaning) in codes {
+            assert!(readme.contains(&format!("| {code} | {meaning} |")), "{args:?}: '{code}  {meaning}' not in README");
+        }
+    }
+}
