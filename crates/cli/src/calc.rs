@@ -13,13 +13,15 @@ use itb_dose::calc::gas::{self, Goal};
 use itb_dose::calc::refill::{RefillInputs, RefillSchedule, refill_schedule};
 use itb_dose::calc::screening::{self, EffectObserved, ScreeningStatus, Trial};
 use itb_dose::calc::titrate::{self, Origin, TitrationInputs};
-use itb_dose::{Baclofen, Concentration, DeviceProfile, DoseRate, Mass, Stability, Volume, VolumeRate};
+use itb_dose::prescription::{PrescriptionError, PtmLimits, Therapy, limits};
+use itb_dose::text;
+use itb_dose::{Baclofen, Concentration, DeviceProfile, DoseRate, Mass, Prescription, Stability, Volume, VolumeRate};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use crate::CliError;
-use crate::output::{Report, number};
+use crate::output::{Report, capitalised, number, prescription_words};
 
 /// The calculations.
 #[derive(Debug, Subcommand)]
@@ -41,6 +43,7 @@ pub enum CalcCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct RefillArgs {
     /// Volume in the reservoir after the refill, mL.
@@ -60,9 +63,16 @@ pub struct RefillArgs {
     /// A prescription file (TOML): its largest day and worst-case PTM use are assumed.
     #[arg(long, value_name = "FILE")]
     prescription: Option<PathBuf>,
-    /// Low-reservoir alarm threshold, mL.
-    #[arg(long, value_name = "ML", default_value = "2")]
-    alarm_ml: String,
+    /// Low-reservoir alarm threshold, mL (default: the profile's, or 2 mL).
+    #[arg(long, value_name = "ML")]
+    alarm_ml: Option<String>,
+    /// The pump being filled: a device profile (e.g. synchromed-ii-20, or a profile file). A fill
+    /// above its reservoir is refused; its low-reservoir alarm is the default.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// The pump's reservoir capacity, mL, when no profile is given: a fill above it is refused.
+    #[arg(long, value_name = "ML", conflicts_with = "profile")]
+    reservoir_ml: Option<String>,
     /// Days the drug may stay in the reservoir (at most 180).
     #[arg(long, value_name = "DAYS", default_value = "180")]
     stability_days: String,
@@ -87,6 +97,7 @@ pub struct RefillArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct BridgeArgs {
     /// Concentration in the pump before the refill, micrograms/mL.
@@ -119,6 +130,7 @@ struct DeadVolumeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct PrimeArgs {
     #[command(flatten)]
@@ -141,6 +153,7 @@ enum OriginArg {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct TitrateArgs {
     /// Current daily dose, micrograms/day.
@@ -167,6 +180,7 @@ pub struct TitrateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct ScreeningArgs {
     /// A small patient: the ladder starts at 25 micrograms.
@@ -190,6 +204,7 @@ pub struct ScreeningArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct GasArgs {
     /// A goal: its attainment -2..2, optionally with importance and difficulty 0..3
@@ -202,6 +217,7 @@ pub struct GasArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 #[command(allow_negative_numbers = true)]
 pub struct TotalsArgs {
     /// The prescription file (TOML).
@@ -320,18 +336,110 @@ fn opt_instant(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |t| Value::String(t.to_string()))
 }
 
-fn local(at: Timestamp, zone: &TimeZone) -> String {
-    let name = zone.iana_name().unwrap_or("UTC");
-    format!("{} {name}", zone.to_datetime(at).strftime("%a %-d %b %Y %H:%M"))
+/// The daily dose a refill date assumes, in words: the figure and where it comes from.
+fn dose_basis(prescription: &Prescription, from_file: bool) -> String {
+    let totals = prescription.daily_totals();
+    let assumed = text::dose_rate(prescription.worst_case_rate());
+    let ptm = if totals.ptm_worst_case.is_zero() {
+        String::new()
+    } else {
+        format!(" + {} of PTM boluses (every allowed bolus taken)", text::mass(totals.ptm_worst_case))
+    };
+    match prescription.therapy() {
+        _ if !from_file && ptm.is_empty() => assumed,
+        Therapy::SimpleContinuous { rate } if !from_file => format!("{assumed}: {}{ptm}", text::dose_rate(*rate)),
+        _ if !from_file => format!("{assumed}: {}{ptm}", text::dose_rate(DoseRate::ZERO)),
+        Therapy::Stopped => format!("{assumed}: the prescription is stopped (no delivery){ptm}"),
+        therapy if ptm.is_empty() => {
+            format!("{assumed}: the largest day of the {} prescription", therapy.mode().describe())
+        }
+        therapy => format!(
+            "{assumed}: the largest day of the {} prescription, {},{ptm}",
+            therapy.mode().describe(),
+            text::mass(totals.max)
+        ),
+    }
 }
 
 // ---- refill -----------------------------------------------------------------------------------
 
+/// The low-reservoir alarm threshold when neither the flag nor a profile gives one.
+const ALARM_DEFAULT: Volume = Volume::ml(2);
+
+/// The pump being filled, as far as the command line tells it.
+struct Pump {
+    /// The profile's name, when the pump was named by one.
+    profile: Option<String>,
+    /// The reservoir's capacity.
+    capacity: Volume,
+    /// The low-reservoir alarm threshold unless `--alarm-ml` says otherwise.
+    alarm_default: Volume,
+}
+
+fn pump(args: &RefillArgs) -> Result<Option<Pump>, CliError> {
+    if let Some(name) = &args.profile {
+        let profile = profile(name)?;
+        return Ok(Some(Pump {
+            profile: Some(profile.name),
+            capacity: profile.reservoir.capacity.value,
+            alarm_default: profile.reservoir.low_alarm_default.value,
+        }));
+    }
+    let Some(text) = &args.reservoir_ml else { return Ok(None) };
+    let capacity = volume("--reservoir-ml", text)?;
+    if capacity.is_zero() {
+        return Err(CliError::flag(
+            "--reservoir-ml",
+            format!("{capacity} is not a reservoir; give the pump's capacity, e.g. 20 or 40"),
+        ));
+    }
+    Ok(Some(Pump { profile: None, capacity, alarm_default: ALARM_DEFAULT }))
+}
+
+/// The dose and PTM flags as a prescription, so that the vocabulary's ceilings refuse them with
+/// the very sentence a prescription file gets. The flags give no PTM lockout or bolus duration:
+/// the shortest allowed are assumed, the worst case, as every allowed bolus is assumed taken.
+fn prescription_from_flags(dose: DoseRate, ptm: Option<(Mass, u32)>) -> Result<Prescription, CliError> {
+    let therapy = if dose.is_zero() { Therapy::Stopped } else { Therapy::SimpleContinuous { rate: dose } };
+    let ptm = ptm.map(|(bolus, max_per_day)| PtmLimits {
+        bolus,
+        bolus_duration: limits::BOLUS_DURATION_MIN,
+        lockout: limits::PTM_LOCKOUT_MIN,
+        max_per_day,
+    });
+    Prescription::new(therapy, ptm).map_err(|error| {
+        let flag = match &error {
+            PrescriptionError::OutOfRange { field, .. } if field == "ptm.bolus_dose" => "--ptm-bolus",
+            PrescriptionError::OutOfRange { field, .. } if field == "ptm.max_boluses_per_day" => "--ptm-per-day",
+            _ => "--dose",
+        };
+        CliError::flag(flag, error)
+    })
+}
+
 fn refill(args: &RefillArgs) -> Result<String, CliError> {
     let zone = zone(&args.tz)?;
+    let pump = pump(args)?;
     let fill = volume("--fill-ml", &args.fill_ml)?;
+    if let Some(pump) = &pump
+        && fill > pump.capacity
+    {
+        let capacity = pump.capacity;
+        let problem = match &pump.profile {
+            Some(name) => format!(
+                "{fill} is more than the {name} reservoir holds ({capacity}); give at most {capacity}, or the --profile of the pump being filled"
+            ),
+            None => {
+                format!("{fill} is more than the reservoir holds (--reservoir-ml {capacity}); give at most {capacity}")
+            }
+        };
+        return Err(CliError::flag("--fill-ml", problem));
+    }
     let drug = drug("--concentration", &args.concentration)?;
-    let alarm_threshold = volume("--alarm-ml", &args.alarm_ml)?;
+    let alarm_threshold = match &args.alarm_ml {
+        Some(text) => volume("--alarm-ml", text)?,
+        None => pump.as_ref().map_or(ALARM_DEFAULT, |pump| pump.alarm_default),
+    };
     let stability_days: u64 = whole("--stability-days", &args.stability_days, "a whole number of days")?;
     let stability = Stability::days(stability_days).map_err(|e| CliError::flag("--stability-days", e))?;
     let margin_days: u16 = whole("--margin-days", &args.margin_days, "a whole number of days from 0 to 180")?;
@@ -347,37 +455,16 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
             let dose = dose_rate("--dose", text)?;
             let ptm = match (&args.ptm_bolus, &args.ptm_per_day) {
                 (Some(bolus), Some(count)) => {
-                    let bolus = mass("--ptm-bolus", bolus)?;
-                    let count: u64 = whole("--ptm-per-day", count, "a whole number of boluses")?;
-                    if count > u64::from(itb_dose::prescription::limits::PTM_PER_DAY_MAX) {
-                        return Err(CliError::flag(
-                            "--ptm-per-day",
-                            format!(
-                                "{count} is more than {} boluses a day",
-                                itb_dose::prescription::limits::PTM_PER_DAY_MAX
-                            ),
-                        ));
-                    }
-                    bolus.checked_mul(count).ok_or_else(|| CliError::flag("--ptm-bolus", "too large"))?
+                    Some((mass("--ptm-bolus", bolus)?, whole("--ptm-per-day", count, "a whole number of boluses")?))
                 }
-                _ => Mass::ZERO,
+                _ => None,
             };
-            let total = dose
-                .checked_add(DoseRate::ng_per_day(ptm.as_ng()))
-                .ok_or_else(|| CliError::flag("--dose", "too large"))?;
-            let basis = if ptm.is_zero() {
-                format!("{dose}")
-            } else {
-                format!("{dose} + {ptm} of PTM boluses (every allowed bolus taken)")
-            };
-            (total, basis)
+            let prescription = prescription_from_flags(dose, ptm)?;
+            (prescription.worst_case_rate(), dose_basis(&prescription, false))
         }
         (None, Some(path)) => {
             let prescription = prescription_file("--prescription", path)?;
-            let totals = prescription.daily_totals();
-            let basis =
-                format!("{} (largest day {} + worst-case PTM {})", prescription, totals.max, totals.ptm_worst_case);
-            (prescription.worst_case_rate(), basis)
+            (prescription.worst_case_rate(), dose_basis(&prescription, true))
         }
         (None, None) => return Err(CliError("missing --dose or --prescription: give one".to_owned())),
     };
@@ -399,10 +486,10 @@ fn refill(args: &RefillArgs) -> Result<String, CliError> {
         };
         CliError::flag(flag, e)
     })?;
-    Ok(refill_report(&inputs, &schedule, &basis).render(args.json))
+    Ok(refill_report(&inputs, &schedule, &basis, pump.as_ref()).render(args.json))
 }
 
-fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str) -> Report {
+fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str, pump: Option<&Pump>) -> Report {
     let zone = &inputs.zone;
     let days = |d: Option<itb_dose::Duration>| d.map_or(Value::Null, |d| number(d.days_decimal()));
     let mut report = Report::new("Refill schedule");
@@ -418,21 +505,31 @@ fn refill_report(inputs: &RefillInputs, s: &RefillSchedule, basis: &str) -> Repo
         .json("refill_due_by", Value::String(s.due_by.to_string()))
         .json("refill_due_on", Value::String(s.due_on.to_string()))
         .json("limited_by", Value::String(s.limited_by.as_str().to_owned()))
-        .json("time_zone", Value::String(zone.iana_name().unwrap_or("UTC").to_owned()));
+        .json("time_zone", Value::String(zone.iana_name().unwrap_or("UTC").to_owned()))
+        .json("low_reservoir_alarm_ml", ml(inputs.alarm_threshold))
+        .json("reservoir_ml", pump.map_or(Value::Null, |pump| ml(pump.capacity)));
     let when = |at: Option<Timestamp>, to: Option<itb_dose::Duration>| match (at, to) {
-        (Some(at), Some(to)) => format!("{} (after {} days)", local(at, zone), to.days_decimal()),
+        (Some(at), Some(to)) => format!("{} (after {})", text::date_time(at, zone), text::duration(to)),
         _ => "never: nothing is delivered".to_owned(),
     };
+    if let Some(pump) = pump {
+        let reservoir = format!("{} reservoir", pump.capacity);
+        report.line(
+            "Pump",
+            pump.profile.as_ref().map_or_else(|| reservoir.clone(), |name| format!("{name}, {reservoir}")),
+        );
+    }
     report
         .line("Fill", format!("{} of {}", inputs.fill, inputs.drug))
         .line("Daily dose assumed", basis)
-        .line("Daily volume", s.daily_volume)
-        .line("Filled", local(inputs.start, zone))
-        .line(&format!("Low-reservoir alarm ({})", inputs.alarm_threshold), when(s.alarm_at, s.to_alarm))
+        .line("Daily volume", text::volume_rate(s.daily_volume))
+        .line("Filled", text::date_time(inputs.start, zone))
+        .line(&format!("Low-reservoir alarm ({})", text::volume(inputs.alarm_threshold)), when(s.alarm_at, s.to_alarm))
         .line("Reservoir empty", when(s.empty_at, s.to_empty))
-        .line(&format!("Drug expires ({} days)", inputs.stability.in_days()), local(s.expires_at, zone))
-        .line("REFILL DUE BY", local(s.due_by, zone))
-        .line("Refill due on", s.due_on.strftime("%A %-d %B %Y"));
+        .line(&format!("Drug expires ({} days)", inputs.stability.in_days()), text::date_time(s.expires_at, zone))
+        .line("REFILL DUE BY", text::date_time(s.due_by, zone))
+        // The refill-due date is the due instant's date in the service's zone.
+        .line("Refill due on", text::date(s.due_by, zone));
     let margin = if inputs.margin_days == 0 {
         String::new()
     } else {
@@ -493,18 +590,24 @@ fn bridge_report(
         .json("skipped_bridge_dose_ratio", number(ratio));
     report
         .line("Change", format!("{} to {}, at {dose}", old.concentration(), new.concentration()))
-        .line("Dead volume (old drug)", format!("{} holding {}", plan.volume, plan.old_drug_in_dead_volume))
-        .line("Bridge rate", format!("{} ({dose} of the old drug)", plan.rate))
-        .line("Bridge duration", format!("{} h", plan.duration.hours_decimal()))
-        .line("Rate after the bridge", format!("{} ({dose} of the new drug)", plan.rate_after));
+        .line(
+            "Dead volume (old drug)",
+            format!("{} holding {}", text::volume(plan.volume), text::mass(plan.old_drug_in_dead_volume)),
+        )
+        .line("Bridge rate", format!("{} ({dose} of the old drug)", text::volume_rate(plan.rate)))
+        .line("Bridge duration", text::duration(plan.duration))
+        .line("Rate after the bridge", format!("{} ({dose} of the new drug)", text::volume_rate(plan.rate_after)));
     if old == new {
         report.note("The concentrations are the same: the bridge keeps the same rate and changes nothing.");
     } else {
         let effect = if plan.skipped_ratio_ppm > 1_000_000 { "an OVERDOSE" } else { "an underdose" };
+        // Parts per million of the prescribed dose, as millionths of a percent.
+        let percent = i64::try_from(plan.skipped_ratio_ppm.saturating_mul(100)).unwrap_or(i64::MAX);
         report.note(format!(
-            "Without a bridge the old drug would be delivered at the new rate: {} ({ratio} times the prescribed dose) for {} h, {effect}.",
-            plan.skipped_daily_dose,
-            plan.skipped_duration.hours_decimal()
+            "Without a bridge the old drug would be delivered at the new rate: {} ({} of the prescribed dose) for {}, {effect}.",
+            text::dose_rate(plan.skipped_daily_dose),
+            text::percent(percent),
+            text::duration(plan.skipped_duration)
         ));
     }
     if let Some(profile) = profile
@@ -512,7 +615,10 @@ fn bridge_report(
     {
         report.note(format!(
             "The bridge rate {} is outside the pump's range {} to {} ({}).",
-            plan.rate, profile.rates.min.value, profile.rates.max.value, profile.name
+            text::volume_rate(plan.rate),
+            text::volume_rate(profile.rates.min.value),
+            text::volume_rate(profile.rates.max.value),
+            profile.name
         ));
     }
     report
@@ -534,9 +640,9 @@ fn prime(args: &PrimeArgs) -> Result<String, CliError> {
         .json("priming_hours", hours(plan.duration));
     let what = if args.catheter_only { "empty catheter" } else { "empty catheter and pump tubing" };
     report
-        .line("Volume to fill", format!("{} ({what})", plan.volume))
-        .line("Priming rate", plan.rate)
-        .line("Duration", format!("{} h ({})", plan.duration.hours_decimal(), plan.duration))
+        .line("Volume to fill", format!("{} ({what})", text::volume(plan.volume)))
+        .line("Priming rate", text::volume_rate(plan.rate))
+        .line("Duration", text::duration(plan.duration))
         .note("No drug reaches the patient until the catheter is full; start the prescribed rate when priming ends.");
     Ok(report.render(args.json))
 }
@@ -574,7 +680,15 @@ fn titrate_command(args: &TitrateArgs) -> Result<String, CliError> {
         .json("verdict", Value::String(result.verdict.as_str().to_owned()))
         .json("reasons", json!(result.reasons));
     report
-        .line("Change", format!("{current} to {proposed} ({percent}%)"))
+        .line(
+            "Change",
+            format!(
+                "{} to {} ({})",
+                text::dose_rate(current),
+                text::dose_rate(proposed),
+                text::percent(result.change_micro_percent)
+            ),
+        )
         .line("Guideline step", format!("{band_min}-{band_max}% ({origin} origin)"))
         .line("Verdict", result.verdict.as_str().replace('_', " ").to_uppercase());
     for reason in &result.reasons {
@@ -640,13 +754,13 @@ fn screening_command(args: &ScreeningArgs) -> Result<String, CliError> {
         .json("effective_dose_micrograms", effective)
         .json("starting_dose_micrograms_per_day", starting)
         .json("reasons", json!(outcome.reasons));
-    let ladder_text = outcome.ladder.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", then ");
+    let ladder_text = outcome.ladder.iter().map(|m| text::mass(*m)).collect::<Vec<_>>().join(", then ");
     report.line("Ladder", ladder_text);
     match &outcome.status {
-        ScreeningStatus::NextDose(next) => report.line("Next bolus", next),
-        ScreeningStatus::Candidate { effective, starting } => {
-            report.line("Effective dose", effective).line("Starting daily dose", starting)
-        }
+        ScreeningStatus::NextDose(next) => report.line("Next bolus", text::mass(*next)),
+        ScreeningStatus::Candidate { effective, starting } => report
+            .line("Effective dose", text::mass(*effective))
+            .line("Starting daily dose", text::dose_rate(*starting)),
         ScreeningStatus::NotCandidate => report.line("Outcome", "not a candidate"),
     };
     for reason in &outcome.reasons {
@@ -707,14 +821,14 @@ fn totals(args: &TotalsArgs) -> Result<String, CliError> {
         .json("mean_day_micrograms", micrograms(totals.mean))
         .json("ptm_worst_case_micrograms", micrograms(totals.ptm_worst_case))
         .json("max_day_with_ptm_micrograms", micrograms(totals.max_with_ptm));
-    report.line("Prescription", &prescription);
+    report.line("Prescription", prescription_words(&prescription));
     for day in &totals.days {
-        report.line(&format!("Total {}", day.day), day.total);
+        report.line(&capitalised(day.day), text::mass(day.total));
     }
     report
-        .line("Largest day", totals.max)
-        .line("Mean day", totals.mean)
-        .line("PTM, every bolus taken", totals.ptm_worst_case)
-        .line("Largest day with PTM", totals.max_with_ptm);
+        .line("Largest day", text::mass(totals.max))
+        .line("Mean day", text::mass(totals.mean))
+        .line("PTM, every bolus taken", text::mass(totals.ptm_worst_case))
+        .line("Largest day with PTM", text::mass(totals.max_with_ptm));
     Ok(report.render(args.json))
 }

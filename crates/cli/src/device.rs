@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
-use itb_dose::{Concentration, DeviceProfile, Volume};
+use itb_dose::{Concentration, DeviceProfile, Volume, text};
 use itb_link::device::Device;
 use itb_link::{KeyPair, PublicKey, ResponderConfig, Role, TrustedPeers};
 use itb_pump::{Implant, Instant, Pump, PumpTime};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::CliError;
+use crate::output::{Report, number, prescription_words};
 
 const SNAPSHOT: &str = "pump.cbor";
 /// Connections the device holds at once, by phase and role, and the time to authenticate.
@@ -59,6 +61,7 @@ struct TrustedPeer {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct ProvisionArgs {
     /// Directory for the pump's state and keys (created; must not hold a pump already).
     #[arg(long, value_name = "DIR")]
@@ -88,9 +91,13 @@ pub struct ProvisionArgs {
     /// percent: over-infusion shows at the next refill as less withdrawn than expected.
     #[arg(long, value_name = "PERCENT", default_value = "0", allow_hyphen_values = true)]
     rate_error_percent: i64,
+    /// Print JSON for machines (the implant instant in RFC 3339 UTC, exact figures).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct RunArgs {
     /// The pump's state directory (from `itb pump provision`).
     #[arg(long, value_name = "DIR")]
@@ -196,10 +203,13 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         ));
     }
     let at = Instant::from_timestamp(start);
+    let clock = zone.to_datetime(start);
+    let programmed = prescription.clone();
+    let profile_name = profile.name.clone();
     let pump = Pump::implant(Implant {
         profile,
         at,
-        clock: PumpTime::from_civil(zone.to_datetime(start)),
+        clock: PumpTime::from_civil(clock),
         catheter_cm: args.catheter_cm,
         rate_error_ppm: args.rate_error_percent.clamp(-100, 1_000) * 10_000,
         fill,
@@ -227,18 +237,32 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         write_new(&args.state.join(name), &toml_text(&file))?;
     }
     save(&args.state, &pump)?;
-    let therapy = pump.status().prescription.map_or_else(|| "no therapy".to_owned(), |p| p.to_string());
-    Ok(format!(
-        "Provisioned a {} pump in {}\n  implanted {} with {} of {}\n  programmed: {therapy}\n  pump public key {}\n  programmer key: {}\n  PTM key: {}\n",
-        args.profile,
-        args.state.display(),
-        start,
-        fill,
-        concentration,
-        pump_public,
-        args.state.join("programmer.key").display(),
-        args.state.join("ptm.key").display(),
-    ))
+    let state_dir = args.state.display().to_string();
+    let programmer_key = args.state.join("programmer.key").display().to_string();
+    let ptm_key = args.state.join("ptm.key").display().to_string();
+    let mut report = Report::new(format!("Provisioned a {profile_name} pump in {state_dir}"));
+    report
+        .json("state_dir", Value::String(state_dir))
+        .json("profile", Value::String(profile_name))
+        .json("implanted_at", Value::String(at.to_timestamp().to_string()))
+        .json("time_zone", Value::String(zone.iana_name().unwrap_or("UTC").to_owned()))
+        .json("catheter_cm", Value::from(args.catheter_cm))
+        .json("fill_ml", number(fill.number()))
+        .json("concentration_micrograms_per_ml", number(concentration.number()))
+        .json("prescription_toml", Value::String(itb_dose::toml::to_toml(&programmed)))
+        .json("pump_public_key", Value::String(pump_public.clone()))
+        .json("programmer_key", Value::String(programmer_key.clone()))
+        .json("ptm_key", Value::String(ptm_key.clone()));
+    let zone_name = zone.iana_name().unwrap_or("UTC");
+    report
+        .line("Implanted", text::date_time(at.to_timestamp(), &zone))
+        .line("Pump clock", format!("{} (local time in {zone_name})", text::civil_date_time(clock)))
+        .line("Filled", format!("{fill} of {concentration}"))
+        .line("Programmed", prescription_words(&programmed))
+        .line("Pump public key", pump_public)
+        .line("Programmer key", format!("{programmer_key} (for the clinician programmer)"))
+        .line("PTM key", format!("{ptm_key} (for the patient's therapy manager)"));
+    Ok(report.render(args.json))
 }
 
 fn responder_config(dir: &Path) -> Result<ResponderConfig, CliError> {
@@ -279,20 +303,45 @@ impl SimClock {
     }
 }
 
+/// Most pump events stepped through one by one in one advance of the device; past it, the rest
+/// are crossed at once (and printed with the time the device reached).
+const STEPS_MAX: usize = 100_000;
+
 struct Running {
     device: Device,
     clock: SimClock,
     dir: PathBuf,
     log_printed: u64,
+    /// The zone of the console's true times: the service's.
+    zone: jiff::tz::TimeZone,
 }
 
 impl Running {
-    /// Prints new log entries, as the device's console.
+    /// Runs the pump to `to` event by event, printing each new log entry at the instant it was
+    /// written rather than at the next tick (which at high speed can be days later).
+    fn advance_to(&mut self, to: Instant) {
+        for _ in 0..STEPS_MAX {
+            let now = self.device.pump().now();
+            match self.device.pump().next_event_at() {
+                Some(next) if next > now && next <= to => {
+                    self.device.advance_to(next);
+                    self.print_new_log();
+                }
+                _ => break,
+            }
+        }
+        self.device.advance_to(to);
+        self.print_new_log();
+    }
+
+    /// Prints new log entries, as the device's console: the true time in the service's zone,
+    /// the pump's own clock, and the entry in words.
     fn print_new_log(&mut self) {
         let entries = self.device.pump().log().read_from(self.log_printed + 1, 256);
+        let now = text::date_time(self.device.pump().now().to_timestamp(), &self.zone);
         for entry in entries {
             self.log_printed = entry.seq;
-            println!("{} [pump clock {}] {}", self.device.pump().now(), entry.at, entry.event.describe());
+            println!("{now} [pump clock {}] {}", itb_sim::words::pump_time(entry.at), entry.event.describe());
         }
         let _ = std::io::stdout().flush();
     }
@@ -327,6 +376,7 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
             clock: SimClock { real_start: std::time::Instant::now(), sim_start, speed: args.speed },
             dir: args.state.clone(),
             log_printed,
+            zone: text::service_zone(),
         }));
         println!("itb pump listening on {address} (speed {}x)", args.speed);
         let _ = std::io::stdout().flush();
@@ -338,8 +388,7 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
                 ticks += 1;
                 let Ok(mut running) = ticker_state.lock() else { return };
                 let now = running.clock.now();
-                running.device.advance_to(now);
-                running.print_new_log();
+                running.advance_to(now);
                 if ticks.is_multiple_of(60)
                     && let Err(error) = save(&running.dir, running.device.pump())
                 {
@@ -354,6 +403,8 @@ pub fn run(args: &RunArgs) -> Result<String, CliError> {
                 std::process::exit(1);
             };
             let now = running.clock.now();
+            // What happened since the last tick is printed when it happened, before the request.
+            running.advance_to(now);
             let outcome = running.device.handle(role, now, &payload);
             if outcome.changed
                 && let Err(error) = save(&running.dir, running.device.pump())

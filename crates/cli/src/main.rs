@@ -29,10 +29,10 @@ struct Cli {
 enum Command {
     /// Calculations of an ITB service: refill dates, bridge and priming boluses, titration
     /// checks, screening, goal attainment.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = output::EXIT_CODES)]
     Calc(calc::CalcCommand),
     /// The virtual pump: provision and run a device, run scenarios, show the battery model.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = output::EXIT_CODES)]
     Pump(pump::PumpCommand),
     /// The clinician programmer: interrogate, program, refill, clear alarms over the secure link.
     Program(program::ProgramArgs),
@@ -51,7 +51,42 @@ impl CliError {
     }
 }
 
-/// One line for a clap error, naming the flag; clap's own text for help and version.
+/// The command a clap error is about: from its usage line (`itb calc refill`), or, when clap
+/// gives none, the words of the command line before its first flag.
+fn command_path(usage: Option<String>) -> String {
+    let usage = usage.unwrap_or_else(|| {
+        let words: Vec<String> = std::env::args().skip(1).take_while(|word| !word.starts_with('-')).collect();
+        format!("itb {}", words.join(" "))
+    });
+    let words: Vec<&str> = usage
+        .trim_start_matches("Usage:")
+        .split_whitespace()
+        .take_while(|word| !word.starts_with(['-', '<', '[']))
+        .collect();
+    if words.is_empty() { "itb".to_owned() } else { words.join(" ") }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// What to write instead of a value the standard parsers refused.
+fn value_advice(detail: &str) -> &'static str {
+    match detail {
+        "invalid digit found in string" | "cannot parse integer from empty string" => "give a whole number",
+        "number too large to fit in target type" => "give a smaller whole number",
+        "number too small to fit in target type" => "give a larger whole number",
+        _ => "see --help",
+    }
+}
+
+/// One line for a clap error, naming the command or flag and what to do; `None` for help and
+/// version, which clap prints itself.
 fn clap_error_sentence(error: &clap::Error) -> Option<String> {
     let context = |kind| {
         error.get(kind).map(|value| match value {
@@ -62,12 +97,22 @@ fn clap_error_sentence(error: &clap::Error) -> Option<String> {
     };
     let arg = context(ContextKind::InvalidArg).unwrap_or_default();
     let value = context(ContextKind::InvalidValue).unwrap_or_default();
+    let command = command_path(context(ContextKind::Usage));
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             None
         }
-        ErrorKind::MissingRequiredArgument => Some(format!("missing {arg}: give it, or see --help")),
-        ErrorKind::InvalidValue if value.is_empty() => Some(format!("{arg} needs a value: give it, or see --help")),
+        ErrorKind::MissingRequiredArgument => {
+            let missing = match error.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(list)) => list.clone(),
+                _ => vec![arg],
+            };
+            let them = if missing.len() > 1 { "them" } else { "it" };
+            Some(format!("missing {}: give {them}, or see {command} --help", and_list(&missing)))
+        }
+        ErrorKind::InvalidValue if value.is_empty() => {
+            Some(format!("{arg} needs a value: give it, or see {command} --help"))
+        }
         ErrorKind::InvalidValue => {
             let valid = context(ContextKind::ValidValue).map(|v| format!("; use one of: {v}")).unwrap_or_default();
             Some(format!("{arg}: '{value}' is not accepted{valid}"))
@@ -75,17 +120,37 @@ fn clap_error_sentence(error: &clap::Error) -> Option<String> {
         ErrorKind::ValueValidation => {
             let first = error.to_string();
             let detail = first.lines().next().unwrap_or_default().rsplit(": ").next().unwrap_or_default().to_owned();
-            Some(format!("{arg}: {detail}"))
+            Some(format!("{arg}: '{value}' is not accepted; {}", value_advice(&detail)))
         }
         ErrorKind::ArgumentConflict => {
             let other = context(ContextKind::PriorArg).unwrap_or_default();
+            if other == arg {
+                return Some(format!("{arg} was given more than once: give it once"));
+            }
             Some(format!("{arg} cannot be used with {other}: give one of them"))
         }
-        ErrorKind::UnknownArgument => Some(format!("{arg} is not a flag of this command: see --help")),
+        ErrorKind::UnknownArgument if arg.starts_with('-') && arg[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+            Some(format!("{arg} is negative: {command} takes no negative values; give 0 or more"))
+        }
+        ErrorKind::MissingSubcommand => {
+            Some(format!("a command is missing after '{command}': see {command} --help for the commands"))
+        }
+        ErrorKind::UnknownArgument if !arg.starts_with('-') => {
+            Some(format!("'{arg}' is not expected by {command}; it takes only flags. See {command} --help"))
+        }
+        ErrorKind::UnknownArgument => {
+            let suggestion =
+                context(ContextKind::SuggestedArg).map_or_else(|| ".".to_owned(), |s| format!("; did you mean {s}?"));
+            Some(format!("{arg} is not a flag of {command}{suggestion} See {command} --help"))
+        }
         ErrorKind::InvalidSubcommand => {
-            let suggestion = context(ContextKind::SuggestedSubcommand)
-                .map_or_else(|| ".".to_owned(), |s| format!("; did you mean '{s}'?"));
-            Some(format!("'{arg}' is not a command here{suggestion} See --help for the commands"))
+            let given = context(ContextKind::InvalidSubcommand).unwrap_or_default();
+            match context(ContextKind::SuggestedSubcommand) {
+                Some(suggested) => Some(format!(
+                    "'{given}' is not a command of {command}; did you mean '{suggested}'? See {command} --help"
+                )),
+                None => Some(format!("'{given}' is not a command of {command}. See {command} --help for the commands")),
+            }
         }
         _ => {
             let text = error.to_string();
@@ -101,7 +166,9 @@ fn main() -> ExitCode {
             return match clap_error_sentence(&error) {
                 None => {
                     let _ = error.print();
-                    ExitCode::SUCCESS
+                    // 0 for help or the version asked for; 2 for help shown because a command
+                    // or an argument is missing.
+                    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
                 }
                 Some(sentence) => {
                     eprintln!("itb: {sentence}");

@@ -2,7 +2,18 @@
 
 use std::fmt::Display;
 
+use itb_dose::Prescription;
+use itb_dose::prescription::{FlexSchedule, Therapy};
+use itb_dose::text;
 use serde_json::{Map, Number, Value};
+
+/// What `itb calc` and `itb pump` exit with, for `--help` and the README (`itb program` and
+/// `itb ptm` have more: `program::EXIT_CODES`).
+pub const EXIT_CODES: &str = "Exit codes:
+  0  done
+  1  failed or refused: input that cannot be used, or a file that cannot be read or written
+     (one sentence on stderr, nothing on stdout)
+  2  the command line is wrong (a command, flag or value; see the message)";
 
 /// A report: ordered fields for JSON, and lines for people.
 #[derive(Debug, Default)]
@@ -21,6 +32,49 @@ pub fn number(decimal: impl Display) -> Value {
         return Value::Number(whole.into());
     }
     text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
+}
+
+/// `Monday`, `Every day`: a day label of a prescription's cycle, for people.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
+}
+
+/// A prescription in one line for people, its figures in `itb_dose::text`'s style.
+pub fn prescription_words(prescription: &Prescription) -> String {
+    let mut words = match prescription.therapy() {
+        Therapy::Stopped => "stopped (no delivery)".to_owned(),
+        Therapy::SimpleContinuous { rate } => format!("simple continuous {}", text::dose_rate(*rate)),
+        Therapy::Flex(FlexSchedule::Daily(day)) => match day.steps().len() {
+            1 => "flex, 1 step a day".to_owned(),
+            steps => format!("flex, {steps} steps a day"),
+        },
+        Therapy::Flex(FlexSchedule::Weekly(_)) => "flex, a pattern for each day of the week".to_owned(),
+        Therapy::PeriodicBolus(periodic) => {
+            let basal = if periodic.basal.is_zero() {
+                String::new()
+            } else {
+                format!(" over a basal {}", text::dose_rate(periodic.basal))
+            };
+            format!(
+                "periodic bolus {} over {} every {} from {}{basal}",
+                text::mass(periodic.bolus),
+                text::duration(periodic.bolus_duration),
+                text::duration(periodic.interval),
+                periodic.first_at
+            )
+        }
+    };
+    if let Some(ptm) = prescription.ptm() {
+        words.push_str(&format!(
+            "; PTM {} over {}, at least {} apart, at most {} in 24 hours",
+            text::mass(ptm.bolus),
+            text::duration(ptm.bolus_duration),
+            text::duration(ptm.lockout),
+            ptm.max_per_day
+        ));
+    }
+    words
 }
 
 impl Report {

@@ -8,6 +8,7 @@ use itb_dose::{DeviceProfile, VolumeRate};
 use serde_json::json;
 
 use crate::CliError;
+use crate::output::number;
 
 /// The virtual pump.
 #[derive(Debug, Subcommand)]
@@ -23,6 +24,7 @@ pub enum PumpCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct SimulateArgs {
     /// The scenario file.
     #[arg(long, value_name = "FILE")]
@@ -37,6 +39,7 @@ pub struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::output::EXIT_CODES)]
 pub struct BatteryArgs {
     /// The device profile.
     #[arg(long, value_name = "NAME", default_value = "synchromed-ii-20")]
@@ -260,34 +263,43 @@ fn human(report: &itb_sim::RunReport, scenario: &itb_sim::Scenario) -> String {
 }
 
 fn battery(args: &BatteryArgs) -> Result<String, CliError> {
+    use itb_dose::text;
     let profile = DeviceProfile::built_in(&args.profile).map_err(|e| CliError::flag("--profile", e))?;
+    let years = |span: itb_dose::Duration| span.as_ms() as f64 / 86_400_000.0 / 365.25;
     let volumes_micro_ml: [u64; 10] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000];
     let rows: Vec<(u64, f64)> = volumes_micro_ml
         .iter()
-        .map(|micro| {
-            let life = profile.battery_life_at(VolumeRate::nl_per_day(micro * 1_000));
-            (*micro, life.as_ms() as f64 / 86_400_000.0 / 365.25)
-        })
+        .map(|micro| (*micro, years(profile.battery_life_at(VolumeRate::nl_per_day(micro * 1_000)))))
         .collect();
+    let service_life = profile.battery.service_life_max.value;
+    let eri_before_eos = profile.battery.eri_before_eos.value;
     if args.json {
         let points: Vec<_> = rows
             .iter()
             .map(|(micro, years)| json!({ "daily_volume_ml": *micro as f64 / 1_000.0, "years": (years * 100.0).round() / 100.0 }))
             .collect();
-        return Ok(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&json!({ "profile": profile.name, "curve": points })).unwrap_or_default()
-        ));
+        let document = json!({
+            "profile": profile.name,
+            "curve": points,
+            "service_life_days": number(service_life.days_decimal()),
+            "eri_before_eos_days": number(eri_before_eos.days_decimal()),
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default()));
     }
     let mut out = format!("Battery life against daily volume ({}, [model] battery)\n", profile.name);
     out.push_str("  mL/day   years\n");
     for (micro, years) in rows {
         let bar = "#".repeat((years * 8.0).round() as usize);
-        out.push_str(&format!("  {:>6}   {years:>5.2}  {bar}\n", itb_dose::decimal::format(micro, 3)));
+        let volume = itb_dose::decimal::format(micro, 3).to_string();
+        out.push_str(&format!("  {volume:>6}   {years:>5.2}  {bar}\n"));
     }
+    let life_years = format!("{:.2}", years(service_life));
+    let life_years = life_years.trim_end_matches('0').trim_end_matches('.');
     out.push_str(&format!(
-        "\n  The pump stops at {} whatever the charge; ERI comes {} before End of Service.\n",
-        profile.battery.service_life_max.value, profile.battery.eri_before_eos.value
+        "\n  The pump stops after {} ({life_years} years) of service whatever the charge; the Elective \
+         Replacement Indicator (ERI) comes {} before End of Service.\n",
+        text::duration(service_life),
+        text::duration(eri_before_eos)
     ));
     Ok(out)
 }

@@ -182,13 +182,272 @@ fn refill_refuses_bad_input_with_one_sentence() {
     );
 }
 
+/// The text a person reads (stdout of a successful command without --json).
+fn text(args: &[&str]) -> String {
+    let output = itb(args);
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
 #[test]
-fn human_output_spells_micrograms_in_full() {
-    let output = itb(&["calc", "refill", "--fill-ml", "20", "--concentration", "2000", "--dose", "400", START]);
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("2000 micrograms/mL"), "{text}");
-    assert!(text.contains("REFILL DUE BY               Tue 23 Feb 2027 10:00 Europe/London"), "{text}");
-    assert!(!text.contains("mcg") && !text.contains("µg"), "{text}");
+fn refill_text_is_for_people() {
+    let worked = text(&["calc", "refill", "--fill-ml", "20", "--concentration", "2000", "--dose", "400", START]);
+    assert_eq!(
+        worked,
+        "Refill schedule
+  Fill                        20 mL of baclofen 2000 micrograms/mL
+  Daily dose assumed          400 micrograms/day
+  Daily volume                0.2 mL/day
+  Filled                      Wed 25 Nov 2026 10:00
+  Low-reservoir alarm (2 mL)  Tue 23 Feb 2027 10:00 (after 90 days)
+  Reservoir empty             Fri 5 Mar 2027 10:00 (after 100 days)
+  Drug expires (180 days)     Mon 24 May 2027 11:00
+  REFILL DUE BY               Tue 23 Feb 2027 10:00
+  Refill due on               23 Feb 2027
+
+  - The refill date is set by the low-reservoir alarm.
+"
+    );
+    // Derived figures rounded (0.2165 mL/day, 83.140877 days), the zone named when not London's.
+    let ptm = text(&[
+        "calc",
+        "refill",
+        "--fill-ml",
+        "20",
+        "--concentration",
+        "2000",
+        "--dose",
+        "333",
+        "--ptm-bolus",
+        "25",
+        "--ptm-per-day",
+        "4",
+        "--margin-days",
+        "3",
+        "--profile",
+        "synchromed-ii-20",
+        "--tz",
+        "UTC",
+        START,
+    ]);
+    assert_eq!(
+        ptm,
+        "Refill schedule
+  Pump                        synchromed-ii-20, 20 mL reservoir
+  Fill                        20 mL of baclofen 2000 micrograms/mL
+  Daily dose assumed          433 micrograms/day: 333 micrograms/day + 100 micrograms of PTM boluses (every allowed bolus taken)
+  Daily volume                0.217 mL/day
+  Filled                      Wed 25 Nov 2026 10:00 UTC
+  Low-reservoir alarm (2 mL)  Tue 16 Feb 2027 13:22 UTC (after 83 days 3 h)
+  Reservoir empty             Thu 25 Feb 2027 19:05 UTC (after 92 days 9 h)
+  Drug expires (180 days)     Mon 24 May 2027 10:00 UTC
+  REFILL DUE BY               Sat 13 Feb 2027 13:22 UTC
+  Refill due on               13 Feb 2027
+
+  - The refill date is set by the low-reservoir alarm, less the service's margin of 3 days.
+"
+    );
+    let flex = text(&[
+        "calc",
+        "refill",
+        "--fill-ml",
+        "20",
+        "--concentration",
+        "2000",
+        "--prescription",
+        "examples/prescriptions/flex-nightly.toml",
+        START,
+    ]);
+    assert!(
+        flex.contains(
+            "  Daily dose assumed          366.67 micrograms/day: the largest day of the flex prescription\n"
+        ),
+        "{flex}"
+    );
+    assert!(flex.contains("  Daily volume                0.183 mL/day\n"), "{flex}");
+    let with_ptm = text(&[
+        "calc",
+        "refill",
+        "--fill-ml",
+        "20",
+        "--concentration",
+        "2000",
+        "--prescription",
+        "examples/prescriptions/simple-continuous-ptm.toml",
+        START,
+    ]);
+    assert!(
+        with_ptm.contains(
+            "450 micrograms/day: the largest day of the simple continuous prescription, 350 micrograms, \
+             + 100 micrograms of PTM boluses (every allowed bolus taken)"
+        ),
+        "{with_ptm}"
+    );
+    let stopped = text(&[
+        "calc",
+        "refill",
+        "--fill-ml",
+        "20",
+        "--concentration",
+        "2000",
+        "--prescription",
+        "examples/prescriptions/stopped.toml",
+        START,
+    ]);
+    assert!(
+        stopped.contains("  Daily dose assumed          0 micrograms/day: the prescription is stopped (no delivery)\n"),
+        "{stopped}"
+    );
+    assert!(stopped.contains("  Reservoir empty             never: nothing is delivered\n"), "{stopped}");
+}
+
+#[test]
+fn bridge_prime_titrate_and_totals_text_is_for_people() {
+    let bridge = text(&[
+        "calc",
+        "bridge",
+        "--old-concentration",
+        "2000",
+        "--new-concentration",
+        "700",
+        "--dose",
+        "333",
+        "--profile",
+        "synchromed-ii-20",
+        "--catheter-cm",
+        "47",
+    ]);
+    assert_eq!(
+        bridge,
+        "Bridge bolus after a concentration change
+  Change                  2000 micrograms/mL to 700 micrograms/mL, at 333 micrograms/day
+  Dead volume (old drug)  0.3 mL holding 606.8 micrograms
+  Bridge rate             0.167 mL/day (333 micrograms/day of the old drug)
+  Bridge duration         1 day 19 h
+  Rate after the bridge   0.476 mL/day (333 micrograms/day of the new drug)
+
+  - Without a bridge the old drug would be delivered at the new rate: 951.43 micrograms/day (285.7% of the prescribed dose) for 15 h 18 min, an OVERDOSE.
+"
+    );
+    let prime = text(&["calc", "prime", "--profile", "synchromed-ii-20", "--catheter-cm", "47", "--catheter-only"]);
+    assert!(prime.contains("  Volume to fill  0.1 mL (empty catheter)\n"), "{prime}");
+    assert!(prime.contains("  Duration        6 min\n"), "{prime}");
+    let titrate = text(&["calc", "titrate", "--current", "333", "--proposed", "377", "--origin", "cerebral"]);
+    assert!(titrate.contains("  Change          333 micrograms/day to 377 micrograms/day (13.2%)\n"), "{titrate}");
+    assert!(titrate.contains("  Verdict         WITHIN GUIDELINE\n"), "{titrate}");
+    let weekly = text(&["calc", "totals", "--prescription", "examples/prescriptions/flex-weekly.toml"]);
+    assert!(weekly.contains("  Prescription            flex, a pattern for each day of the week\n"), "{weekly}");
+    assert!(weekly.contains("  Tuesday                 330 micrograms\n"), "{weekly}");
+    assert!(weekly.contains("  Mean day                308.57 micrograms\n"), "{weekly}");
+    let periodic = text(&["calc", "totals", "--prescription", "examples/prescriptions/simple-continuous-ptm.toml"]);
+    assert!(
+        periodic.contains(
+            "simple continuous 350 micrograms/day; PTM 25 micrograms over 10 min, at least 3 h apart, at most 4 in 24 hours"
+        ),
+        "{periodic}"
+    );
+}
+
+#[test]
+fn calc_text_has_no_code_names_debug_text_or_machine_dates() {
+    let commands: &[&[&str]] = &[
+        &[
+            "calc",
+            "refill",
+            "--fill-ml",
+            "20",
+            "--concentration",
+            "2000",
+            "--dose",
+            "333",
+            "--ptm-bolus",
+            "25",
+            "--ptm-per-day",
+            "4",
+            START,
+        ],
+        &[
+            "calc",
+            "refill",
+            "--fill-ml",
+            "20",
+            "--concentration",
+            "2000",
+            "--prescription",
+            "examples/prescriptions/flex-weekly.toml",
+            START,
+        ],
+        &[
+            "calc",
+            "refill",
+            "--fill-ml",
+            "20",
+            "--concentration",
+            "2000",
+            "--prescription",
+            "examples/prescriptions/periodic-bolus.toml",
+            START,
+        ],
+        &[
+            "calc",
+            "bridge",
+            "--old-concentration",
+            "2000",
+            "--new-concentration",
+            "700",
+            "--dose",
+            "333",
+            "--profile",
+            "synchromed-ii-20",
+            "--catheter-cm",
+            "47",
+        ],
+        &[
+            "calc",
+            "bridge",
+            "--old-concentration",
+            "500",
+            "--new-concentration",
+            "500",
+            "--dose",
+            "333",
+            "--dead-volume-ml",
+            "0.3",
+        ],
+        &["calc", "prime", "--profile", "synchromed-ii-20", "--catheter-cm", "47"],
+        &[
+            "calc",
+            "titrate",
+            "--current",
+            "333",
+            "--proposed",
+            "377",
+            "--origin",
+            "spinal",
+            "--last-increase-at",
+            "2026-11-25T00:00:00Z",
+            "--at",
+            "2026-11-25T10:00:00Z",
+        ],
+        &["calc", "screening", "--trial", "50:no-response", "--trial", "75:responded"],
+        &["calc", "screening", "--trial", "50:no", "--trial", "75:no", "--trial", "100:no"],
+        &["calc", "gas", "--goal", "1:3:2", "--goal", "0:2:2", "--goal", "-1:1:1"],
+        &["calc", "totals", "--prescription", "examples/prescriptions/flex-weekly.toml"],
+        &["calc", "totals", "--prescription", "examples/prescriptions/periodic-bolus.toml"],
+        &["calc", "totals", "--prescription", "examples/prescriptions/flex-nightly.toml"],
+    ];
+    for args in commands {
+        let out = text(args);
+        for forbidden in ["_", "{", "Some(", "ppm", "mcg", "µg", "T10:00", ":00Z", "2026-", "2027-", "Europe/London"] {
+            assert!(!out.contains(forbidden), "{args:?}: '{forbidden}' in\n{out}");
+        }
+        // Volumes to 0.01 mL, doses to 0.01 micrograms, volume rates to 0.001 mL/day.
+        assert!(
+            !out.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .any(|n| n.split('.').nth(1).is_some_and(|f| f.len() > 3)),
+            "{args:?}: {out}"
+        );
+    }
 }
 
 #[test]
@@ -351,4 +610,131 @@ fn totals_of_every_example_prescription() {
         assert_eq!(out["ptm_worst_case_micrograms"], ptm, "{file}");
     }
     refused(&["calc", "totals", "--prescription", "no-such-file.toml"], "--prescription");
+}
+
+/// A file in a fresh temporary directory (removed by the caller), for profiles and prescriptions.
+fn temp_file(tag: &str, name: &str, text: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("itb-calc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("write");
+    let path = file.display().to_string();
+    (dir, path)
+}
+
+/// The one line on stderr of a refused command.
+fn refusal(args: &[&str]) -> String {
+    let output = itb(args);
+    assert!(!output.status.success(), "{args:?} was accepted");
+    assert!(output.stdout.is_empty(), "{args:?} printed {}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8_lossy(&output.stderr).trim_end().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn refill_knows_the_pump_from_its_profile() {
+    let base = ["calc", "refill", "--concentration", "2000", "--dose", "400", START];
+    let with = |extra: &[&'static str]| base.iter().copied().chain(extra.iter().copied()).collect::<Vec<_>>();
+    // A full 20 mL pump: the worked example, with the profile's 2 mL alarm.
+    let full = json(&with(&["--fill-ml", "20", "--profile", "synchromed-ii-20"]));
+    assert_eq!(full["days_to_low_reservoir_alarm"], 90);
+    assert_eq!(full["low_reservoir_alarm_at"], "2027-02-23T10:00:00Z");
+    assert_eq!(full["low_reservoir_alarm_ml"], 2);
+    assert_eq!(full["reservoir_ml"], 20);
+    // 30 mL fits the 40 mL pump: 28 mL at 0.2 mL/day is 140 days to the alarm.
+    let forty = json(&with(&["--fill-ml", "30", "--profile", "synchromed-ii-40"]));
+    assert_eq!(forty["days_to_low_reservoir_alarm"], 140);
+    assert_eq!(forty["low_reservoir_alarm_at"], "2027-04-14T10:00:00Z");
+    assert_eq!(forty["reservoir_ml"], 40);
+    // ...but not the 20 mL pump, named by profile or by its capacity.
+    assert_eq!(
+        refusal(&with(&["--fill-ml", "30", "--profile", "synchromed-ii-20"])),
+        "itb: --fill-ml: 30 mL is more than the synchromed-ii-20 reservoir holds (20 mL); \
+         give at most 20 mL, or the --profile of the pump being filled"
+    );
+    assert_eq!(
+        refusal(&with(&["--fill-ml", "20.5", "--reservoir-ml", "20"])),
+        "itb: --fill-ml: 20.5 mL is more than the reservoir holds (--reservoir-ml 20 mL); give at most 20 mL"
+    );
+    let exact = json(&with(&["--fill-ml", "20", "--reservoir-ml", "20"]));
+    assert_eq!(exact["days_to_low_reservoir_alarm"], 90);
+    assert_eq!(exact["reservoir_ml"], 20);
+    assert_eq!(exact["low_reservoir_alarm_ml"], 2);
+    // Without the pump, nothing is known of its reservoir, and the alarm is 2 mL.
+    let unknown = json(&with(&["--fill-ml", "30"]));
+    assert_eq!(unknown["reservoir_ml"], Value::Null);
+    assert_eq!(unknown["low_reservoir_alarm_ml"], 2);
+    refused(&with(&["--fill-ml", "20", "--reservoir-ml", "0"]), "--reservoir-ml");
+    refused(&with(&["--fill-ml", "20", "--reservoir-ml", "20 mg"]), "--reservoir-ml");
+    refused(&with(&["--fill-ml", "20", "--profile", "synchromed-iii"]), "--profile");
+    let conflict = refusal(&with(&["--fill-ml", "20", "--profile", "synchromed-ii-20", "--reservoir-ml", "20"]));
+    assert!(conflict.contains("--reservoir-ml") && conflict.contains("--profile"), "{conflict}");
+}
+
+#[test]
+fn refill_takes_the_alarm_default_from_the_profile() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../profiles/synchromed-ii-20.toml"))
+        .expect("profile")
+        .replace("low_alarm_default = { value = \"2 mL\"", "low_alarm_default = { value = \"3 mL\"");
+    let (dir, path) = temp_file("alarm", "three-ml.toml", &text);
+    let args = ["calc", "refill", "--fill-ml", "20", "--concentration", "2000", "--dose", "400", START, "--profile"];
+    let mut from_profile = args.to_vec();
+    from_profile.push(&path);
+    // 17 mL at 0.2 mL/day: 85 days to the alarm.
+    let out = json(&from_profile);
+    assert_eq!(out["days_to_low_reservoir_alarm"], 85);
+    assert_eq!(out["low_reservoir_alarm_at"], "2027-02-18T10:00:00Z");
+    assert_eq!(out["low_reservoir_alarm_ml"], 3);
+    // The flag still wins.
+    let mut flagged = from_profile.clone();
+    flagged.extend(["--alarm-ml", "2"]);
+    let out = json(&flagged);
+    assert_eq!(out["days_to_low_reservoir_alarm"], 90);
+    assert_eq!(out["low_reservoir_alarm_ml"], 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn refill_refuses_a_dose_beyond_the_vocabulary_as_a_prescription_file_does() {
+    let with = |extra: &[&str]| {
+        let base = ["calc", "refill", "--fill-ml", "20", "--concentration", "2000", START];
+        base.iter().chain(extra.iter()).map(|s| (*s).to_owned()).collect::<Vec<String>>()
+    };
+    fn args(all: &[String]) -> Vec<&str> {
+        all.iter().map(String::as_str).collect()
+    }
+    let ptm = |bolus: &str, count: &str| {
+        format!(
+            "[ptm]\nbolus_dose = \"{bolus} micrograms\"\nbolus_duration = \"10 min\"\nlockout = \"3 h\"\nmax_boluses_per_day = {count}\n"
+        )
+    };
+    let continuous = "mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n";
+    let cases = [
+        (vec!["--dose", "5001"], "--dose", "mode = \"simple_continuous\"\ndose = \"5001 micrograms/day\"\n".to_owned()),
+        (
+            vec!["--dose", "400", "--ptm-bolus", "501", "--ptm-per-day", "4"],
+            "--ptm-bolus",
+            format!("{continuous}{}", ptm("501", "4")),
+        ),
+        (
+            vec!["--dose", "400", "--ptm-bolus", "25", "--ptm-per-day", "25"],
+            "--ptm-per-day",
+            format!("{continuous}{}", ptm("25", "25")),
+        ),
+    ];
+    for (flags, flag, file) in cases {
+        let (dir, path) = temp_file("ceiling", "prescription.toml", &file);
+        let from_file = refusal(&args(&with(&["--prescription", &path])));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sentence = from_file.split_once(".toml: ").map(|(_, s)| s.to_owned()).expect("the file's sentence");
+        let from_flags = refusal(&args(&with(&flags)));
+        assert_eq!(from_flags, format!("itb: {flag}: {sentence}"), "{flags:?}");
+    }
+    // The ceilings themselves are allowed: 5000 micrograms/day, 24 boluses of 500 micrograms.
+    let most = json(&args(&with(&["--dose", "5000", "--ptm-bolus", "500", "--ptm-per-day", "24"])));
+    assert_eq!(most["daily_dose_micrograms_per_day"], 17000);
+    // No delivery is not a slip: the drug's stability sets the date, as with a stopped file.
+    let none = json(&args(&with(&["--dose", "0"])));
+    assert_eq!(none["limited_by"], "drug_stability");
 }

@@ -184,3 +184,186 @@ fn battery_curve_spans_five_to_seven_years() {
     let at_two_ml = curve.iter().find(|p| p["daily_volume_ml"] == 2.0).expect("2 mL/day");
     assert_eq!(at_two_ml["years"], 5.0);
 }
+
+/// A fresh temporary directory path (not created), removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("itb-pump-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const PTM_PRESCRIPTION: &str = "examples/prescriptions/simple-continuous-ptm.toml";
+
+#[test]
+fn provision_json_names_the_pump_and_its_keys() {
+    let dir = TempDir::new("provision-json");
+    let state = dir.path();
+    let output = itb(&[
+        "pump",
+        "provision",
+        "--state",
+        &state,
+        "--prescription",
+        PTM_PRESCRIPTION,
+        "--fill-ml",
+        "18.5",
+        "--start",
+        "2026-11-25T10:00:00Z",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["state_dir"], state);
+    assert_eq!(json["profile"], "synchromed-ii-20");
+    assert_eq!(json["implanted_at"], "2026-11-25T10:00:00Z");
+    assert_eq!(json["fill_ml"], 18.5);
+    assert_eq!(json["concentration_micrograms_per_ml"], 2000);
+    let written = json["prescription_toml"].as_str().expect("prescription text");
+    let file =
+        std::fs::read_to_string(format!("{}/../../{PTM_PRESCRIPTION}", env!("CARGO_MANIFEST_DIR"))).expect("example");
+    assert_eq!(
+        itb_dose::toml::from_toml(written).expect("valid TOML"),
+        itb_dose::toml::from_toml(&file).expect("valid example")
+    );
+    let programmer_key = json["programmer_key"].as_str().expect("path");
+    assert_eq!(programmer_key, dir.0.join("programmer.key").display().to_string());
+    assert_eq!(json["ptm_key"], dir.0.join("ptm.key").display().to_string());
+    let key_file: toml::Table = toml::from_str(&std::fs::read_to_string(programmer_key).expect("key")).expect("toml");
+    assert_eq!(json["pump_public_key"].as_str(), key_file["pump_public_key"].as_str());
+    assert_eq!(json["pump_public_key"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn provision_text_dates_the_implant_for_people() {
+    let dir = TempDir::new("provision-text");
+    let state = dir.path();
+    let args = ["pump", "provision", "--state", &state, "--prescription", PTM_PRESCRIPTION, "--start"];
+    let output = itb(&[&args[..], &["2026-11-25T10:00:00.123456789Z"]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with(&format!("Provisioned a synchromed-ii-20 pump in {state}\n")), "{text}");
+    assert!(text.contains("  Implanted        Wed 25 Nov 2026 10:00\n"), "{text}");
+    assert!(text.contains("  Filled           20 mL of 2000 micrograms/mL\n"), "{text}");
+    assert!(
+        text.contains(
+            "  Programmed       simple continuous 350 micrograms/day; PTM 25 micrograms over 10 min, at least 3 h apart, at most 4 in 24 hours\n"
+        ),
+        "{text}"
+    );
+    for forbidden in ["2026-11-25", ":00Z", ".123"] {
+        assert!(!text.contains(forbidden), "'{forbidden}' in\n{text}");
+    }
+    // Another zone is named; a second pump in the same directory is refused, nothing on stdout.
+    let other = TempDir::new("provision-zone");
+    let zoned = itb(&["pump", "provision", "--state", &other.path(), "--tz", "UTC", "--start", "2026-11-25T10:00:00Z"]);
+    assert!(String::from_utf8_lossy(&zoned.stdout).contains("  Implanted        Wed 25 Nov 2026 10:00 UTC\n"));
+    let again = itb(&["pump", "provision", "--state", &other.path(), "--json"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(again.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--state"));
+}
+
+#[test]
+fn battery_text_gives_the_service_life_in_words_and_json_in_days() {
+    let output = itb(&["pump", "battery"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("\n  mL/day   years\n    0.05    7.00  #"), "{text}");
+    assert!(text.contains("\n       3    4.25  #"), "{text}");
+    assert!(
+        text.contains(
+            "The pump stops after 2556 days 18 h (7 years) of service whatever the charge; \
+             the Elective Replacement Indicator (ERI) comes 90 days before End of Service."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("61362") && !text.contains("90 day "), "{text}");
+    let json = itb(&["pump", "battery", "--json", "--profile", "synchromed-ii-40"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(json["profile"], "synchromed-ii-40");
+    assert_eq!(json["service_life_days"], 2556.75);
+    assert_eq!(json["eri_before_eos_days"], 90);
+    assert_eq!(json["curve"].as_array().map(Vec::len), Some(10));
+}
+
+/// Runs a provisioned device and returns its console lines as they come; the device is killed
+/// when the returned guard drops.
+struct Console {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Console {
+    fn start(state: &str, speed: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_itb"))
+            .args(["pump", "run", "--listen", "127.0.0.1:0", "--speed", speed, "--state", state])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the device starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines.recv_timeout(std::time::Duration::from_secs(30)).expect("a console line within 30 s")
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn device_console_dates_each_entry_for_people_when_it_happened() {
+    // 0.05 mL above the 2 mL alarm at 350 micrograms/day of 2000 micrograms/mL (0.175 mL/day):
+    // the low-reservoir alarm 6 h 51 min 25 s after the implant, long before the first tick of a
+    // device running 100 000 times faster than real time (27 h 46 min 40 s a second).
+    let dir = TempDir::new("console");
+    let state = dir.path();
+    let provisioned = itb(&[
+        "pump",
+        "provision",
+        "--state",
+        &state,
+        "--prescription",
+        PTM_PRESCRIPTION,
+        "--fill-ml",
+        "2.05",
+        "--start",
+        "2026-11-25T10:00:00Z",
+    ]);
+    assert!(provisioned.status.success(), "{}", String::from_utf8_lossy(&provisioned.stderr));
+    let console = Console::start(&state, "100000");
+    let first = console.next_line();
+    assert!(first.starts_with("itb pump listening on 127.0.0.1:") && first.ends_with(" (speed 100000x)"), "{first}");
+    assert_eq!(
+        console.next_line(),
+        "Wed 25 Nov 2026 16:51 [pump clock Wed 25 Nov 2026 16:51] ALARM low reservoir: the pump needs a refill soon"
+    );
+}
