@@ -370,7 +370,7 @@ fn a_second_increase_within_a_day_stops_unless_a_reason_is_written() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
     assert!(
-        text.contains("rises 10% from 350 micrograms/day to 385 micrograms/day, against the 10-30% step"),
+        text.contains("An increase from 350 micrograms/day to 385 micrograms/day (10%) is within the 10-30% step of the guideline for adults with spasticity of spinal origin."),
         "{text}"
     );
     // 385 -> 420 minutes later: too soon, and "yes" is not enough.

@@ -501,13 +501,21 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
                 Verdict::TooSoon => (WarningCode::IncreaseTooSoon, Severity::Danger),
                 _ => (WarningCode::DoseIncrease, Severity::Info),
             };
-            let mut sentence = format!(
-                "The largest daily dose rises {percent} from {change}, against the {low}-{high}% step of the guideline."
-            );
-            for reason in &check.reasons {
-                sentence.push(' ');
-                sentence.push_str(reason);
-            }
+            // The check's own sentences say the change and the band; the maintenance range has
+            // its own warning below.
+            let reasons: Vec<&str> = check
+                .reasons
+                .iter()
+                .filter(|r| !r.contains("above the usual maintenance range"))
+                .map(String::as_str)
+                .collect();
+            let sentence = if reasons.is_empty() {
+                format!(
+                    "The largest daily dose rises {percent} from {change}, against the {low}-{high}% step of the guideline."
+                )
+            } else {
+                reasons.join(" ")
+            };
             out.push(Warning::new(code, severity, sentence));
             if let Some(reason) = check.reasons.iter().find(|r| r.contains("above the usual maintenance range")) {
                 out.push(Warning::new(WarningCode::AboveMaintenanceRange, Severity::Caution, reason.clone()));
