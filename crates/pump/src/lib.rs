@@ -34,6 +34,6 @@ pub use log::{Event, EventKind, EventLog, LogEntry};
 pub use pump::{Counters, HistoryEntry, Implant, Pump, REQUESTS_REMEMBERED, THERAPY_HISTORY_MAX};
 #[cfg(feature = "serde")]
 pub use snapshot::{SnapshotError, from_snapshot, to_snapshot};
-pub use status::{DeliveryState, Status};
+pub use status::{DeliveryState, Status, Withdrawal};
 pub use text::{LogText, LogTextError};
 pub use time::{Instant, PumpClock, PumpTime};

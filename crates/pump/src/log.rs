@@ -25,7 +25,11 @@ use crate::time::PumpTime;
 /// (`_ng`, `_nl`, `_ms`, `_ng_per_ml`). The tag is the [`EventKind`]'s name. This is part of
 /// the link protocol: change it only with a new protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 pub enum Event {
     /// The pump was implanted and started.
     Implanted,
@@ -40,6 +44,10 @@ pub enum Event {
         max_day_ng: u64,
         /// Largest daily dose of the therapy it replaced, nanograms (0 at implant).
         previous_max_day_ng: u64,
+        /// Largest daily dose with every PTM bolus allowed taken, nanograms.
+        worst_case_day_ng: u64,
+        /// The same of the therapy it replaced, nanograms (0 at implant).
+        previous_worst_case_day_ng: u64,
         /// Who programmed it (the implant's own programming is [`Actor::Implant`]).
         by: Actor,
     },
@@ -268,14 +276,18 @@ impl Event {
     pub fn describe(&self) -> String {
         let volume = |nl: u64| text::volume(Volume::nl(nl));
         let mass = |ng: u64| text::mass(Mass::ng(ng));
-        let reading = |ms: i64| {
-            let reading = PumpTime::from_ms(ms);
-            reading.to_civil().map_or_else(|| reading.to_string(), text::civil_date_time)
-        };
+        let reading = |ms: i64| PumpTime::from_ms(ms).to_people();
         match self {
             Event::Implanted => "pump implanted".to_owned(),
-            Event::TherapyProgrammed { program, mode, max_day_ng, previous_max_day_ng, by } => {
-                let what = format!("{}, up to {} a day", mode.describe(), mass(*max_day_ng));
+            Event::TherapyProgrammed {
+                program, mode, max_day_ng, previous_max_day_ng, worst_case_day_ng, by, ..
+            } => {
+                let with_ptm = if worst_case_day_ng > max_day_ng {
+                    format!(" ({} with every PTM bolus)", mass(*worst_case_day_ng))
+                } else {
+                    String::new()
+                };
+                let what = format!("{}, up to {} a day{with_ptm}", mode.describe(), mass(*max_day_ng));
                 match by {
                     Actor::Implant => format!("therapy {program} programmed at implant: {what}"),
                     by => format!(
@@ -491,6 +503,8 @@ mod tests {
             mode: Mode::SimpleContinuous,
             max_day_ng: 440_123,
             previous_max_day_ng: 400_000,
+            worst_case_day_ng: 440_123,
+            previous_worst_case_day_ng: 400_000,
             by,
         };
         let examples = [
@@ -501,6 +515,8 @@ mod tests {
                     mode: Mode::PeriodicBolus,
                     max_day_ng: 400_000,
                     previous_max_day_ng: 0,
+                    worst_case_day_ng: 400_000,
+                    previous_worst_case_day_ng: 0,
                     by: Actor::Implant,
                 },
                 "therapy 1 programmed at implant: periodic bolus, up to 400 micrograms a day",

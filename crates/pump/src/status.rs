@@ -54,6 +54,18 @@ impl DeliveryState {
     }
 }
 
+/// The refill's first step as the firmware was told it: what came out, what it expected, when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Withdrawal {
+    /// Withdrawn.
+    pub withdrawn: Volume,
+    /// The firmware's estimate before.
+    pub expected: Volume,
+    /// When (true time).
+    pub at: Instant,
+}
+
 /// A pump's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -72,6 +84,8 @@ pub struct Status {
     pub filled_at: Instant,
     /// A withdrawal was recorded and the refill has not been: the reservoir is believed empty.
     pub awaiting_refill: bool,
+    /// While it awaits its refill: the withdrawal it was told of (the refill compares with it).
+    pub withdrawal: Option<Withdrawal>,
     /// The concentration the firmware was told.
     pub concentration: Concentration,
     /// The low-reservoir alarm threshold.

@@ -136,6 +136,10 @@ impl PumpTime {
         .ok()?;
         Some(date.to_datetime(time))
     }
+    /// The reading for people: `Wed 25 Nov 2026 10:00` (the pump's clock has no zone).
+    pub fn to_people(self) -> String {
+        self.to_civil().map_or_else(|| self.to_string(), itb_dose::text::civil_date_time)
+    }
     /// True when the clock may be set to this reading: from 2000-01-01 00:00 up to, not
     /// including, 2100-01-01 00:00. Anything else is a mistake, not a date.
     pub fn is_settable(self) -> bool {

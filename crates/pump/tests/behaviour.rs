@@ -131,6 +131,8 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
                 mode: Mode::SimpleContinuous,
                 max_day_ng: 400_000,
                 previous_max_day_ng: 0,
+                worst_case_day_ng: 400_000,
+                previous_worst_case_day_ng: 0,
                 by: Actor::Implant,
             },
             Event::TherapyProgrammed {
@@ -138,6 +140,8 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
                 mode: Mode::Flex,
                 max_day_ng: 300_000,
                 previous_max_day_ng: 400_000,
+                worst_case_day_ng: 300_000,
+                previous_worst_case_day_ng: 400_000,
                 by: Actor::Clinician,
             },
             Event::TherapyProgrammed {
@@ -145,6 +149,8 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
                 mode: Mode::SimpleContinuous,
                 max_day_ng: 250_000,
                 previous_max_day_ng: 300_000,
+                worst_case_day_ng: 250_000,
+                previous_worst_case_day_ng: 300_000,
                 by: Actor::Simulator,
             },
         ]
@@ -783,7 +789,7 @@ fn the_clock_is_set_only_to_a_plausible_reading() {
             .expect_err("out of range");
         assert_eq!(refused.code, RefusalCode::ClockOutOfRange, "{reading:?}");
         assert!(
-            refused.message.contains("2000-01-01 00:00") && refused.message.contains("2100-01-01 00:00"),
+            refused.message.contains("from Sat 1 Jan 2000 00:00 up to, not including, Fri 1 Jan 2100 00:00"),
             "{}",
             refused.message
         );

@@ -45,6 +45,8 @@ fn each_kind_of_entry_has_its_deliberate_shape() {
                 mode: Mode::PeriodicBolus,
                 max_day_ng: 440_000,
                 previous_max_day_ng: 400_000,
+                worst_case_day_ng: 540_000,
+                previous_worst_case_day_ng: 400_000,
                 by: Actor::Clinician,
             },
             tagged(
@@ -54,6 +56,8 @@ fn each_kind_of_entry_has_its_deliberate_shape() {
                     ("mode", text("periodic_bolus")),
                     ("max_day_ng", int(440_000)),
                     ("previous_max_day_ng", int(400_000)),
+                    ("worst_case_day_ng", int(540_000)),
+                    ("previous_worst_case_day_ng", int(400_000)),
                     ("by", text("clinician")),
                 ],
             ),
@@ -128,4 +132,19 @@ fn what_the_log_could_not_hold_is_refused_on_decode() {
     assert!(back::<Event>(&tagged("clinician_reason", &[("reason", text("a\nb"))])).is_err());
     assert!(back::<Event>(&text("exploded")).is_err(), "an unknown kind");
     assert!(back::<Event>(&map(&[("alarm_raised", text("lowReservoir"))])).is_err(), "not snake_case");
+}
+
+/// An entry with a field the pump does not know is refused, not read with the field dropped
+/// (the wire promises closed maps).
+#[test]
+fn an_unknown_field_inside_an_event_is_refused() {
+    let extra = tagged(
+        "reservoir_withdrawn",
+        &[("withdrawn_nl", int(1)), ("expected_nl", int(1)), ("gap_explained", Value::Bool(true))],
+    );
+    let error = back::<Event>(&extra).expect_err("an unknown field");
+    assert!(error.contains("gap_explained"), "{error}");
+    assert!(
+        back::<Event>(&tagged("reservoir_withdrawn", &[("withdrawn_nl", int(1)), ("expected_nl", int(1))])).is_ok()
+    );
 }

@@ -19,7 +19,7 @@
 use itb_dose::{Concentration, DeviceProfile, Prescription, Volume, VolumeRate};
 
 use crate::alarm::AlarmKind;
-use crate::command::{Refusal, Reply, Request, WorldAction};
+use crate::command::{Actor, Refusal, Reply, Request, WorldAction};
 use crate::log::EventLog;
 use crate::status::Status;
 use crate::time::{Instant, PumpTime};
@@ -135,6 +135,12 @@ impl Pump {
     /// The tubing and catheter volume the firmware was told at implant.
     pub fn dead_volume(&self) -> Volume {
         self.firmware.dead_volume()
+    }
+    /// True when the firmware remembers a request from `by` with this id (its answer, or a
+    /// refusal of another body under it, would be given without acting). A caller that must
+    /// act on the world before the command (a withdrawal, a refill's injection) asks first.
+    pub fn knows_request(&self, by: Actor, id: u64) -> bool {
+        self.firmware.knows_request(by, id)
     }
     /// The firmware's reservoir estimate.
     pub fn reservoir_estimate(&self) -> Volume {

@@ -4,7 +4,9 @@ use itb_dose::drug::{DILUTION_MAX, DILUTION_MIN};
 use itb_dose::prescription::Therapy;
 use itb_dose::{Concentration, Duration, Mass, Prescription, Rounding, Volume, VolumeRate};
 
-use super::{Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Remembered};
+use super::{
+    Bridge, Firmware, Halt, HistoryEntry, Override, OverrideKind, Program, PtmRunning, Remembered, Withdrawal,
+};
 use super::{PTM_STARTS_MAX, REQUESTS_REMEMBERED, SESSIONS_PER_BATTERY_CHECK, THERAPY_HISTORY_MAX};
 use crate::alarm::AlarmKind;
 use crate::command::{Actor, Command, Refusal, RefusalCode, Reply, Request};
@@ -159,7 +161,7 @@ impl Firmware {
                 let before = self.clock.read(self.now);
                 self.clock = PumpClock::set(self.now, reading);
                 self.record_change(Event::ClockSet { before_ms: before.as_ms(), after_ms: reading.as_ms() });
-                Ok(Reply::Done(format!("clock set from {before} to {reading}")))
+                Ok(Reply::Done(format!("clock set from {} to {}", before.to_people(), reading.to_people())))
             }
             Command::SetAlarmThreshold { threshold } => {
                 let capacity = self.profile.reservoir.capacity.value;
@@ -254,9 +256,10 @@ impl Firmware {
         Err(Refusal::new(
             RefusalCode::ClockOutOfRange,
             format!(
-                "the pump's clock can be set from {} up to, not including, {}; not to {reading}",
-                PumpTime::EARLIEST,
-                PumpTime::END
+                "the pump's clock can be set from {} up to, not including, {}; not to {}",
+                PumpTime::EARLIEST.to_people(),
+                PumpTime::END.to_people(),
+                reading.to_people()
             ),
         ))
     }
@@ -387,8 +390,12 @@ impl Firmware {
             bridge.old_rates = Rates::compile(&prescription, bridge.old_concentration);
             bridge.old_max_rate = bridge.old_rates.max_rate();
         }
-        let max_day_ng = prescription.daily_totals().max.as_ng();
-        let previous_max_day_ng = self.program.as_ref().map_or(0, |p| p.prescription.daily_totals().max.as_ng());
+        let totals = prescription.daily_totals();
+        let previous = self.program.as_ref().map(|p| p.prescription.daily_totals());
+        let max_day_ng = totals.max.as_ng();
+        let previous_max_day_ng = previous.as_ref().map_or(0, |t| t.max.as_ng());
+        let worst_case_day_ng = totals.max_with_ptm.as_ng();
+        let previous_worst_case_day_ng = previous.as_ref().map_or(0, |t| t.max_with_ptm.as_ng());
         let mode = prescription.therapy().mode();
         if self.history.len() == THERAPY_HISTORY_MAX {
             self.history.pop_front();
@@ -404,6 +411,8 @@ impl Firmware {
             mode,
             max_day_ng,
             previous_max_day_ng,
+            worst_case_day_ng,
+            previous_worst_case_day_ng,
             by,
         });
     }
@@ -423,6 +432,7 @@ impl Firmware {
         self.reservoir = Volume::ZERO;
         self.remainder = 0;
         self.awaiting_refill = true;
+        self.withdrawal = Some(Withdrawal { withdrawn, expected, at: self.now });
         self.record_change(Event::ReservoirWithdrawn {
             withdrawn_nl: withdrawn.as_nl(),
             expected_nl: expected.as_nl(),
@@ -442,6 +452,7 @@ impl Firmware {
         self.reservoir = volume;
         self.filled_at = self.now;
         self.awaiting_refill = false;
+        self.withdrawal = None;
         self.concentration = concentration;
         self.remainder = 0;
         let changed = old_concentration != concentration;

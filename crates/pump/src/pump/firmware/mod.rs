@@ -17,7 +17,7 @@ use crate::alarm::{AlarmKind, Alarms};
 use crate::command::{Actor, Command, Refusal, Reply};
 use crate::log::{Event, EventLog};
 use crate::sense::{Motor, MotorCurrent, Sensors};
-use crate::status::{DeliveryState, Status};
+use crate::status::{DeliveryState, Status, Withdrawal};
 use crate::text::LogText;
 use crate::therapy::Rates;
 use crate::time::{Instant, PumpClock};
@@ -124,6 +124,8 @@ pub(super) struct Firmware {
     filled_at: Instant,
     /// A withdrawal was recorded and the refill has not been.
     awaiting_refill: bool,
+    /// The withdrawal told to it, until the refill.
+    withdrawal: Option<Withdrawal>,
     concentration: Concentration,
     alarm_threshold: Volume,
     program: Option<Program>,
@@ -211,6 +213,7 @@ impl Firmware {
             reservoir: Volume::ZERO,
             filled_at: implant.at,
             awaiting_refill: false,
+            withdrawal: None,
             concentration: implant.concentration,
             alarm_threshold: profile.reservoir.low_alarm_default.value,
             program: None,
@@ -273,6 +276,9 @@ impl Firmware {
         self.counters
     }
     /// The tubing and catheter volume the firmware was told at implant.
+    pub(super) fn knows_request(&self, by: Actor, id: u64) -> bool {
+        self.request_keys.iter().any(|key| *key == (by, id))
+    }
     pub(super) fn dead_volume(&self) -> Volume {
         self.dead_volume
     }
@@ -301,6 +307,7 @@ impl Firmware {
             reservoir: self.reservoir,
             filled_at: self.filled_at,
             awaiting_refill: self.awaiting_refill,
+            withdrawal: self.withdrawal,
             concentration: self.concentration,
             alarm_threshold: self.alarm_threshold,
             prescription: self.program.as_ref().map(|p| p.prescription.clone()),
@@ -722,6 +729,9 @@ impl Firmware {
         }
         if self.filled_at < self.implanted_at || self.filled_at > self.now {
             return Err("the reservoir's fill time is outside the pump's life".to_owned());
+        }
+        if self.awaiting_refill != self.withdrawal.is_some() {
+            return Err("a withdrawal is recorded but the pump does not await its refill, or the other way".to_owned());
         }
         if self.awaiting_refill && !self.reservoir.is_zero() {
             return Err("the pump awaits a refill but believes its reservoir holds drug".to_owned());
