@@ -661,7 +661,7 @@ fn titrate_command(args: &TitrateArgs) -> Result<String, CliError> {
         OriginArg::Spinal => Origin::Spinal,
         OriginArg::Cerebral => Origin::Cerebral,
     };
-    let inputs = TitrationInputs { current, proposed, origin, age_years, last_increase_at, at };
+    let inputs = TitrationInputs { current, proposed, origin: Some(origin), age_years, last_increase_at, at };
     let result = titrate::check(&inputs).map_err(|e| {
         let flag = match e {
             titrate::TitrationError::NoCurrentDose => "--current",

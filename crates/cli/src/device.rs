@@ -216,7 +216,7 @@ pub fn provision(args: &ProvisionArgs) -> Result<String, CliError> {
         concentration,
         prescription,
     })
-    .map_err(|refusal| CliError(format!("the pump refused its implant settings: {refusal}")))?;
+    .map_err(|refusal| CliError(format!("the pump refused its implant settings: {}", refusal.message)))?;
     std::fs::create_dir_all(&args.state).map_err(|e| io_error(&args.state, e))?;
     let key_error = |e: itb_link::KeyError| CliError(format!("cannot make a key: {e}"));
     let pump_keys = KeyPair::generate().map_err(key_error)?;

@@ -326,14 +326,14 @@ fn bridge_prime_titrate_and_totals_text_is_for_people() {
   Bridge duration         1 day 19 h
   Rate after the bridge   0.476 mL/day (333 micrograms/day of the new drug)
 
-  - Without a bridge the old drug would be delivered at the new rate: 951.43 micrograms/day (285.7% of the prescribed dose) for 15 h 18 min, an OVERDOSE.
+  - Without a bridge the old drug would be delivered at the new rate: 951.43 micrograms/day (285.71% of the prescribed dose) for 15 h 18 min, an OVERDOSE.
 "
     );
     let prime = text(&["calc", "prime", "--profile", "synchromed-ii-20", "--catheter-cm", "47", "--catheter-only"]);
     assert!(prime.contains("  Volume to fill  0.1 mL (empty catheter)\n"), "{prime}");
     assert!(prime.contains("  Duration        6 min\n"), "{prime}");
     let titrate = text(&["calc", "titrate", "--current", "333", "--proposed", "377", "--origin", "cerebral"]);
-    assert!(titrate.contains("  Change          333 micrograms/day to 377 micrograms/day (13.2%)\n"), "{titrate}");
+    assert!(titrate.contains("  Change          333 micrograms/day to 377 micrograms/day (13.21%)\n"), "{titrate}");
     assert!(titrate.contains("  Verdict         WITHIN GUIDELINE\n"), "{titrate}");
     let weekly = text(&["calc", "totals", "--prescription", "examples/prescriptions/flex-weekly.toml"]);
     assert!(weekly.contains("  Prescription            flex, a pattern for each day of the week\n"), "{weekly}");

@@ -180,7 +180,16 @@ fn provision_run_program_refill_and_ptm() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stdout).contains("no PTM boluses are prescribed"));
     let with_ptm = examples().join("prescriptions/simple-continuous-ptm.toml");
-    assert!(program(&device, &dir.0, &["prescribe", with_ptm.to_str().expect("path"), "--yes"]).status.success());
+    // With its PTM back the worst case rises within a day of the last increase: a reason.
+    let restored = program(&device, &dir.0, &["prescribe", with_ptm.to_str().expect("path"), "--yes"]);
+    assert_eq!(restored.status.code(), Some(4), "{}", String::from_utf8_lossy(&restored.stdout));
+    assert!(String::from_utf8_lossy(&restored.stdout).contains("With every PTM bolus taken"));
+    let restored = program(
+        &device,
+        &dir.0,
+        &["prescribe", with_ptm.to_str().expect("path"), "--override", "PTM restored as agreed at clinic", "--yes"],
+    );
+    assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stdout));
     let bolus = ptm(&device, &dir.0, "bolus");
     assert!(bolus.status.success(), "{}", String::from_utf8_lossy(&bolus.stdout));
     let again = ptm(&device, &dir.0, "bolus");
@@ -550,4 +559,57 @@ fn json_for_machines_never_confirms_by_itself() {
     let entries = json(&log)["entries"].as_array().cloned().expect("entries");
     let programmed = entries.iter().filter(|e| e["event"].get("therapy_programmed").is_some()).count();
     assert_eq!(programmed, 2, "implant and one change");
+}
+
+/// A danger known before the withdrawal stops the refill with the reservoir still full; a
+/// refill declined after the withdrawal says the reservoir is empty and exits 6.
+#[test]
+fn refill_dangers_are_settled_before_the_withdrawal_and_a_declined_refill_says_so() {
+    let dir = TempDir::new("refill-order");
+    provision(&dir.0);
+    let device = Device::start_with(&dir.0, None, &["--advance", "10 day"]);
+    let no_bridge =
+        program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "500", "--no-bridge", "--yes"]);
+    let text = String::from_utf8_lossy(&no_bridge.stdout);
+    assert_eq!(no_bridge.status.code(), Some(4), "{text}");
+    assert!(text.contains("WITHOUT a bridge bolus") && text.contains("Nothing was withdrawn"), "{text}");
+    let after = status(&device, &dir.0);
+    assert_eq!(after["awaiting_refill"], false);
+    assert!(after["reservoir_ml"].as_f64().is_some_and(|ml| ml > 17.0), "{after}");
+    // Withdrawn, then not confirmed (no --yes, no terminal): the reservoir is empty, exit 6.
+    let declined = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000"]);
+    let text = String::from_utf8_lossy(&declined.stdout);
+    assert_eq!(declined.status.code(), Some(6), "{text}");
+    assert!(text.contains("THE RESERVOIR IS EMPTY") && text.contains("NO baclofen"), "{text}");
+    let after = status(&device, &dir.0);
+    assert_eq!((after["awaiting_refill"].clone(), after["reservoir_ml"].clone()), (true.into(), 0.into()));
+    // In JSON too.
+    let json = program(&device, &dir.0, &["--json", "refill", "--fill-ml", "20", "--concentration", "2000"]);
+    assert_eq!(json.status.code(), Some(6));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(value["after_withdrawal"]["reservoir_empty"], true);
+    assert_eq!(value["outcome"], "not_confirmed");
+    // The refill goes on from the withdrawal the pump recorded.
+    let done = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000", "--yes"]);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stdout));
+    assert_eq!(status(&device, &dir.0)["reservoir_ml"], 20.0);
+}
+
+/// Boluses are confirmed; a priming bolus always needs a written reason.
+#[test]
+fn prime_needs_a_reason_and_a_bolus_a_confirmation() {
+    let dir = TempDir::new("boluses");
+    provision(&dir.0);
+    let device = Device::start_with(&dir.0, None, &["--advance", "2 day"]);
+    let prime = program(&device, &dir.0, &["prime", "--yes"]);
+    let text = String::from_utf8_lossy(&prime.stdout);
+    assert_eq!(prime.status.code(), Some(4), "{text}");
+    assert!(text.contains("EMPTY catheter") && text.contains("--reason"), "{text}");
+    assert_eq!(status(&device, &dir.0)["state"], "therapy", "no priming started");
+    let bolus = program(&device, &dir.0, &["bolus", "--dose", "50", "--minutes", "10"]);
+    assert_eq!(bolus.status.code(), Some(4), "not confirmed without --yes");
+    assert_eq!(status(&device, &dir.0)["state"], "therapy");
+    let bolus = program(&device, &dir.0, &["bolus", "--dose", "50", "--minutes", "10", "--yes"]);
+    assert!(bolus.status.success(), "{}", String::from_utf8_lossy(&bolus.stdout));
+    assert_eq!(status(&device, &dir.0)["state"], "single_bolus");
 }

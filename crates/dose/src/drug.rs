@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::quantity::{Concentration, Duration};
 
-/// A licensed intrathecal baclofen product strength (DOMAIN.md: Lioresal Intrathecal, Gablofen).
+/// A licensed intrathecal baclofen product strength (docs/DOMAIN.md: Lioresal Intrathecal, Gablofen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presentation {
     /// Brand names that come in this strength.

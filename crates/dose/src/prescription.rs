@@ -16,7 +16,7 @@ pub mod limits {
     use crate::quantity::{DoseRate, Duration, Mass};
 
     /// Any continuous, basal or flex-step rate: 5000 micrograms/day, more than twice the
-    /// highest maintenance dose on record (2003 micrograms/day, DOMAIN.md).
+    /// highest maintenance dose on record (2003 micrograms/day, docs/DOMAIN.md).
     pub const RATE_MAX: DoseRate = DoseRate::micrograms_per_day(5_000);
     /// A periodic or PTM bolus: 500 micrograms, five times the largest screening dose.
     pub const BOLUS_MAX: Mass = Mass::micrograms(500);

@@ -31,9 +31,8 @@ use jiff::tz::TimeZone;
 use crate::calc::bridge::bridge;
 use crate::calc::refill::{RefillInputs, RefillSchedule, pump_volume_rate, refill_schedule};
 use crate::calc::refill_gap::RefillGap;
-use crate::calc::titrate::{
-    self, LARGEST_STEP_PERCENT, LastIncrease, Origin, TitrationCheck, TitrationInputs, Verdict,
-};
+pub use crate::calc::titrate::DeliveryOff;
+use crate::calc::titrate::{self, LastIncrease, Origin, TitrationCheck, TitrationInputs, Verdict};
 use crate::drug::{Baclofen, Stability};
 use crate::prescription::{Prescription, Therapy};
 use crate::quantity::{Concentration, DoseRate, Duration, Mass, Volume, VolumeRate};
@@ -48,6 +47,15 @@ pub const PER_HOUR_FACTOR: u64 = 3;
 pub const CUT_CAUTION_PERCENT: u64 = 20;
 /// A refill due within this many days is flagged: book it before the patient leaves.
 pub const REFILL_SOON_DAYS: u64 = 3;
+/// The largest screening dose (docs/DOMAIN.md): a bolus above it is more than any test dose the
+/// patient has been shown to tolerate. A new or larger bolus above it is dangerous.
+pub const BOLUS_TESTED_MAX: Mass = Mass::micrograms(100);
+/// A clinician's single bolus above this share of the daily dose (percent) is dangerous.
+pub const SINGLE_BOLUS_SHARE_PERCENT: u64 = 50;
+/// Delivery off this long or longer before it restarts (or off for an unknown time) is
+/// dangerous: tolerance falls within days, and a restart at the full dose can overdose
+/// **[model]** (docs/DOMAIN.md).
+pub const RESTART_AFTER_OFF: Duration = Duration::hours(24);
 /// Shortest written reason, in characters.
 pub const REASON_MIN_CHARS: usize = 10;
 /// Longest written reason, in bytes (it is kept in the pump's log).
@@ -66,6 +74,9 @@ pub struct PumpSide {
     pub alarm_threshold: Volume,
     /// When the drug in the reservoir went in (`None`: now, as after a refill).
     pub filled_at: Option<Timestamp>,
+    /// The pump delivers its therapy (not stopped by the clinician, halted by a fault, at end
+    /// of service, or without a therapy).
+    pub delivering: bool,
 }
 
 /// The figures of one side, derived by the rules a refill date uses.
@@ -153,6 +164,8 @@ pub struct ReviewInputs {
     pub patient: Patient,
     /// The last increase, from the pump's history.
     pub last_increase: LastIncrease,
+    /// What the pump's history says of delivery that is off now.
+    pub off: DeliveryOff,
     /// A refill's comparison of withdrawn against expected, if the old drug was withdrawn.
     pub gap: Option<RefillGap>,
 }
@@ -192,8 +205,6 @@ pub enum WarningCode {
     IncreaseTooSoon,
     /// The pump's history cannot say whether the dose rose in the last 24 hours.
     TitrationHistoryUnknown,
-    /// The origin was not given: the largest step was used.
-    OriginNotGiven,
     /// A cut of more than 20 %.
     LargeCut,
     /// A rate that looks entered per hour instead of per day.
@@ -226,6 +237,16 @@ pub enum WarningCode {
     RefillDueSoon,
     /// The drug expires before the alarm.
     DrugExpiresFirst,
+    /// The largest day with every PTM bolus rises above the guideline step.
+    PtmIncreaseAboveGuideline,
+    /// Delivery restarts after being off.
+    DeliveryRestarts,
+    /// A new or larger bolus above the largest screening dose.
+    LargeBolus,
+    /// A new or larger bolus.
+    NewBolus,
+    /// A clinician's bolus (single or priming) given now.
+    ClinicianBolus,
 }
 
 impl WarningCode {
@@ -237,7 +258,6 @@ impl WarningCode {
             WarningCode::IncreaseAboveLargestStep => "increase_above_largest_step",
             WarningCode::IncreaseTooSoon => "increase_too_soon",
             WarningCode::TitrationHistoryUnknown => "titration_history_unknown",
-            WarningCode::OriginNotGiven => "origin_not_given",
             WarningCode::LargeCut => "large_cut",
             WarningCode::PerHourSuspected => "per_hour_suspected",
             WarningCode::AboveDoseOnRecord => "above_dose_on_record",
@@ -254,6 +274,11 @@ impl WarningCode {
             WarningCode::AlarmEarlier => "alarm_earlier",
             WarningCode::RefillDueSoon => "refill_due_soon",
             WarningCode::DrugExpiresFirst => "drug_expires_first",
+            WarningCode::PtmIncreaseAboveGuideline => "ptm_increase_above_guideline",
+            WarningCode::DeliveryRestarts => "delivery_restarts",
+            WarningCode::LargeBolus => "large_bolus",
+            WarningCode::NewBolus => "new_bolus",
+            WarningCode::ClinicianBolus => "clinician_bolus",
         }
     }
 }
@@ -317,7 +342,7 @@ impl Review {
 pub enum ReasonError {
     /// Too short to say anything.
     #[error(
-        "a reason must say why in words (at least {REASON_MIN_CHARS} characters, e.g. \"consultant review: spasms not controlled\"), not \"{0}\""
+        "a reason must say why in words (two words or more, at least {REASON_MIN_CHARS} characters, e.g. \"consultant review: spasms not controlled\"), not \"{0}\""
     )]
     TooShort(String),
     /// Only an agreement, not a reason.
@@ -341,27 +366,46 @@ impl OverrideReason {
     /// [`REASON_MAX_BYTES`] bytes, and more than a word of agreement.
     pub fn parse(text: &str) -> Result<Self, ReasonError> {
         let trimmed = text.trim();
-        let bare: String =
-            trimmed.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect::<String>().to_lowercase();
-        let bare = bare.split_whitespace().collect::<Vec<_>>().join(" ");
-        const AGREEMENTS: [&str; 12] = [
+        // Words of two letters or more that are not agreement or filler: a reason needs two.
+        const FILLER: [&str; 30] = [
             "yes",
-            "y",
+            "yep",
+            "yeah",
             "ok",
             "okay",
+            "go",
+            "ahead",
+            "fine",
             "confirm",
             "confirmed",
             "agreed",
             "agree",
             "override",
+            "overridden",
             "accept",
-            "yes yes",
-            "i agree",
+            "accepted",
+            "na",
+            "none",
+            "test",
+            "testing",
+            "proceed",
+            "sure",
+            "done",
+            "do",
+            "it",
+            "please",
+            "the",
+            "and",
+            "as",
+            "is",
         ];
-        if AGREEMENTS.contains(&bare.as_str()) || bare.chars().all(|c| c == 'y' || c == 'e' || c == 's' || c == ' ') {
+        let lower = trimmed.to_lowercase();
+        let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| w.chars().count() >= 2).collect();
+        let meaningful = words.iter().filter(|w| !FILLER.contains(w)).count();
+        if !words.is_empty() && meaningful == 0 {
             return Err(ReasonError::NotAReason(trimmed.to_owned()));
         }
-        if trimmed.chars().count() < REASON_MIN_CHARS || !trimmed.contains(char::is_whitespace) {
+        if trimmed.chars().count() < REASON_MIN_CHARS || meaningful < 2 {
             return Err(ReasonError::TooShort(trimmed.to_owned()));
         }
         if trimmed.len() > REASON_MAX_BYTES {
@@ -440,7 +484,10 @@ pub fn review(inputs: &ReviewInputs) -> Review {
             ));
         }
     }
-    delivery(inputs, &new, &mut warnings);
+    if inputs.change == ChangeKind::Therapy {
+        boluses(inputs, &mut warnings);
+    }
+    delivery(inputs, &old, &new, &mut warnings);
     ptm(inputs, &new, &mut warnings);
     dates(inputs, &old, &new, &mut warnings);
     // Most severe first; the order of the rules within a severity.
@@ -455,110 +502,155 @@ fn micro_percent(old: u64, new: u64) -> i64 {
     if new < old { -magnitude } else { magnitude }
 }
 
-/// The titration rules for a change of the largest daily dose.
+/// A day's drug for each day of the week, Monday first (a daily pattern is the same every day).
+fn week(prescription: Option<&Prescription>) -> [u64; 7] {
+    let Some(prescription) = prescription else { return [0; 7] };
+    let totals = prescription.daily_totals();
+    let mut week = [0u64; 7];
+    for (index, day) in week.iter_mut().enumerate() {
+        let label = crate::prescription::WEEKDAYS[index];
+        *day =
+            totals.days.iter().find(|d| d.day == label).or_else(|| totals.days.first()).map_or(0, |d| d.total.as_ng());
+    }
+    week
+}
+
+/// The titration check of one comparison, or `None` when there is nothing to compare.
+fn titration(inputs: &ReviewInputs, current: u64, proposed: u64) -> Option<TitrationCheck> {
+    if current == 0 || proposed == current {
+        return None;
+    }
+    titrate::check(&TitrationInputs {
+        current: DoseRate::ng_per_day(current),
+        proposed: DoseRate::ng_per_day(proposed),
+        origin: inputs.patient.origin,
+        age_years: inputs.patient.age_years,
+        last_increase_at: inputs.last_increase.at(inputs.at),
+        at: inputs.at,
+    })
+    .ok()
+}
+
+/// The titration rules. The change is judged on the day of the week whose drug rises most (a
+/// weekly pattern cannot hide an increase on six days behind an unchanged largest day), against
+/// what the pump delivers now or, when it delivers nothing, against the last therapy that did;
+/// and again on the largest day with every PTM bolus taken.
 fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<Warning>) -> Option<TitrationCheck> {
-    let (current, proposed) = (old.max_day.as_ng(), new.max_day.as_ng());
-    let (current_rate, proposed_rate) = (DoseRate::ng_per_day(current), DoseRate::ng_per_day(proposed));
-    let change = format!("{} to {}", text::dose_rate(current_rate), text::dose_rate(proposed_rate));
-    if proposed < current {
+    let delivering = inputs.old.delivering && !old.max_day.is_zero();
+    let before: [u64; 7] = if delivering {
+        week(inputs.old.prescription.as_ref())
+    } else {
+        [inputs.off.last_delivered_day.map_or(0, Mass::as_ng); 7]
+    };
+    let after = week(inputs.new.prescription.as_ref());
+    // The day that rises most, relative to itself; else the day that falls most.
+    let rise = |i: usize| (after[i] > before[i] && before[i] > 0).then(|| micro_percent(before[i], after[i]));
+    // The first such day of the week on a tie.
+    let day = (0..7)
+        .filter_map(|i| rise(i).map(|r| (r, i)))
+        .max_by_key(|(r, i)| (*r, std::cmp::Reverse(*i)))
+        .map(|(_, i)| i)
+        .or_else(|| (0..7).filter(|i| before[*i] > 0).min_by_key(|i| (micro_percent(before[*i], after[*i]), *i)));
+    let (current, proposed) = day.map_or((old.max_day.as_ng(), new.max_day.as_ng()), |i| (before[i], after[i]));
+    let label = match (day, inputs.new.prescription.as_ref().map(Prescription::daily_totals)) {
+        (Some(i), Some(totals)) if totals.days.len() == 7 => {
+            format!(" on {}", capitalised(crate::prescription::WEEKDAYS[i]))
+        }
+        _ => String::new(),
+    };
+    let change = format!(
+        "{} to {}{label}",
+        text::dose_rate(DoseRate::ng_per_day(current)),
+        text::dose_rate(DoseRate::ng_per_day(proposed))
+    );
+    if proposed < current && proposed != 0 {
         let above_caution =
             u128::from(current - proposed) * 100 > u128::from(current) * u128::from(CUT_CAUTION_PERCENT);
-        if proposed != 0 && above_caution {
-            let cut = text::percent(-micro_percent(current, proposed)).trim_start_matches('-').to_owned();
+        if above_caution {
+            let cut = text::percent(-micro_percent(current, proposed));
             out.push(Warning::new(
                 WarningCode::LargeCut,
                 Severity::Caution,
                 format!(
-                    "The largest daily dose falls {cut} from {change}: a cut of more than {CUT_CAUTION_PERCENT}% at once can bring on withdrawal; watch for returning spasms, itching and fever."
+                    "The daily dose falls {cut} from {change}: a cut of more than {CUT_CAUTION_PERCENT}% at once can bring on withdrawal; watch for returning spasms, itching and fever."
                 ),
             ));
         }
     }
-    if current == 0 || proposed == current {
-        return None;
-    }
-    let last_increase_at = inputs.last_increase.at(inputs.at);
-    let check = inputs.patient.origin.and_then(|origin| {
-        titrate::check(&TitrationInputs {
-            current: current_rate,
-            proposed: proposed_rate,
-            origin,
-            age_years: inputs.patient.age_years,
-            last_increase_at,
-            at: inputs.at,
-        })
-        .ok()
-    });
-    if proposed < current {
-        return check;
-    }
-    let percent = text::percent(micro_percent(current, proposed));
-    match &check {
-        Some(check) => {
-            let (low, high) = check.band_percent;
-            let (code, severity) = match check.verdict {
-                Verdict::ExceedsGuideline => (WarningCode::IncreaseAboveGuideline, Severity::Danger),
-                Verdict::TooSoon => (WarningCode::IncreaseTooSoon, Severity::Danger),
-                _ => (WarningCode::DoseIncrease, Severity::Info),
-            };
-            // The check's own sentences say the change and the band; the maintenance range has
-            // its own warning below.
-            let reasons: Vec<&str> = check
-                .reasons
-                .iter()
-                .filter(|r| !r.contains("above the usual maintenance range"))
-                .map(String::as_str)
-                .collect();
-            let sentence = if reasons.is_empty() {
-                format!(
-                    "The largest daily dose rises {percent} from {change}, against the {low}-{high}% step of the guideline."
-                )
-            } else {
-                reasons.join(" ")
-            };
-            out.push(Warning::new(code, severity, sentence));
-            if let Some(reason) = check.reasons.iter().find(|r| r.contains("above the usual maintenance range")) {
-                out.push(Warning::new(WarningCode::AboveMaintenanceRange, Severity::Caution, reason.clone()));
+    let check = titration(inputs, current, proposed);
+    let increase = proposed > current && current > 0;
+    if let Some(check) = check.as_ref().filter(|_| increase) {
+        let (code, severity) = match (check.verdict, inputs.patient.origin, inputs.patient.age_years) {
+            (Verdict::TooSoon, ..) => (WarningCode::IncreaseTooSoon, Severity::Danger),
+            (Verdict::ExceedsGuideline, None, age) if age.is_none_or(|a| a >= titrate::ADULT_AGE_YEARS) => {
+                (WarningCode::IncreaseAboveLargestStep, Severity::Danger)
             }
+            (Verdict::ExceedsGuideline, ..) => (WarningCode::IncreaseAboveGuideline, Severity::Danger),
+            _ => (WarningCode::DoseIncrease, Severity::Info),
+        };
+        // The maintenance range has its own warning below: its sentence is the check's last.
+        let shown = check.reasons.len() - usize::from(check.above_maintenance.is_some());
+        let reasons: Vec<&str> = check.reasons[..shown].iter().map(String::as_str).collect();
+        let mut sentence = reasons.join(" ");
+        if !label.is_empty() {
+            sentence = format!("{}: {sentence}", label.trim_start_matches(" on "));
         }
-        None => {
-            let above = u128::from(proposed - current) * 100 > u128::from(current) * u128::from(LARGEST_STEP_PERCENT);
-            let too_soon = titrate::too_soon_after(last_increase_at, inputs.at);
+        if !delivering {
+            sentence.push_str(" (Compared with the last therapy that delivered, before delivery stopped.)");
+        }
+        out.push(Warning::new(code, severity, sentence));
+        if let Some(max) = check.above_maintenance {
             out.push(Warning::new(
-                WarningCode::OriginNotGiven,
-                Severity::Info,
+                WarningCode::AboveMaintenanceRange,
+                Severity::Caution,
                 format!(
-                    "The origin of the spasticity was not given: the increase is checked against the largest step of any guideline ({LARGEST_STEP_PERCENT}%). Give the origin and age to check it against the patient's own band (5-15% for cerebral origin and children)."
+                    "{} is above the usual maintenance range for this patient (up to {}).",
+                    text::dose_rate(DoseRate::ng_per_day(proposed)),
+                    text::dose_rate(max)
                 ),
             ));
-            if above {
-                out.push(Warning::new(
-                    WarningCode::IncreaseAboveLargestStep,
-                    Severity::Danger,
-                    format!(
-                        "The largest daily dose rises {percent} from {change}: above the largest step of any guideline ({LARGEST_STEP_PERCENT}%, adults of spinal origin)."
-                    ),
-                ));
-            } else {
-                out.push(Warning::new(
-                    WarningCode::DoseIncrease,
-                    Severity::Info,
-                    format!("The largest daily dose rises {percent} from {change}."),
-                ));
-            }
-            if let Some(since) = too_soon {
-                out.push(Warning::new(
-                    WarningCode::IncreaseTooSoon,
-                    Severity::Danger,
-                    format!(
-                        "The last increase (or the implant) was {} ago; increases must be at least 24 hours apart.",
-                        text::duration(since)
-                    ),
-                ));
-            }
         }
     }
-    if let LastIncrease::Unknown(why) = &inputs.last_increase {
+    // The worst case with every PTM bolus: an increase made through the PTM's limits.
+    let (old_worst, new_worst) = if delivering {
+        (old.worst_case_day.as_ng(), new.worst_case_day.as_ng())
+    } else {
+        (inputs.off.last_delivered_day.map_or(0, Mass::as_ng), new.worst_case_day.as_ng())
+    };
+    let ptm_rises = new_worst > old_worst && new.worst_case_day > new.max_day;
+    if ptm_rises && let Some(worst) = titration(inputs, old_worst, new_worst) {
+        if worst.verdict == Verdict::ExceedsGuideline {
+            let (low, high) = worst.band_percent;
+            out.push(Warning::new(
+                WarningCode::PtmIncreaseAboveGuideline,
+                Severity::Danger,
+                format!(
+                    "With every PTM bolus taken the largest day rises {} from {} to {}: above the {low}-{high}% step of the guideline. Check the PTM bolus and how many a day are allowed.",
+                    text::percent(worst.change_micro_percent),
+                    text::mass(Mass::ng(old_worst)),
+                    text::mass(Mass::ng(new_worst))
+                ),
+            ));
+        }
+        if worst.verdict == Verdict::TooSoon && !out.iter().any(|w| w.code == WarningCode::IncreaseTooSoon) {
+            out.push(Warning::new(
+                WarningCode::IncreaseTooSoon,
+                Severity::Danger,
+                format!(
+                    "With every PTM bolus taken the largest day rises from {} to {}; {}",
+                    text::mass(Mass::ng(old_worst)),
+                    text::mass(Mass::ng(new_worst)),
+                    worst
+                        .reasons
+                        .iter()
+                        .find(|r| r.contains("24 hours"))
+                        .map_or("increases must be at least 24 hours apart.", String::as_str)
+                ),
+            ));
+        }
+    }
+    let raised = increase || ptm_rises;
+    if raised && let LastIncrease::Unknown(why) = &inputs.last_increase {
         out.push(Warning::new(
             WarningCode::TitrationHistoryUnknown,
             Severity::Danger,
@@ -573,8 +665,13 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
 /// Rates that look entered per hour instead of per day.
 fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
     let Some(prescription) = &inputs.new.prescription else { return };
-    let current = old.max_day.as_ng();
-    let suspicious = |rate: DoseRate| current > 0 && rate.as_ng_per_day() >= current.saturating_mul(PER_HOUR_FACTOR);
+    let current = if inputs.old.delivering && !old.max_day.is_zero() {
+        old.max_day
+    } else {
+        inputs.off.last_delivered_day.unwrap_or(Mass::ZERO)
+    };
+    let suspicious =
+        |rate: DoseRate| !current.is_zero() && rate.as_ng_per_day() >= current.as_ng().saturating_mul(PER_HOUR_FACTOR);
     let mut rates: Vec<(String, DoseRate)> = Vec::new();
     match prescription.therapy() {
         Therapy::Flex(schedule) => {
@@ -598,23 +695,222 @@ fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
                 "{what} runs at {} ({}), {PER_HOUR_FACTOR} times or more the current largest day of {}: check it was not entered per hour instead of per day.",
                 text::dose_rate(rate),
                 text::dose_rate_per_hour(rate),
-                text::mass(old.max_day)
+                text::mass(current)
             ),
         ));
     }
     let totals = prescription.daily_totals();
-    if let Some(day) = totals.days.iter().find(|d| d.total.as_ng() > DOSE_ON_RECORD_MAX.as_ng_per_day()) {
+    let record = DOSE_ON_RECORD_MAX.as_ng_per_day();
+    if let Some(day) = totals.days.iter().find(|d| d.total.as_ng() > record) {
         out.push(Warning::new(
             WarningCode::AboveDoseOnRecord,
             Severity::Danger,
             format!(
                 "{} delivers {} in the day, above the highest daily dose on record ({}): check every rate was entered per day, not per hour.",
-                if day.day == "every day" { "The therapy".to_owned() } else { format!("The {} pattern", day.day) },
+                if day.day == "every day" { "The therapy".to_owned() } else { format!("The {} pattern", capitalised(day.day)) },
                 text::mass(day.total),
                 text::dose_rate(DOSE_ON_RECORD_MAX)
             ),
         ));
+    } else if totals.max_with_ptm.as_ng() > record {
+        out.push(Warning::new(
+            WarningCode::AboveDoseOnRecord,
+            Severity::Danger,
+            format!(
+                "With every PTM bolus taken the patient may receive {} in a day, above the highest daily dose on record ({}): check the PTM bolus and how many a day are allowed.",
+                text::mass(totals.max_with_ptm),
+                text::dose_rate(DOSE_ON_RECORD_MAX)
+            ),
+        ));
     }
+}
+
+/// New or larger boluses: a periodic bolus, a PTM bolus.
+fn boluses(inputs: &ReviewInputs, out: &mut Vec<Warning>) {
+    let bolus_of = |prescription: Option<&Prescription>| {
+        let periodic = prescription.and_then(|p| match p.therapy() {
+            Therapy::PeriodicBolus(periodic) => Some((periodic.bolus, periodic.bolus_duration)),
+            _ => None,
+        });
+        let ptm = prescription.and_then(|p| p.ptm().map(|ptm| (ptm.bolus, ptm.bolus_duration)));
+        (periodic, ptm)
+    };
+    let (old_periodic, old_ptm) = bolus_of(inputs.old.prescription.as_ref());
+    let (new_periodic, new_ptm) = bolus_of(inputs.new.prescription.as_ref());
+    let cases = [("Each periodic bolus", old_periodic, new_periodic), ("Each PTM bolus", old_ptm, new_ptm)];
+    for (what, before, after) in cases {
+        let Some((dose, over)) = after else { continue };
+        let larger = before.is_none_or(|(old, _)| dose > old);
+        if !larger {
+            continue;
+        }
+        let was = before.map_or("the current therapy gives no such bolus".to_owned(), |(old, _)| {
+            format!("it was {}", text::mass(old))
+        });
+        if dose > BOLUS_TESTED_MAX {
+            out.push(Warning::new(
+                WarningCode::LargeBolus,
+                Severity::Danger,
+                format!(
+                    "{what} delivers {} over {} ({was}): more than the largest screening dose ({}), so more at once than the patient has been shown to tolerate. Check it is intended; watch for drowsiness and slow breathing after the first.",
+                    text::mass(dose),
+                    text::duration(over),
+                    text::mass(BOLUS_TESTED_MAX)
+                ),
+            ));
+        } else {
+            out.push(Warning::new(
+                WarningCode::NewBolus,
+                Severity::Caution,
+                format!("{what} delivers {} over {} ({was}).", text::mass(dose), text::duration(over)),
+            ));
+        }
+    }
+}
+
+/// What a clinician's bolus given now delivers, and its warning: always confirmed; dangerous
+/// when it is a priming bolus (on a catheter that is not empty, all of it reaches the spinal
+/// fluid), above the largest screening dose, or above half the daily dose.
+pub fn clinician_bolus(bolus: ClinicianBolus, daily_dose: Mass) -> Warning {
+    match bolus {
+        ClinicianBolus::Priming { volume, drug, rate, duration } => Warning::new(
+            WarningCode::ClinicianBolus,
+            Severity::Danger,
+            format!(
+                "A priming bolus pushes {} of drug ({}) through the tubing and catheter at {} for {}. Give it only to fill an EMPTY catheter, after implant or a catheter revision: on a catheter that is already full, all of it reaches the spinal fluid on top of the therapy ({} a day).",
+                text::volume(volume),
+                text::mass(drug),
+                text::volume_rate(rate),
+                text::duration(duration),
+                text::mass(daily_dose)
+            ),
+        ),
+        ClinicianBolus::Single { dose, over } => {
+            let share_above = u128::from(dose.as_ng()) * 100
+                > u128::from(daily_dose.as_ng()) * u128::from(SINGLE_BOLUS_SHARE_PERCENT);
+            let dangerous = dose > BOLUS_TESTED_MAX || share_above;
+            let mut sentence = format!(
+                "A single bolus of {} over {}, in place of the therapy while it runs, then the therapy goes on.",
+                text::mass(dose),
+                text::duration(over)
+            );
+            if dose > BOLUS_TESTED_MAX {
+                sentence.push_str(&format!(
+                    " It is more than the largest screening dose ({}): more at once than the patient has been shown to tolerate.",
+                    text::mass(BOLUS_TESTED_MAX)
+                ));
+            }
+            if share_above {
+                sentence.push_str(&format!(
+                    " It is more than {SINGLE_BOLUS_SHARE_PERCENT}% of the daily dose ({}).",
+                    text::mass(daily_dose)
+                ));
+            }
+            sentence.push_str(" Watch for drowsiness and slow breathing.");
+            Warning::new(
+                WarningCode::ClinicianBolus,
+                if dangerous { Severity::Danger } else { Severity::Caution },
+                sentence,
+            )
+        }
+    }
+}
+
+/// A clinician's bolus, as [`clinician_bolus`] judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClinicianBolus {
+    /// A single bolus.
+    Single {
+        /// Its dose.
+        dose: Mass,
+        /// Over.
+        over: Duration,
+    },
+    /// A priming bolus.
+    Priming {
+        /// The volume it pushes.
+        volume: Volume,
+        /// The drug in that volume.
+        drug: Mass,
+        /// At the priming rate.
+        rate: VolumeRate,
+        /// For.
+        duration: Duration,
+    },
+}
+
+/// What to do when the reservoir is empty and cannot be refilled at once (after a withdrawal
+/// that was not followed by a refill, or an empty-reservoir alarm): the signs of withdrawal
+/// (docs/DOMAIN.md) and the way out.
+pub const EMPTY_RESERVOIR_ADVICE: &str = "The patient receives NO baclofen until the pump is refilled: refill it before the patient leaves. If it cannot be refilled today, arrange oral baclofen with the team, and tell the patient and carers the signs of withdrawal (returning spasms, itching, fever, confusion) and to go to A&E if they appear.";
+
+/// What the post-MRI check advises (return of proper infusion can take 2-24 hours after a scan;
+/// docs/DOMAIN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MriAdvice {
+    /// The motor is stalled: nothing is delivered.
+    Stalled,
+    /// A stall was detected and not yet seen to recover.
+    NotYetRecovered,
+    /// The motor runs again; its alarm is still on.
+    ClearTheAlarm,
+    /// The motor runs.
+    Running,
+}
+
+impl MriAdvice {
+    /// From what the pump reports after a scan.
+    pub fn after_scan(motor_stalled: bool, stalls_detected: u64, recoveries: u64, stall_alarm: bool) -> Self {
+        if motor_stalled {
+            MriAdvice::Stalled
+        } else if stalls_detected > recoveries {
+            MriAdvice::NotYetRecovered
+        } else if stall_alarm {
+            MriAdvice::ClearTheAlarm
+        } else {
+            MriAdvice::Running
+        }
+    }
+    /// The code used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MriAdvice::Stalled => "stalled",
+            MriAdvice::NotYetRecovered => "not_yet_recovered",
+            MriAdvice::ClearTheAlarm => "clear_the_alarm",
+            MriAdvice::Running => "running",
+        }
+    }
+    /// What to do, for the person.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            MriAdvice::Stalled => {
+                "The motor is stalled: no drug is delivered. Check again within hours (recovery can take 2-24 hours); watch for withdrawal and give oral baclofen as the team advises."
+            }
+            MriAdvice::NotYetRecovered => "A stall was detected and not yet seen to recover: interrogate again.",
+            MriAdvice::ClearTheAlarm => "The motor runs again: clear the motor-stall alarm.",
+            MriAdvice::Running => "The motor runs: delivery continues as programmed.",
+        }
+    }
+}
+
+/// Resuming a stopped pump: delivery restarts; after a day or more off (or an unknown time),
+/// tolerance may have fallen.
+pub fn resume_warning(off: DeliveryOff, daily_dose: Mass) -> Warning {
+    restart_warning(off, daily_dose)
+}
+
+fn restart_warning(off: DeliveryOff, daily_dose: Mass) -> Warning {
+    let long = off.for_.is_none_or(|for_| for_ >= RESTART_AFTER_OFF);
+    let how_long = off.for_.map_or_else(|| "an unknown time (the pump's log does not say)".to_owned(), text::duration);
+    let mut sentence = format!("Delivery restarts at {} a day after {how_long} off.", text::mass(daily_dose));
+    if long {
+        sentence.push_str(
+            " After a day or more without baclofen, tolerance falls: restarting at the full dose can cause an overdose (drowsiness, slow breathing). Restart lower and titrate up unless the team has decided otherwise.",
+        );
+    } else {
+        sentence.push_str(" Check the patient for withdrawal signs that began while it was off.");
+    }
+    Warning::new(WarningCode::DeliveryRestarts, if long { Severity::Danger } else { Severity::Caution }, sentence)
 }
 
 fn capitalised(text: &str) -> String {
@@ -672,17 +968,19 @@ fn concentration_change(inputs: &ReviewInputs, old: &Figures, with_bridge: bool,
     }
 }
 
-fn delivery(inputs: &ReviewInputs, new: &Figures, out: &mut Vec<Warning>) {
+fn delivery(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<Warning>) {
     let stops = match &inputs.new.prescription {
         None => true,
         Some(p) => matches!(p.therapy(), Therapy::Stopped) || new.max_day.is_zero(),
     };
-    if stops {
+    if stops || !inputs.new.delivering {
         out.push(Warning::new(
             WarningCode::DeliveryStops,
             Severity::Danger,
             "The new therapy delivers NOTHING: withdrawal can follow within hours to days (returning spasms, itching, fever, confusion, seizures). Never stop the pump for an MRI scan.",
         ));
+    } else if !inputs.old.delivering || old.max_day.is_zero() {
+        out.push(restart_warning(inputs.off, new.max_day));
     }
     if inputs.new.reservoir.is_zero() {
         out.push(Warning::new(
@@ -737,7 +1035,16 @@ fn dates(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<Warn
         }
     }
     let soon = inputs.at.checked_add(Duration::days(REFILL_SOON_DAYS).to_signed()).unwrap_or(inputs.at);
-    if !inputs.new.reservoir.is_zero() && new_schedule.due_by <= soon {
+    if !inputs.new.reservoir.is_zero() && new_schedule.due_by <= inputs.at {
+        out.push(Warning::new(
+            WarningCode::RefillDueSoon,
+            Severity::Caution,
+            format!(
+                "The refill is OVERDUE: it was due by {}. Refill before the patient leaves.",
+                text::date_time(new_schedule.due_by, zone)
+            ),
+        ));
+    } else if !inputs.new.reservoir.is_zero() && new_schedule.due_by <= soon {
         out.push(Warning::new(
             WarningCode::RefillDueSoon,
             Severity::Caution,
@@ -783,6 +1090,7 @@ mod tests {
             reservoir: Volume::ml(18),
             alarm_threshold: Volume::ml(2),
             filled_at: None,
+            delivering: true,
         }
     }
 
@@ -796,6 +1104,7 @@ mod tests {
             dead_volume: Volume::nl(310_000),
             patient: Patient::default(),
             last_increase: LastIncrease::Known(None),
+            off: DeliveryOff::default(),
             gap: None,
         }
     }
@@ -831,13 +1140,19 @@ mod tests {
         let within = review(&inputs(continuous(400), continuous(520)));
         assert!(!within.needs_override(), "{:?}", within.warnings);
         // Cautions before information: 16 mL above the alarm lasts 80 days at 0.2 mL/day, 61.5 days at 0.26 mL/day.
-        assert_eq!(codes(&within), vec!["alarm_earlier", "origin_not_given", "dose_increase"]);
+        assert_eq!(codes(&within), vec!["alarm_earlier", "dose_increase"]);
         assert!(
             within.warnings[0].sentence.contains("moves 18 days earlier, to Mon 25 Jan 2027 22:55"),
             "{}",
             within.warnings[0].sentence
         );
-        assert!(within.warnings[2].sentence.contains("rises 30% from 400 micrograms/day to 520 micrograms/day"));
+        let increase = &within.warnings[1].sentence;
+        assert!(increase.contains("Origin not given"), "{increase}");
+        assert!(
+            increase
+                .contains("An increase from 400 micrograms/day to 520 micrograms/day (30%) is within the 10-30% step"),
+            "{increase}"
+        );
         let above = review(&inputs(continuous(400), continuous(524)));
         assert!(above.needs_override());
         assert!(codes(&above).contains(&"increase_above_largest_step"));
@@ -910,13 +1225,140 @@ mod tests {
         assert_eq!(codes(&bridged)[0], "bridge_bolus");
     }
 
+    fn weekly(days: [u64; 7]) -> Prescription {
+        let mut text = String::from("mode = \"flex\"\n");
+        for (day, micrograms) in crate::prescription::WEEKDAYS.iter().zip(days) {
+            text.push_str(&format!("[[flex.{day}]]\nstart = \"00:00\"\nrate = \"{micrograms} micrograms/day\"\n"));
+        }
+        crate::toml::from_toml(&text).expect("valid weekly flex")
+    }
+
+    fn has(review: &Review, code: WarningCode) -> bool {
+        review.warnings.iter().any(|w| w.code == code && w.needs_override() == (w.severity == Severity::Danger))
+    }
+
+    /// The reviewer's ways round the step limit, each now a danger.
+    #[test]
+    fn an_increase_cannot_hide_in_the_ptm_a_restart_a_bolus_or_a_weekday() {
+        // Only the PTM limits rise: 400 + 24 x 500 micrograms a day at worst.
+        let ptm = crate::toml::from_toml(
+            "mode = \"simple_continuous\"\ndose = \"400 micrograms/day\"\n[ptm]\nbolus_dose = \"500 micrograms\"\nbolus_duration = \"30 min\"\nlockout = \"30 min\"\nmax_boluses_per_day = 24\n",
+        )
+        .expect("valid");
+        let through_ptm = review(&inputs(continuous(400), ptm));
+        assert!(has(&through_ptm, WarningCode::PtmIncreaseAboveGuideline), "{:?}", codes(&through_ptm));
+        assert!(has(&through_ptm, WarningCode::AboveDoseOnRecord), "{:?}", codes(&through_ptm));
+        assert!(has(&through_ptm, WarningCode::LargeBolus), "{:?}", codes(&through_ptm));
+        // A restart after a stop, at 1900 where 500 ran before.
+        let stopped = crate::toml::from_toml("mode = \"stopped\"\n").expect("valid");
+        let mut restart = inputs(stopped, continuous(1900));
+        restart.off = DeliveryOff { for_: Some(Duration::hours(2)), last_delivered_day: Some(Mass::micrograms(500)) };
+        let restarted = review(&restart);
+        assert!(has(&restarted, WarningCode::IncreaseAboveLargestStep), "{:?}", codes(&restarted));
+        assert!(has(&restarted, WarningCode::PerHourSuspected), "{:?}", codes(&restarted));
+        assert!(codes(&restarted).contains(&"delivery_restarts"), "{:?}", codes(&restarted));
+        // Off for two days or an unknown time: the restart itself is dangerous.
+        restart.new = side(continuous(500));
+        restart.off.for_ = Some(Duration::days(2));
+        let after_two_days = review(&restart);
+        let warning =
+            after_two_days.warnings.iter().find(|w| w.code == WarningCode::DeliveryRestarts).expect("restart");
+        assert_eq!(warning.severity, Severity::Danger);
+        assert!(warning.sentence.contains("after 2 days off"), "{}", warning.sentence);
+        // A pump stopped by the clinician (its therapy unchanged) restarts too.
+        let mut resumed = inputs(continuous(400), continuous(400));
+        resumed.old.delivering = false;
+        resumed.off.for_ = Some(Duration::hours(3));
+        assert!(codes(&review(&resumed)).contains(&"delivery_restarts"));
+        // The whole day's dose as one periodic bolus.
+        let periodic = crate::toml::from_toml(
+            "mode = \"periodic_bolus\"\n[periodic]\nbolus_dose = \"500 micrograms\"\nbolus_duration = \"20 min\"\ninterval = \"24 h\"\nfirst_bolus_at = \"08:00\"\n",
+        )
+        .expect("valid");
+        let one_bolus = review(&inputs(weekly([500; 7]), periodic));
+        assert!(has(&one_bolus, WarningCode::LargeBolus), "{:?}", codes(&one_bolus));
+        assert!(one_bolus.needs_override());
+        // Six weekdays rise 25 % behind an unchanged largest day: judged on Monday.
+        let mut week = inputs(weekly([400, 400, 400, 400, 400, 500, 400]), weekly([500; 7]));
+        week.patient = Patient { origin: Some(Origin::Cerebral), age_years: Some(40) };
+        let rises = review(&week);
+        let above = rises.warnings.iter().find(|w| w.code == WarningCode::IncreaseAboveGuideline).expect("above");
+        assert!(
+            above.sentence.starts_with("Monday: An increase from 400 micrograms/day to 500 micrograms/day (25%)"),
+            "{}",
+            above.sentence
+        );
+        week.patient = Patient::default();
+        week.last_increase = LastIncrease::Known(Some(Duration::hours(1)));
+        assert!(has(&review(&week), WarningCode::IncreaseTooSoon));
+        // A child's band applies with the age alone: 25 % for an 8-year-old.
+        let mut child = inputs(continuous(400), continuous(500));
+        child.patient = Patient { origin: None, age_years: Some(8) };
+        let child = review(&child);
+        let above =
+            child.warnings.iter().find(|w| w.code == WarningCode::IncreaseAboveGuideline).expect("above the band");
+        assert!(above.sentence.contains("5-15% step of the guideline for patients under 18"), "{}", above.sentence);
+        assert!(!above.sentence.contains("Origin not given"), "{}", above.sentence);
+    }
+
+    #[test]
+    fn clinician_boluses_are_always_confirmed_and_dangerous_when_large_or_priming() {
+        let small = clinician_bolus(
+            ClinicianBolus::Single { dose: Mass::micrograms(50), over: Duration::minutes(10) },
+            Mass::micrograms(400),
+        );
+        assert_eq!(small.severity, Severity::Caution);
+        let large = clinician_bolus(
+            ClinicianBolus::Single { dose: Mass::micrograms(150), over: Duration::minutes(10) },
+            Mass::micrograms(400),
+        );
+        assert_eq!(large.severity, Severity::Danger);
+        let share = clinician_bolus(
+            ClinicianBolus::Single { dose: Mass::micrograms(60), over: Duration::minutes(10) },
+            Mass::micrograms(100),
+        );
+        assert_eq!(share.severity, Severity::Danger);
+        let prime = clinician_bolus(
+            ClinicianBolus::Priming {
+                volume: Volume::nl(310_000),
+                drug: Mass::micrograms(620),
+                rate: VolumeRate::nl_per_day(24_000_000),
+                duration: Duration::ms(1_116_000),
+            },
+            Mass::micrograms(400),
+        );
+        assert_eq!(prime.severity, Severity::Danger);
+        assert!(prime.sentence.contains("pushes 0.31 mL of drug (620 micrograms)"), "{}", prime.sentence);
+    }
+
     #[test]
     fn a_reason_must_say_why() {
-        for bad in ["yes", "  YES ", "y", "ok", "Yes!", "yes yes yes", "override", "", "spasms"] {
+        for bad in [
+            "yes",
+            "  YES ",
+            "y",
+            "ok",
+            "Yes!",
+            "yes yes yes",
+            "override",
+            "",
+            "spasms",
+            "ok ok ok ok",
+            "yes, go ahead",
+            "n/a n/a n/a",
+            "..........  .",
+        ] {
             assert!(OverrideReason::parse(bad).is_err(), "{bad:?}");
         }
         let good = OverrideReason::parse("  consultant review: spasms not controlled ").expect("a reason");
         assert_eq!(good.as_str(), "consultant review: spasms not controlled");
+        for fine in [
+            "pump sent for analysis",
+            "checked the clinic record: no increase this week",
+            "infection: catheter to be removed",
+        ] {
+            assert!(OverrideReason::parse(fine).is_ok(), "{fine}");
+        }
         assert!(matches!(OverrideReason::parse(&"why ".repeat(50)), Err(ReasonError::TooLong(_))));
         assert_eq!(OverrideReason::parse("spasms not\ncontrolled"), Err(ReasonError::ControlCharacter));
     }

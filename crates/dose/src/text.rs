@@ -98,22 +98,22 @@ pub fn volume_rate(rate: VolumeRate) -> String {
     format!("{} mL/day", rounded(rate.as_nl_per_day(), 6, 3))
 }
 
-/// `12.5%`, `91.7%`, `-20%`: a change in millionths of a percent, to 0.1 % (halves away from
-/// zero).
+/// `12.5%`, `91.67%`, `-20%`: a change in millionths of a percent, to 0.01 % (halves away from
+/// zero), so that a change just above a limit does not read as the limit.
 pub fn percent(micro_percent: i64) -> String {
-    let tenths = decimal::div_round(u128::from(micro_percent.unsigned_abs()), 100_000);
-    let sign = if micro_percent < 0 && tenths > 0 { "-" } else { "" };
-    format!("{sign}{}%", decimal::format_wide(tenths, 1))
+    let hundredths = decimal::div_round(u128::from(micro_percent.unsigned_abs()), 10_000);
+    let sign = if micro_percent < 0 && hundredths > 0 { "-" } else { "" };
+    format!("{sign}{}%", decimal::format_wide(hundredths, 2))
 }
 
-/// `3 days 4 h`, `2 h 30 min`, `45 min`, `20 s`: a span to the minute (to the second under a
-/// minute), in its two largest units.
+/// `3 days 4 h`, `2 h 30 min`, `45 min`, `20 s`: a span in its two largest units, cut (never
+/// rounded up: 23 h 59 min 40 s is `23 h 59 min`, not a day).
 pub fn duration(span: Duration) -> String {
     let ms = span.as_ms();
     if ms < 60_000 {
-        return format!("{} s", decimal::div_round(u128::from(ms), 1_000));
+        return format!("{} s", ms / 1_000);
     }
-    let minutes = decimal::div_round(u128::from(ms), 60_000) as u64;
+    let minutes = ms / 60_000;
     let (days, hours, mins) = (minutes / 1_440, minutes / 60 % 24, minutes % 60);
     let day_word = |d: u64| if d == 1 { "day" } else { "days" };
     match (days, hours, mins) {
@@ -160,12 +160,14 @@ mod tests {
         assert_eq!(dose_rate_per_hour(DoseRate::micrograms_per_day(1440)), "60 micrograms/hour");
         assert_eq!(concentration(Concentration::micrograms_per_ml(2000)), "2000 micrograms/mL");
         assert_eq!(volume_rate(VolumeRate::nl_per_day(192_500)), "0.193 mL/day");
-        assert_eq!(percent(91_666_571), "91.7%");
+        assert_eq!(percent(91_666_571), "91.67%");
         assert_eq!(percent(30_000_000), "30%");
+        assert_eq!(percent(30_040_000), "30.04%");
         assert_eq!(percent(-20_000_000), "-20%");
-        assert_eq!(percent(12_450_000), "12.5%");
-        assert_eq!(percent(-40_000), "0%");
-        assert_eq!(duration(Duration::ms(20_400)), "20 s");
+        assert_eq!(percent(12_450_000), "12.45%");
+        assert_eq!(percent(-4_000), "0%");
+        assert_eq!(duration(Duration::ms(20_900)), "20 s");
+        assert_eq!(duration(Duration::ms(86_380_000)), "23 h 59 min");
         assert_eq!(duration(Duration::minutes(45)), "45 min");
         assert_eq!(duration(Duration::minutes(150)), "2 h 30 min");
         assert_eq!(duration(Duration::hours(3)), "3 h");

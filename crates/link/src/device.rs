@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::message::{
     self, AlarmInfo, LOG_READ_MAX, LogLine, Request, RequestBody, Response, ResponseBody, Staged, StagedChange,
-    StatusInfo,
+    StatusInfo, WithdrawalInfo,
 };
 use crate::trust::Role;
 
@@ -122,7 +122,7 @@ struct Fingerprint {
 }
 
 /// The log entries whose every occurrence makes a staged change stale.
-const STALE_AFTER: [EventKind; 16] = [
+const STALE_AFTER: [EventKind; 17] = [
     EventKind::TherapyProgrammed,
     EventKind::Stopped,
     EventKind::Resumed,
@@ -131,6 +131,7 @@ const STALE_AFTER: [EventKind; 16] = [
     EventKind::BridgeStarted,
     EventKind::SingleBolusStarted,
     EventKind::PrimingStarted,
+    EventKind::PtmBolus,
     EventKind::ClockSet,
     EventKind::AlarmThresholdSet,
     EventKind::AlarmRaised,
@@ -187,6 +188,13 @@ fn from_refusal(refusal: &Refusal) -> ResponseBody {
     }
 }
 
+fn reused(id: u64) -> ResponseBody {
+    refused(
+        "request_id_reused",
+        format!("request id {id} was used before for another request; nothing was done: give a new action a new id"),
+    )
+}
+
 fn hash_of<T: Serialize>(value: &T) -> [u8; 32] {
     Blake2s256::digest(message::encode(value)).into()
 }
@@ -237,14 +245,10 @@ impl Device {
             if answer.body_hash == body_hash {
                 return Outcome { response: answer.response.clone(), changed: false };
             }
-            let body = refused(
-                "request_id_reused",
-                format!(
-                    "request id {} was used before for another request; nothing was done: give a new action a new id",
-                    request.id
-                ),
-            );
-            return Outcome { response: message::encode(&Response { id: request.id, body }), changed: false };
+            return Outcome {
+                response: message::encode(&Response { id: request.id, body: reused(request.id) }),
+                changed: false,
+            };
         }
         let (body, changed) = match authorize(role, request.body) {
             Err(why) => (refused("not_permitted", why), false),
@@ -320,6 +324,24 @@ impl Device {
                 Err(error) => (refused("invalid_prescription", error.to_string()), false),
             },
             RequestBody::WithdrawReservoir {} => {
+                // The firmware's memory of ids first: nothing may touch the reservoir under an
+                // id it would refuse.
+                if self.pump.knows_request(by, id) {
+                    return (reused(id), false);
+                }
+                if let Some(before) = self.pump.status().withdrawal {
+                    return (
+                        refused(
+                            "already_withdrawn",
+                            format!(
+                                "the old drug was already withdrawn ({} at {}); nothing more was withdrawn: stage the refill",
+                                itb_dose::text::volume(before.withdrawn),
+                                itb_dose::text::date_time(before.at.to_timestamp(), &itb_dose::text::service_zone())
+                            ),
+                        ),
+                        false,
+                    );
+                }
                 let expected = self.pump.reservoir_estimate();
                 let now = self.pump.now();
                 let withdrawn = self.pump.act(now, WorldAction::Withdraw).unwrap_or_default();
@@ -381,17 +403,30 @@ impl Device {
                 Ok(reason) => done(self.command(by, id, reason, Command::Stop)),
                 Err(body) => (body, false),
             },
-            RequestBody::Resume {} => done(self.command(by, id, None, Command::Resume)),
+            RequestBody::Resume { reason } => match reason_text(reason.as_deref()) {
+                Ok(reason) => done(self.command(by, id, reason, Command::Resume)),
+                Err(body) => (body, false),
+            },
             RequestBody::PostMriCheck {} => (self.mri_check(), false),
-            RequestBody::SingleBolus { dose_ng, duration_ms, then_stop } => done(self.command(
-                by,
-                id,
-                None,
-                Command::SingleBolus { dose: Mass::ng(dose_ng), duration: Duration::ms(duration_ms), then_stop },
-            )),
-            RequestBody::PrimingBolus { catheter_only } => {
-                done(self.command(by, id, None, Command::PrimingBolus { catheter_only }))
+            RequestBody::SingleBolus { dose_ng, duration_ms, then_stop, reason } => {
+                match reason_text(reason.as_deref()) {
+                    Ok(reason) => done(self.command(
+                        by,
+                        id,
+                        reason,
+                        Command::SingleBolus {
+                            dose: Mass::ng(dose_ng),
+                            duration: Duration::ms(duration_ms),
+                            then_stop,
+                        },
+                    )),
+                    Err(body) => (body, false),
+                }
             }
+            RequestBody::PrimingBolus { catheter_only, reason } => match reason_text(reason.as_deref()) {
+                Ok(reason) => done(self.command(by, id, reason, Command::PrimingBolus { catheter_only })),
+                Err(body) => (body, false),
+            },
             RequestBody::PtmStatus {} => (self.ptm_status(), false),
             RequestBody::PtmBolus {} => (refused("not_permitted", "a PTM bolus is the patient's"), false),
         }
@@ -424,6 +459,11 @@ impl Device {
             concentration_ng_per_ml: status.concentration.as_ng_per_ml(),
             alarm_threshold_nl: status.alarm_threshold.as_nl(),
             awaiting_refill: status.awaiting_refill,
+            withdrawal: status.withdrawal.map(|w| WithdrawalInfo {
+                withdrawn_nl: w.withdrawn.as_nl(),
+                expected_nl: w.expected.as_nl(),
+                at_ms: w.at.as_ms(),
+            }),
             prescription_toml: status.prescription.as_ref().map(itb_dose::toml::to_toml),
             program_number: status.program_number,
             state: status.state.as_str().to_owned(),
@@ -521,6 +561,9 @@ impl Device {
         let result = match pending.change {
             Change::Therapy(prescription) => self.command(by, id, reason, Command::Program { prescription }),
             Change::Refill { fill, concentration, bridge } => {
+                if self.pump.knows_request(by, id) {
+                    return (reused(id), false);
+                }
                 let now = self.pump.now();
                 self.pump.act(now, WorldAction::Inject { volume: fill, concentration, into: InjectInto::Reservoir });
                 self.command(by, id, reason, Command::Refill { volume: fill, concentration, bridge })

@@ -99,7 +99,11 @@ pub enum RequestBody {
         reason: Option<String>,
     },
     /// Resume the therapy (clinician).
-    Resume {},
+    Resume {
+        /// The clinician's written reason, kept in the pump's log (at most 160 bytes).
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// After an MRI scan: is the motor running? (clinician)
     PostMriCheck {},
     /// A clinician's single bolus.
@@ -110,11 +114,17 @@ pub enum RequestBody {
         duration_ms: u64,
         /// Stop the pump afterwards.
         then_stop: bool,
+        /// The clinician's written reason, kept in the pump's log (at most 160 bytes).
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// A priming bolus (clinician).
     PrimingBolus {
         /// After a catheter revision only the catheter is empty.
         catheter_only: bool,
+        /// The clinician's written reason, kept in the pump's log (at most 160 bytes).
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// Short status for the patient (patient or clinician).
     PtmStatus {},
@@ -137,7 +147,7 @@ impl RequestBody {
             RequestBody::SetAlarmThreshold { .. } => "set_alarm_threshold",
             RequestBody::ClearAlarm { .. } => "clear_alarm",
             RequestBody::Stop { .. } => "stop",
-            RequestBody::Resume {} => "resume",
+            RequestBody::Resume { .. } => "resume",
             RequestBody::PostMriCheck {} => "post_mri_check",
             RequestBody::SingleBolus { .. } => "single_bolus",
             RequestBody::PrimingBolus { .. } => "priming_bolus",
@@ -195,6 +205,8 @@ pub struct StatusInfo {
     pub alarm_threshold_nl: u64,
     /// The old drug was withdrawn and the pump awaits its refill.
     pub awaiting_refill: bool,
+    /// While it awaits its refill: the withdrawal it was told of.
+    pub withdrawal: Option<WithdrawalInfo>,
     /// The programmed therapy, TOML.
     pub prescription_toml: Option<String>,
     /// The program's number.
@@ -220,6 +232,18 @@ pub struct StatusInfo {
     pub ptm_next_allowed_at_ms: Option<i64>,
     /// Next log sequence number.
     pub log_next_seq: u64,
+}
+
+/// A withdrawal as the pump recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalInfo {
+    /// Withdrawn, nanolitres.
+    pub withdrawn_nl: u64,
+    /// The pump's estimate before, nanolitres.
+    pub expected_nl: u64,
+    /// When (true time).
+    pub at_ms: i64,
 }
 
 /// What a staged change will do.
@@ -426,6 +450,7 @@ mod tests {
             vec![("type", text("stop"))],
             vec![("type", text("stop")), ("reason", text("a written reason"))],
             vec![("type", text("resume"))],
+            vec![("type", text("resume")), ("reason", text("a written reason"))],
             vec![("type", text("post_mri_check"))],
             vec![
                 ("type", text("single_bolus")),

@@ -56,7 +56,7 @@ fn a_patient_session_can_ask_for_a_bolus_and_nothing_else() {
         RequestBody::Interrogate {},
         RequestBody::StageTherapy { prescription_toml: NEW_THERAPY.to_owned() },
         RequestBody::Stop { reason: None },
-        RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false },
+        RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false, reason: None },
         RequestBody::Commit { hash: vec![0; 32], reason: None },
     ]
     .into_iter()
@@ -158,7 +158,7 @@ fn a_stale_or_expired_staged_change_is_refused_and_the_old_therapy_runs() {
     };
     // Someone stops and resumes the pump in between: the reviewed "old" is no longer true.
     ask(&mut device, Role::Clinician, t, 2, RequestBody::Stop { reason: None });
-    ask(&mut device, Role::Clinician, t, 3, RequestBody::Resume {});
+    ask(&mut device, Role::Clinician, t, 3, RequestBody::Resume { reason: None });
     let old = device.pump().status().prescription;
     let stale =
         ask(&mut device, Role::Clinician, t, 4, RequestBody::Commit { hash: staged.hash.clone(), reason: None });
@@ -224,7 +224,7 @@ fn a_refill_is_withdraw_then_stage_then_commit() {
 fn idempotency_is_keyed_by_the_request_itself() {
     let mut device = device();
     let t = start().plus(itb_dose::Duration::days(1));
-    let bolus = || RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false };
+    let bolus = || RequestBody::SingleBolus { dose_ng: 50_000, duration_ms: 600_000, then_stop: false, reason: None };
     let a = 41;
     let first = ask(&mut device, Role::Clinician, t, a, bolus());
     assert!(matches!(first, ResponseBody::BolusStarted { dose_ng: 50_000, .. }), "{first:?}");
@@ -351,7 +351,7 @@ mod random_sessions {
             prop::collection::vec(any::<u8>(), 32).prop_map(|hash| RequestBody::Commit { hash, reason: None }),
             Just(RequestBody::Discard {}),
             Just(RequestBody::Stop { reason: None }),
-            Just(RequestBody::Resume {}),
+            Just(RequestBody::Resume { reason: None }),
             Just(RequestBody::PostMriCheck {}),
             (1u64..=5).prop_map(|ml| RequestBody::SetAlarmThreshold { threshold_nl: ml * 1_000_000 }),
         ]
@@ -444,4 +444,29 @@ mod random_sessions {
             }
         }
     }
+}
+
+/// An id the firmware would refuse never touches the reservoir: the device asks the firmware's
+/// memory first (the device's own memory of answers is bounded and volatile).
+#[test]
+fn a_reused_id_never_withdraws_or_injects() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::days(10));
+    ask(&mut device, Role::Clinician, t, 5, RequestBody::SetAlarmThreshold { threshold_nl: 3_000_000 });
+    // Enough other requests for the device to forget id 5; the firmware remembers it.
+    for id in 100..170 {
+        ask(&mut device, Role::Clinician, t, id, RequestBody::Interrogate {});
+    }
+    let before = device.pump().world().reservoir().volume;
+    let reused = ask(&mut device, Role::Clinician, t, 5, RequestBody::WithdrawReservoir {});
+    assert_eq!(refusal_code(&reused), "request_id_reused");
+    assert_eq!(device.pump().world().reservoir().volume, before, "nothing was withdrawn");
+    assert!(!device.pump().status().awaiting_refill);
+    // A second withdrawal while one is recorded is refused too, and withdraws nothing.
+    let first = ask(&mut device, Role::Clinician, t, 200, RequestBody::WithdrawReservoir {});
+    assert!(matches!(first, ResponseBody::Withdrawn { .. }), "{first:?}");
+    let second = ask(&mut device, Role::Clinician, t, 201, RequestBody::WithdrawReservoir {});
+    assert_eq!(refusal_code(&second), "already_withdrawn");
+    let recorded = device.pump().status().withdrawal.expect("recorded until the refill");
+    assert_eq!(recorded.withdrawn, before);
 }

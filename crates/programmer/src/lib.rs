@@ -39,7 +39,7 @@ use itb_dose::calc::titrate::{self, LastIncrease};
 use itb_dose::review::{self, ChangeKind, OverrideReason, Patient, PumpSide, RefillPolicy, Review, ReviewInputs};
 use itb_dose::{Concentration, Duration, Mass, Prescription, Volume};
 use itb_link::message::{self, LOG_READ_MAX, Request, RequestBody, Response, ResponseBody, Staged, StagedChange};
-use itb_pump::{AlarmKind, DeliveryState, Event};
+use itb_pump::{AlarmKind, DeliveryState};
 use jiff::Timestamp;
 use jiff::civil::DateTime;
 
@@ -112,6 +112,54 @@ pub struct Withdrawal {
     pub gap: RefillGap,
 }
 
+/// A clinician's action that delivers drug at once or restarts delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A single bolus in place of the therapy while it runs.
+    SingleBolus {
+        /// Its dose.
+        dose: Mass,
+        /// Over.
+        over: Duration,
+    },
+    /// A priming bolus after implant, or (`catheter_only`) after a catheter revision.
+    Prime {
+        /// Only the catheter is empty.
+        catheter_only: bool,
+    },
+    /// Resume the therapy of a stopped pump.
+    Resume,
+}
+
+/// A planned action, judged: what it will do and its warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// The action.
+    pub action: Action,
+    /// Its warning (always read; a danger needs a written reason).
+    pub warning: itb_dose::review::Warning,
+    /// The pump when it was planned.
+    pub status: PumpStatus,
+}
+
+/// What a carried-out action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// A bolus started.
+    Bolus(BolusStarted),
+    /// The pump's words.
+    Message(String),
+}
+
+/// What the pump's log says for a review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The last increase (the 24-hour rule).
+    pub last_increase: LastIncrease,
+    /// While delivery is off: how long, and what it delivered before.
+    pub off: titrate::DeliveryOff,
+}
+
 /// A bolus that started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BolusStarted {
@@ -121,42 +169,7 @@ pub struct BolusStarted {
     pub ends_at: Timestamp,
 }
 
-/// What the post-MRI check advises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MriAdvice {
-    /// The motor is stalled: nothing is delivered.
-    Stalled,
-    /// A stall was detected and not yet seen to recover.
-    NotYetRecovered,
-    /// The motor runs again; its alarm is still on.
-    ClearTheAlarm,
-    /// The motor runs.
-    Running,
-}
-
-impl MriAdvice {
-    /// The code used in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MriAdvice::Stalled => "stalled",
-            MriAdvice::NotYetRecovered => "not_yet_recovered",
-            MriAdvice::ClearTheAlarm => "clear_the_alarm",
-            MriAdvice::Running => "running",
-        }
-    }
-    /// What to do, for the person (return of proper infusion can be delayed 2-24 hours after a
-    /// scan; docs/DOMAIN.md).
-    pub fn sentence(self) -> &'static str {
-        match self {
-            MriAdvice::Stalled => {
-                "The motor is stalled: no drug is delivered. Check again within hours (recovery can take 2-24 hours); watch for withdrawal and give oral baclofen as the team advises."
-            }
-            MriAdvice::NotYetRecovered => "A stall was detected and not yet seen to recover: interrogate again.",
-            MriAdvice::ClearTheAlarm => "The motor runs again: clear the motor-stall alarm.",
-            MriAdvice::Running => "The motor runs: delivery continues as programmed.",
-        }
-    }
-}
+pub use itb_dose::review::MriAdvice;
 
 /// The post-MRI check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,29 +287,38 @@ impl<L: PumpLink> Programmer<L> {
         }
     }
 
-    /// What the pump's log says about the last increase of the daily dose, as of `status`:
-    /// reads back page by page until the log covers 24 hours or reaches the implant.
+    /// What the pump's log says, as of `status`, about the last increase of the daily dose
+    /// (the 24-hour rule) and, when the pump delivers nothing, how long it has been off and what
+    /// it delivered before: reads back page by page until the log answers both or reaches the
+    /// implant.
     ///
     /// # Errors
     /// The link.
-    pub async fn last_increase(&mut self, status: &PumpStatus) -> Result<LastIncrease, ProgrammerError> {
-        let next_seq = status.log_next_seq;
-        let mut history = Vec::new();
-        let mut end = next_seq;
-        let mut answer = LastIncrease::Unknown("the pump's log could not be read".to_owned());
+    pub async fn history(&mut self, status: &PumpStatus) -> Result<History, ProgrammerError> {
+        let delivering = status::delivers(status.state) && status.figures.max_day.as_ng() > 0;
+        let mut events = Vec::new();
+        let mut end = status.log_next_seq;
+        let mut answer = History {
+            last_increase: LastIncrease::Unknown("the pump's log could not be read".to_owned()),
+            off: titrate::DeliveryOff::default(),
+        };
         for _ in 0..HISTORY_PAGES_MAX {
             let from = end.saturating_sub(u64::from(LOG_READ_MAX)).max(1);
             let page = self.read_log(from, LOG_READ_MAX).await?;
             let first_held = page.first_seq.max(1);
             let mut older: Vec<_> =
                 page.entries.iter().filter(|e| e.seq < end).filter_map(LogEntry::dose_history).collect();
-            older.append(&mut history);
-            history = older;
+            older.append(&mut events);
+            events = older;
             let read_from = from.max(first_held);
             let complete = read_from <= 1;
-            answer = titrate::last_increase(&history, complete, status.pump_time_ms);
+            answer.last_increase = titrate::last_increase(&events, complete, status.pump_time_ms);
+            if !delivering {
+                answer.off = titrate::delivery_off(&events, status.pump_time_ms);
+            }
+            let off_known = delivering || (answer.off.for_.is_some() && answer.off.last_delivered_day.is_some());
             let exhausted = read_from <= first_held;
-            if matches!(answer, LastIncrease::Known(_)) || exhausted {
+            if (matches!(answer.last_increase, LastIncrease::Known(_)) && off_known) || exhausted {
                 break;
             }
             end = read_from;
@@ -310,7 +332,7 @@ impl<L: PumpLink> Programmer<L> {
         against: &PumpStatus,
         new: PumpSide,
         patient: Patient,
-        last_increase: LastIncrease,
+        history: History,
         gap: Option<RefillGap>,
     ) -> ReviewInputs {
         ReviewInputs {
@@ -321,24 +343,30 @@ impl<L: PumpLink> Programmer<L> {
             policy: self.policy.clone(),
             dead_volume: against.dead_volume,
             patient,
-            last_increase,
+            last_increase: history.last_increase,
+            off: history.off,
             gap,
         }
     }
 
-    fn pending(
-        &self,
-        staged: &Staged,
-        patient: Patient,
-        last_increase: LastIncrease,
-        withdrawal: Option<Withdrawal>,
-    ) -> Result<PendingChange, ProgrammerError> {
+    fn pending(&self, staged: &Staged, patient: Patient, history: History) -> Result<PendingChange, ProgrammerError> {
         let against = PumpStatus::from_wire(&staged.against, &self.policy)?;
+        // A refill is compared with the withdrawal the pump recorded, never with one the caller
+        // brings.
+        let withdrawal = against.withdrawal;
         let (kind, new) = match &staged.change {
             StagedChange::Therapy { prescription_toml } => {
                 let prescription = itb_dose::toml::from_toml(prescription_toml)
                     .map_err(|e| ProgrammerError::Protocol(format!("the staged therapy cannot be read: {e}")))?;
-                (ChangeKind::Therapy, PumpSide { prescription: Some(prescription), ..against.side() })
+                // Programming a therapy restarts a stopped or halted pump.
+                (
+                    ChangeKind::Therapy,
+                    PumpSide {
+                        prescription: Some(prescription),
+                        delivering: against.state != DeliveryState::EndOfService,
+                        ..against.side()
+                    },
+                )
             }
             StagedChange::Refill { fill_nl, concentration_ng_per_ml, bridge } => (
                 ChangeKind::Refill { bridge: *bridge },
@@ -351,8 +379,8 @@ impl<L: PumpLink> Programmer<L> {
                 },
             ),
         };
-        let inputs =
-            self.review_inputs(kind, &against, new.clone(), patient, last_increase.clone(), withdrawal.map(|w| w.gap));
+        let last_increase = history.last_increase.clone();
+        let inputs = self.review_inputs(kind, &against, new.clone(), patient, history, withdrawal.map(|w| w.gap));
         Ok(PendingChange {
             kind,
             old: against.side(),
@@ -385,8 +413,8 @@ impl<L: PumpLink> Programmer<L> {
             other => return Err(unexpected("stage_therapy", &other)),
         };
         let against = PumpStatus::from_wire(&staged.against, &self.policy)?;
-        let last_increase = self.last_increase(&against).await?;
-        self.pending(&staged, patient, last_increase, None)
+        let history = self.history(&against).await?;
+        self.pending(&staged, patient, history)
     }
 
     /// Checks a refill against the pump's hard limits before anything is withdrawn.
@@ -416,6 +444,22 @@ impl<L: PumpLink> Programmer<L> {
         }
     }
 
+    /// The review a refill will have, before anything is withdrawn (without the gap, which only
+    /// the withdrawal can tell): its dangers (a concentration change without a bridge, say) can
+    /// be settled before the reservoir is emptied.
+    pub fn preview_refill(
+        &self,
+        status: &PumpStatus,
+        fill: Volume,
+        concentration: Concentration,
+        bridge: bool,
+    ) -> Review {
+        let new = PumpSide { reservoir: fill, concentration, filled_at: None, ..status.side() };
+        let history = History { last_increase: LastIncrease::Known(None), off: titrate::DeliveryOff::default() };
+        let inputs = self.review_inputs(ChangeKind::Refill { bridge }, status, new, Patient::default(), history, None);
+        review::review(&inputs)
+    }
+
     /// Withdraws the old drug (on the virtual device: the nurse's syringe) and compares it with
     /// what the pump expected. From here on the pump knows its reservoir is empty and logs it.
     ///
@@ -436,30 +480,6 @@ impl<L: PumpLink> Programmer<L> {
         }
     }
 
-    /// The withdrawal the pump's log records since its last refill, if it awaits one (the
-    /// nurse withdrew, then stopped; the refill resumes from here).
-    ///
-    /// # Errors
-    /// The link.
-    pub async fn recorded_withdrawal(&mut self, status: &PumpStatus) -> Result<Option<Withdrawal>, ProgrammerError> {
-        if !status.awaiting_refill {
-            return Ok(None);
-        }
-        let from = status.log_next_seq.saturating_sub(u64::from(LOG_READ_MAX)).max(1);
-        let page = self.read_log(from, LOG_READ_MAX).await?;
-        let found = page.entries.iter().rev().find_map(|entry| match entry.event {
-            Event::ReservoirWithdrawn { withdrawn_nl, expected_nl } => Some((entry, withdrawn_nl, expected_nl)),
-            _ => None,
-        });
-        Ok(found.map(|(entry, withdrawn_nl, expected_nl)| {
-            let (withdrawn, expected) = (Volume::nl(withdrawn_nl), Volume::nl(expected_nl));
-            // The log keeps the pump's clock; true time is now less the clock's reading since.
-            let ago = status.pump_time_ms.saturating_sub(entry.pump_time_ms).max(0);
-            let at = status.at.checked_sub(jiff::SignedDuration::from_millis(ago)).unwrap_or(status.at);
-            Withdrawal { withdrawn, expected, at, gap: RefillGap::assess(expected, withdrawn, status.refill_gap_limit) }
-        }))
-    }
-
     /// Stages the refill after the withdrawal and reviews it (with the gap, the concentration
     /// change and its bridge, the new dates).
     ///
@@ -470,7 +490,6 @@ impl<L: PumpLink> Programmer<L> {
         fill: Volume,
         concentration: Concentration,
         bridge: bool,
-        withdrawal: Option<Withdrawal>,
     ) -> Result<PendingChange, ProgrammerError> {
         let body = RequestBody::StageRefill {
             fill_nl: fill.as_nl(),
@@ -481,7 +500,8 @@ impl<L: PumpLink> Programmer<L> {
             ResponseBody::Staged(staged) => staged,
             other => return Err(unexpected("stage_refill", &other)),
         };
-        self.pending(&staged, Patient::default(), LastIncrease::Known(None), withdrawal)
+        let history = History { last_increase: LastIncrease::Known(None), off: titrate::DeliveryOff::default() };
+        self.pending(&staged, Patient::default(), history)
     }
 
     /// Commits a reviewed change by its hash. A change with a dangerous warning needs
@@ -553,14 +573,6 @@ impl<L: PumpLink> Programmer<L> {
         self.done("stop", RequestBody::Stop { reason: Some(reason.to_string()) }).await
     }
 
-    /// Resumes the programmed therapy.
-    ///
-    /// # Errors
-    /// The link; the pump's refusal (halted, no therapy).
-    pub async fn resume(&mut self) -> Result<String, ProgrammerError> {
-        self.done("resume", RequestBody::Resume {}).await
-    }
-
     /// Clears (silences) an alarm whose cause has gone.
     ///
     /// # Errors
@@ -590,30 +602,65 @@ impl<L: PumpLink> Programmer<L> {
         self.done("set_alarm_threshold", RequestBody::SetAlarmThreshold { threshold_nl: threshold.as_nl() }).await
     }
 
-    async fn bolus(&mut self, what: &str, body: RequestBody) -> Result<BolusStarted, ProgrammerError> {
+    /// Plans a clinician's action that delivers drug at once or restarts delivery (a single
+    /// bolus, a priming bolus, resuming a stopped pump) and judges it with `itb-dose`'s rules:
+    /// nothing is sent until [`carry_out`](Programmer::carry_out).
+    ///
+    /// # Errors
+    /// The link.
+    pub async fn plan(&mut self, action: Action) -> Result<Planned, ProgrammerError> {
+        let status = self.interrogate().await?;
+        let daily = status.figures.max_day;
+        let warning = match action {
+            Action::SingleBolus { dose, over } => {
+                review::clinician_bolus(review::ClinicianBolus::Single { dose, over }, daily)
+            }
+            Action::Prime { catheter_only } => {
+                // The volume the pump will push: the catheter alone, or with the pump's tubing.
+                let tubing = itb_dose::DeviceProfile::built_in(&status.profile)
+                    .map_or(Volume::ZERO, |profile| profile.fluid_path.pump_tubing.value);
+                let volume = if catheter_only { status.dead_volume.saturating_sub(tubing) } else { status.dead_volume };
+                let drug = status.concentration.mass_in(volume, itb_dose::Rounding::Down).unwrap_or(Mass::ZERO);
+                let rate = itb_dose::DeviceProfile::built_in(&status.profile)
+                    .map_or(itb_dose::VolumeRate::ZERO, |profile| profile.rates.priming.value);
+                let duration = rate.time_to_move(volume, itb_dose::Rounding::Up).unwrap_or(Duration::ZERO);
+                review::clinician_bolus(review::ClinicianBolus::Priming { volume, drug, rate, duration }, daily)
+            }
+            Action::Resume => {
+                let history = self.history(&status).await?;
+                review::resume_warning(history.off, daily)
+            }
+        };
+        Ok(Planned { action, warning, status })
+    }
+
+    /// Carries out a planned action. A dangerous one needs [`Confirmation::Override`] (its
+    /// reason is kept in the pump's log); a "yes" never passes it.
+    ///
+    /// # Errors
+    /// [`ProgrammerError::NeedsOverride`] (nothing was sent); the pump's refusal; the link.
+    pub async fn carry_out(&mut self, planned: &Planned, confirmation: Confirmation) -> Result<Done, ProgrammerError> {
+        let reason = match confirmation {
+            Confirmation::Override(reason) => Some(reason.to_string()),
+            Confirmation::Reviewed if planned.warning.needs_override() => {
+                return Err(ProgrammerError::NeedsOverride(vec![planned.warning.clone()]));
+            }
+            Confirmation::Reviewed => None,
+        };
+        let body = match planned.action {
+            Action::SingleBolus { dose, over } => {
+                RequestBody::SingleBolus { dose_ng: dose.as_ng(), duration_ms: over.as_ms(), then_stop: false, reason }
+            }
+            Action::Prime { catheter_only } => RequestBody::PrimingBolus { catheter_only, reason },
+            Action::Resume => RequestBody::Resume { reason },
+        };
         match self.ask(body).await? {
             ResponseBody::BolusStarted { dose_ng, ends_at_ms } => {
-                Ok(BolusStarted { dose: Mass::ng(dose_ng), ends_at: status::timestamp(ends_at_ms)? })
+                Ok(Done::Bolus(BolusStarted { dose: Mass::ng(dose_ng), ends_at: status::timestamp(ends_at_ms)? }))
             }
-            other => Err(unexpected(what, &other)),
+            ResponseBody::Done { message } => Ok(Done::Message(message)),
+            other => Err(unexpected("carry_out", &other)),
         }
-    }
-
-    /// A clinician's single bolus, in place of the therapy while it runs.
-    ///
-    /// # Errors
-    /// The link; the pump's refusal (its hard limits).
-    pub async fn single_bolus(&mut self, dose: Mass, over: Duration) -> Result<BolusStarted, ProgrammerError> {
-        let body = RequestBody::SingleBolus { dose_ng: dose.as_ng(), duration_ms: over.as_ms(), then_stop: false };
-        self.bolus("single_bolus", body).await
-    }
-
-    /// A priming bolus after implant, or (`catheter_only`) after a catheter revision.
-    ///
-    /// # Errors
-    /// The link; the pump's refusal.
-    pub async fn prime(&mut self, catheter_only: bool) -> Result<BolusStarted, ProgrammerError> {
-        self.bolus("priming_bolus", RequestBody::PrimingBolus { catheter_only }).await
     }
 
     /// After an MRI scan: does the motor run?
@@ -623,15 +670,7 @@ impl<L: PumpLink> Programmer<L> {
     pub async fn post_mri_check(&mut self) -> Result<MriCheck, ProgrammerError> {
         match self.ask(RequestBody::PostMriCheck {}).await? {
             ResponseBody::MriCheck { motor_stalled, stalls_detected, recoveries, stall_alarm, state } => {
-                let advice = if motor_stalled {
-                    MriAdvice::Stalled
-                } else if stalls_detected > recoveries {
-                    MriAdvice::NotYetRecovered
-                } else if stall_alarm {
-                    MriAdvice::ClearTheAlarm
-                } else {
-                    MriAdvice::Running
-                };
+                let advice = MriAdvice::after_scan(motor_stalled, stalls_detected, recoveries, stall_alarm);
                 let state = status::delivery_state(&state)?;
                 Ok(MriCheck { motor_stalled, stalls_detected, recoveries, stall_alarm, state, advice })
             }

@@ -52,8 +52,22 @@ impl TcpLink {
     /// The transport's error, in a sentence.
     pub async fn connect(&mut self) -> Result<(), LinkError> {
         if self.connection.is_none() {
-            let connection =
-                connect(self.address.as_str(), self.config.clone()).await.map_err(|e| LinkError(e.to_string()))?;
+            let connection = connect(self.address.as_str(), self.config.clone()).await.map_err(|e| {
+                LinkError(match &e {
+                    itb_link::transport::tcp::TransportError::Io(io) => match io.kind() {
+                        std::io::ErrorKind::ConnectionRefused => {
+                            format!("nothing answers at {}: is the pump's communicator on and in range?", self.address)
+                        }
+                        std::io::ErrorKind::TimedOut => format!("{} did not answer in time", self.address),
+                        _ => format!("cannot reach {}: {}", self.address, plain(&io.to_string())),
+                    },
+                    itb_link::transport::tcp::TransportError::PeerHungUp => format!(
+                        "{} closed the connection: this key may not be paired with the pump, or the pump is busy",
+                        self.address
+                    ),
+                    other => other.to_string(),
+                })
+            })?;
             self.connection = Some(connection);
         }
         Ok(())
@@ -88,6 +102,11 @@ impl PumpLink for TcpLink {
             connection.close().await;
         }
     }
+}
+
+/// An operating system's message without its error number ("... (os error 111)").
+fn plain(message: &str) -> String {
+    message.split(" (os error").next().unwrap_or(message).to_owned()
 }
 
 /// The clock a [`MemoryLink`] reads: the pump's true time now.

@@ -87,7 +87,14 @@ impl<L: PumpLink> Ptm<L> {
                     boluses_last_24h,
                     allowed_per_24h,
                     next_allowed_at: next_allowed_at_ms.map(timestamp).transpose()?,
-                    alarms: alarms.iter().filter_map(|a| AlarmKind::parse(a)).collect(),
+                    alarms: alarms
+                        .iter()
+                        .map(|a| {
+                            AlarmKind::parse(a).ok_or_else(|| {
+                                ProgrammerError::Protocol(format!("the pump reports an unknown alarm '{a}'"))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?,
                 })
             }
             ResponseBody::Refused { code, message, retry_at_ms } => Err(refused(code, message, retry_at_ms)),

@@ -48,6 +48,8 @@ pub struct PumpStatus {
     pub alarm_threshold: Volume,
     /// The old drug was withdrawn and the pump awaits its refill.
     pub awaiting_refill: bool,
+    /// While it awaits its refill: the withdrawal as the pump recorded it, with its gap.
+    pub withdrawal: Option<crate::Withdrawal>,
     /// The programmed therapy.
     pub prescription: Option<Prescription>,
     /// Its number.
@@ -86,6 +88,14 @@ pub(crate) fn pump_clock(ms: i64) -> DateTime {
     jiff::tz::TimeZone::UTC.to_datetime(Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
+/// True when the pump in this state delivers its therapy (or a bolus in its place).
+pub(crate) fn delivers(state: DeliveryState) -> bool {
+    matches!(
+        state,
+        DeliveryState::Therapy | DeliveryState::Bridge | DeliveryState::SingleBolus | DeliveryState::Priming
+    )
+}
+
 pub(crate) fn delivery_state(text: &str) -> Result<DeliveryState, ProgrammerError> {
     DeliveryState::parse(text)
         .ok_or_else(|| ProgrammerError::Protocol(format!("the pump reports an unknown state '{text}'")))
@@ -119,12 +129,14 @@ impl PumpStatus {
             .collect::<Result<Vec<_>, ProgrammerError>>()?;
         let at = timestamp(info.now_ms)?;
         let filled_at = timestamp(info.filled_at_ms)?;
+        let state = delivery_state(&info.state)?;
         let side = PumpSide {
             prescription: prescription.clone(),
             concentration: Concentration::ng_per_ml(info.concentration_ng_per_ml),
             reservoir: Volume::nl(info.reservoir_nl),
             alarm_threshold: Volume::nl(info.alarm_threshold_nl),
             filled_at: Some(filled_at),
+            delivering: delivers(state),
         };
         Ok(Self {
             at,
@@ -139,9 +151,23 @@ impl PumpStatus {
             concentration: side.concentration,
             alarm_threshold: side.alarm_threshold,
             awaiting_refill: info.awaiting_refill,
+            withdrawal: info
+                .withdrawal
+                .as_ref()
+                .map(|w| -> Result<crate::Withdrawal, ProgrammerError> {
+                    let (withdrawn, expected) = (Volume::nl(w.withdrawn_nl), Volume::nl(w.expected_nl));
+                    let limit = Volume::nl(info.refill_gap_warning_nl);
+                    Ok(crate::Withdrawal {
+                        withdrawn,
+                        expected,
+                        at: timestamp(w.at_ms)?,
+                        gap: itb_dose::calc::refill_gap::RefillGap::assess(expected, withdrawn, limit),
+                    })
+                })
+                .transpose()?,
             prescription,
             program_number: info.program_number,
-            state: delivery_state(&info.state)?,
+            state,
             rate: VolumeRate::nl_per_day(info.rate_nl_per_day),
             alarms,
             motor_stalled: info.motor_stalled,
@@ -163,6 +189,7 @@ impl PumpStatus {
             reservoir: self.reservoir,
             alarm_threshold: self.alarm_threshold,
             filled_at: Some(self.filled_at),
+            delivering: delivers(self.state),
         }
     }
 }

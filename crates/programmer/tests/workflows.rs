@@ -7,7 +7,7 @@ use common::{Bench, CONTINUOUS_400_PTM, block, prescription};
 use itb_dose::calc::titrate::{LastIncrease, Origin};
 use itb_dose::review::{OverrideReason, Patient, Severity, WarningCode};
 use itb_dose::{Concentration, Duration, Volume};
-use itb_programmer::{Confirmation, ProgrammerError};
+use itb_programmer::{Action, Confirmation, Done, ProgrammerError};
 use itb_pump::{AlarmKind, Event};
 
 fn reason(text: &str) -> Confirmation {
@@ -37,8 +37,9 @@ fn a_refill_declined_after_the_withdrawal_leaves_the_truth_in_the_log() {
         let withdrawal = programmer.withdraw(before.refill_gap_limit).await.expect("withdrawn");
         assert_eq!((withdrawal.withdrawn, withdrawal.expected), (Volume::ml(14), Volume::ml(14)));
         assert!(!withdrawal.gap.stops_the_refill());
-        let staged = programmer.stage_refill(fill, drug, true, Some(withdrawal)).await.expect("staged");
+        let staged = programmer.stage_refill(fill, drug, true).await.expect("staged");
         assert_eq!(staged.new.reservoir, fill);
+        assert_eq!(staged.withdrawal, Some(withdrawal), "the gap comes from what the pump recorded");
         // The nurse declines.
         programmer.discard().await.expect("discarded");
         let after = programmer.interrogate().await.expect("status");
@@ -58,15 +59,21 @@ fn a_refill_declined_after_the_withdrawal_leaves_the_truth_in_the_log() {
         // An hour later the refill goes on from the recorded withdrawal.
         bench.wait(Duration::hours(1));
         let status = programmer.interrogate().await.expect("status");
-        let again = programmer.recorded_withdrawal(&status).await.expect("read").expect("recorded");
+        let again = status.withdrawal.expect("the pump keeps the withdrawal until the refill");
         assert_eq!(again.withdrawn, Volume::ml(14));
         assert_eq!(again.at, withdrawal.at);
+        // A second withdrawal is refused: it would hide the first one's gap.
+        match programmer.withdraw(status.refill_gap_limit).await {
+            Err(ProgrammerError::Refused(refused)) => assert_eq!(refused.code, "already_withdrawn"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
         programmer.check_refill(fill, drug, true).await.expect("within limits");
-        let staged = programmer.stage_refill(fill, drug, true, Some(again)).await.expect("staged");
+        let staged = programmer.stage_refill(fill, drug, true).await.expect("staged");
         let committed = programmer.commit(&staged, Confirmation::Reviewed).await.expect("committed");
         let status = committed.status.expect("interrogated after");
         assert_eq!(status.reservoir, fill);
         assert!(!status.awaiting_refill);
+        assert_eq!(status.withdrawal, None);
         assert!(status.alarms.is_empty(), "{:?}", status.alarms);
         let log = programmer.read_log(1, 256).await.expect("log");
         let refilled = log.entries.iter().rev().find_map(|e| match e.event {
@@ -222,7 +229,8 @@ fn a_staged_change_is_stale_when_anything_it_showed_has_changed() {
                     .stop(&OverrideReason::parse("patient to theatre for revision").expect("reason"))
                     .await
                     .expect("stopped");
-                programmer.resume().await.expect("resumed");
+                let planned = programmer.plan(Action::Resume).await.expect("planned");
+                programmer.carry_out(&planned, reason("back from theatre within the hour")).await.expect("resumed");
             })
         }),
     ];
@@ -276,5 +284,57 @@ fn the_ptm_asks_for_a_bolus_within_the_clinicians_limits() {
         }
         let status = ptm.status().await.expect("status");
         assert_eq!((status.boluses_last_24h, status.allowed_per_24h), (1, 3));
+    });
+}
+
+/// A priming bolus, a large single bolus and a resume after a long stop: each planned, judged
+/// and carried out only with a written reason; a small bolus with a "yes".
+#[test]
+fn boluses_and_restarts_are_confirmed_and_dangerous_ones_need_a_reason() {
+    let bench = Bench::new(CONTINUOUS_400_PTM);
+    bench.wait(Duration::days(2));
+    block(async {
+        let mut programmer = bench.programmer();
+        // Priming a full catheter would push its whole content into the spinal fluid.
+        let prime = programmer.plan(Action::Prime { catheter_only: false }).await.expect("planned");
+        assert_eq!(prime.warning.severity, Severity::Danger);
+        assert!(prime.warning.sentence.contains("EMPTY catheter"), "{}", prime.warning.sentence);
+        assert!(matches!(
+            programmer.carry_out(&prime, Confirmation::Reviewed).await,
+            Err(ProgrammerError::NeedsOverride(_))
+        ));
+        assert_eq!(bench.pump(|p| p.log().count(itb_pump::EventKind::PrimingStarted)), 0, "nothing was sent");
+        // A 50 microgram bolus: confirmed with a yes.
+        let small = programmer
+            .plan(Action::SingleBolus { dose: itb_dose::Mass::micrograms(50), over: Duration::minutes(10) })
+            .await
+            .expect("planned");
+        assert_eq!(small.warning.severity, Severity::Caution);
+        assert!(matches!(programmer.carry_out(&small, Confirmation::Reviewed).await, Ok(Done::Bolus(_))));
+        // Stopped for two days, then resumed: a danger (tolerance falls).
+        programmer
+            .stop(&OverrideReason::parse("infection: catheter to be removed").expect("reason"))
+            .await
+            .expect("stopped");
+        bench.wait(Duration::days(2));
+        let resume = programmer.plan(Action::Resume).await.expect("planned");
+        assert_eq!(resume.warning.code, WarningCode::DeliveryRestarts);
+        assert_eq!(resume.warning.severity, Severity::Danger);
+        assert!(resume.warning.sentence.contains("after 2 days off"), "{}", resume.warning.sentence);
+        assert!(matches!(
+            programmer.carry_out(&resume, Confirmation::Reviewed).await,
+            Err(ProgrammerError::NeedsOverride(_))
+        ));
+        let resumed = programmer.carry_out(&resume, reason("consultant: resume at full dose, observed on ward")).await;
+        assert!(matches!(resumed, Ok(Done::Message(_))), "{resumed:?}");
+        // A therapy programmed onto a stopped pump restarts it: the review says so.
+        programmer
+            .stop(&OverrideReason::parse("infection: catheter to be removed").expect("reason"))
+            .await
+            .expect("stopped");
+        bench.wait(Duration::days(3));
+        let change = programmer.stage_therapy(&prescription(CONTINUOUS_400_PTM), SPINAL_ADULT).await.expect("staged");
+        assert!(codes(&change).contains(&WarningCode::DeliveryRestarts), "{:?}", codes(&change));
+        assert!(change.review.needs_override());
     });
 }

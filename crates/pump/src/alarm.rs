@@ -51,7 +51,7 @@ impl AlarmKind {
         AlarmKind::MemoryError,
         AlarmKind::LowBatteryReset,
     ];
-    /// Critical or not (DOMAIN.md).
+    /// Critical or not (docs/DOMAIN.md).
     pub fn severity(self) -> Severity {
         match self {
             AlarmKind::EmptyReservoir

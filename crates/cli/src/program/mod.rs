@@ -14,7 +14,7 @@ use itb_dose::review::{OverrideReason, Patient, RefillPolicy, Severity, WarningC
 use itb_dose::{Concentration, Duration, Mass, Stability, Volume};
 use itb_link::{InitiatorConfig, KeyPair, PublicKey};
 use itb_programmer::ptm::Ptm;
-use itb_programmer::{Confirmation, PendingChange, Programmer, ProgrammerError, TcpLink, Withdrawal};
+use itb_programmer::{Action, Confirmation, Done, PendingChange, Programmer, ProgrammerError, TcpLink, Withdrawal};
 use serde_json::{Value, json};
 
 use crate::CliError;
@@ -29,6 +29,8 @@ pub const EXIT_GAP: u8 = 3;
 pub const EXIT_NOT_CONFIRMED: u8 = 4;
 /// Exit code when the link dropped during a commit and the outcome is not known.
 pub const EXIT_UNCERTAIN: u8 = 5;
+/// Exit code when the old drug was withdrawn and the refill was not completed.
+pub const EXIT_WITHDRAWN: u8 = 6;
 
 /// What `itb program` and `itb ptm` exit with, for `--help` and the README.
 pub const EXIT_CODES: &str = "Exit codes:
@@ -37,7 +39,8 @@ pub const EXIT_CODES: &str = "Exit codes:
   2  the command line is wrong (a flag or value; see the message)
   3  refill stopped: the volume withdrawn differs from the expected by more than the pump allows
   4  not confirmed, or a dangerous warning needs --override \"reason\" (the old therapy runs)
-  5  the link dropped during a commit: interrogate the pump to see which settings run";
+  5  the link dropped during a commit: interrogate the pump to see which settings run
+  6  the old drug was withdrawn but the refill was not completed: the reservoir is EMPTY; refill before the patient leaves";
 
 /// How a programmer or PTM reaches its pump, and how it shows what it reads.
 #[derive(Debug, Args)]
@@ -150,11 +153,20 @@ pub enum ProgramCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Resume the programmed therapy.
-    Resume,
+    /// Resume the programmed therapy of a stopped pump (reviewed: after a day or more off it
+    /// needs --reason).
+    Resume {
+        /// Why, in words, kept in the pump's log (needed after a day or more off).
+        #[arg(long, value_name = "REASON")]
+        reason: Option<String>,
+        /// Resume without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// After an MRI scan: confirm the motor runs.
     MriCheck,
-    /// A clinician's single bolus.
+    /// A clinician's single bolus (confirmed; above the largest screening dose or half the
+    /// daily dose it needs --reason).
     Bolus {
         /// Dose, micrograms.
         #[arg(long, value_name = "MICROGRAMS")]
@@ -162,12 +174,25 @@ pub enum ProgramCommand {
         /// Duration, minutes.
         #[arg(long, value_name = "MINUTES")]
         minutes: u64,
+        /// Why, in words, kept in the pump's log.
+        #[arg(long, value_name = "REASON")]
+        reason: Option<String>,
+        /// Give it without asking.
+        #[arg(long)]
+        yes: bool,
     },
-    /// A priming bolus after implant or catheter revision.
+    /// A priming bolus to fill an EMPTY catheter, after implant or a catheter revision (always
+    /// needs --reason: on a full catheter all of it reaches the spinal fluid).
     Prime {
         /// Only the catheter is empty (after a revision).
         #[arg(long)]
         catheter_only: bool,
+        /// Why, in words, kept in the pump's log (e.g. "implant today, catheter empty").
+        #[arg(long, value_name = "REASON")]
+        reason: Option<String>,
+        /// Give it without asking.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -244,6 +269,21 @@ fn zone(name: &str) -> Result<jiff::tz::TimeZone, CliError> {
 
 fn reason(flag: &str, text: Option<&String>) -> Result<Option<OverrideReason>, CliError> {
     text.map(|t| OverrideReason::parse(t).map_err(|e| CliError::flag(flag, e))).transpose()
+}
+
+/// What a machine is told after a withdrawal that was not followed by a refill.
+fn after_withdrawal_json(withdrawal: &Withdrawal) -> Value {
+    json!({
+        "reservoir_empty": true,
+        "withdrawn_ml": crate::output::number(withdrawal.withdrawn.number()),
+        "withdrawn_at": withdrawal.at.to_string(),
+        "advice": itb_dose::review::EMPTY_RESERVOIR_ADVICE,
+    })
+}
+
+/// The one reason a refill keeps in the pump's log when both flags are given.
+fn combined_reason(other: &OverrideReason, gap: &OverrideReason) -> String {
+    format!("{other}; gap: {gap}")
 }
 
 /// An error of a workflow, for the person: what happened and what to do, with its exit code.
@@ -402,6 +442,15 @@ async fn review_and_commit(
 pub fn program(args: ProgramArgs) -> Result<Outcome, CliError> {
     let config = read_key(&args.link.key, "clinician")?;
     let people = People { zone: zone(&args.link.tz)? };
+    if args.margin_days > 30 {
+        return Err(CliError::flag(
+            "--margin-days",
+            format!(
+                "{} days is not a refill margin; give 0 to 30 (clinics refill 3-5 days before the alarm)",
+                args.margin_days
+            ),
+        ));
+    }
     let policy =
         RefillPolicy { zone: people.zone.clone(), stability: Stability::default(), margin_days: args.margin_days };
     let json = args.link.json;
@@ -447,15 +496,12 @@ enum Parsed {
         reason: Option<OverrideReason>,
         yes: bool,
     },
-    Resume,
+    Act {
+        action: Action,
+        reason: Option<OverrideReason>,
+        yes: bool,
+    },
     MriCheck,
-    Bolus {
-        dose: Mass,
-        over: Duration,
-    },
-    Prime {
-        catheter_only: bool,
-    },
 }
 
 impl Parsed {
@@ -515,13 +561,21 @@ impl Parsed {
             ProgramCommand::Stop { reason: text, yes } => {
                 Parsed::Stop { reason: reason("--reason", text.as_ref())?, yes }
             }
-            ProgramCommand::Resume => Parsed::Resume,
+            ProgramCommand::Resume { reason: text, yes } => {
+                Parsed::Act { action: Action::Resume, reason: reason("--reason", text.as_ref())?, yes }
+            }
             ProgramCommand::MriCheck => Parsed::MriCheck,
-            ProgramCommand::Bolus { dose, minutes } => Parsed::Bolus {
-                dose: Mass::parse_implied(&dose).map_err(|e| CliError::flag("--dose", e))?,
-                over: Duration::minutes(minutes),
+            ProgramCommand::Bolus { dose, minutes, reason: text, yes } => Parsed::Act {
+                action: Action::SingleBolus {
+                    dose: Mass::parse_implied(&dose).map_err(|e| CliError::flag("--dose", e))?,
+                    over: Duration::minutes(minutes),
+                },
+                reason: reason("--reason", text.as_ref())?,
+                yes,
             },
-            ProgramCommand::Prime { catheter_only } => Parsed::Prime { catheter_only },
+            ProgramCommand::Prime { catheter_only, reason: text, yes } => {
+                Parsed::Act { action: Action::Prime { catheter_only }, reason: reason("--reason", text.as_ref())?, yes }
+            }
         })
     }
 }
@@ -605,7 +659,6 @@ async fn run(
                 Outcome { text: "Not stopped.\n".into(), code: EXIT_NOT_CONFIRMED }
             }
         }
-        Parsed::Resume => simple(programmer.resume().await),
         Parsed::MriCheck => match programmer.post_mri_check().await {
             Ok(check) if json => ok(pretty(&json!({
                 "motor_stalled": check.motor_stalled,
@@ -619,20 +672,81 @@ async fn run(
             Ok(check) => ok(people.mri(&check)),
             Err(error) => failure(people, &error, json),
         },
-        Parsed::Bolus { dose, over } => bolus(people, json, programmer.single_bolus(dose, over).await),
-        Parsed::Prime { catheter_only } => bolus(people, json, programmer.prime(catheter_only).await),
+        Parsed::Act { action, reason, yes } => act(programmer, people, json, action, reason, yes).await,
     })
 }
 
-fn bolus(people: &People, json: bool, result: Result<itb_programmer::BolusStarted, ProgrammerError>) -> Outcome {
-    match result {
-        Ok(b) if json => ok(pretty(&json!({
-            "outcome": "bolus_started",
-            "dose_micrograms": crate::output::number(b.dose.number()),
-            "ends_at": b.ends_at.to_string(),
-        }))),
-        Ok(b) => ok(format!("Bolus of {} started; it ends {}.\n", itb_dose::text::mass(b.dose), people.at(b.ends_at))),
-        Err(error) => failure(people, &error, json),
+/// A bolus or a resume: planned and judged, its warning shown, confirmed (a danger with a
+/// written reason), carried out.
+async fn act(
+    programmer: &mut Programmer<TcpLink>,
+    people: &People,
+    json: bool,
+    action: Action,
+    reason: Option<OverrideReason>,
+    yes: bool,
+) -> Outcome {
+    let planned = match programmer.plan(action).await {
+        Ok(planned) => planned,
+        Err(error) => return failure(people, &error, json),
+    };
+    let warnings = [planned.warning.clone()];
+    let mut value = json!({"warnings": render::warnings_json(&warnings)});
+    let mut text = people.warnings(&warnings);
+    if !json {
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+        text.clear();
+    }
+    let reason = match reason {
+        Some(reason) => Some(reason),
+        None if planned.warning.needs_override() && !json && !yes => ask_reason(),
+        None => None,
+    };
+    let finish = |mut value: Value, text: String, outcome: &str, code: u8| {
+        if json {
+            value["outcome"] = Value::String(outcome.to_owned());
+            Outcome { text: pretty(&value), code }
+        } else {
+            Outcome { text, code }
+        }
+    };
+    if planned.warning.needs_override() && reason.is_none() {
+        text.push_str(
+            "\nNot done: this needs a written reason: re-run with --reason \"why\" (kept in the pump's log).\n",
+        );
+        return finish(value, text, "needs_override", EXIT_NOT_CONFIRMED);
+    }
+    let confirmed = if json { yes } else { confirm("\nGo ahead?", yes) };
+    if !confirmed {
+        text.push_str("Not done.\n");
+        return finish(value, text, "not_confirmed", EXIT_NOT_CONFIRMED);
+    }
+    let confirmation = reason.map_or(Confirmation::Reviewed, Confirmation::Override);
+    match programmer.carry_out(&planned, confirmation).await {
+        Ok(Done::Bolus(b)) => {
+            value["dose_micrograms"] = crate::output::number(b.dose.number());
+            value["ends_at"] = Value::String(b.ends_at.to_string());
+            text.push_str(&format!(
+                "Bolus of {} started; it ends {}.\n",
+                itb_dose::text::mass(b.dose),
+                people.at(b.ends_at)
+            ));
+            finish(value, text, "bolus_started", 0)
+        }
+        Ok(Done::Message(message)) => {
+            value["message"] = Value::String(message.clone());
+            text.push_str(&format!("{}.\n", capitalise(&message)));
+            finish(value, text, "done", 0)
+        }
+        Err(error) => {
+            let failed = failure(people, &error, json);
+            if json {
+                return failed;
+            }
+            text.push_str(&failed.text);
+            Outcome { text, code: failed.code }
+        }
     }
 }
 
@@ -661,28 +775,30 @@ async fn refill(
         }
         return Ok(failed);
     }
-    let withdrawal: Withdrawal = if status.awaiting_refill {
-        match programmer.recorded_withdrawal(&status).await {
-            Ok(Some(withdrawal)) => {
-                flow.text.push_str(&format!(
-                    "The old drug was already withdrawn at {}: the refill goes on from there.\n",
-                    people.at(withdrawal.at)
-                ));
-                withdrawal
-            }
-            Ok(None) => {
-                flow.text.push_str(
-                    "The pump awaits a refill but its log no longer holds the withdrawal: the refill goes on without the comparison.\n",
-                );
-                let now = status.at;
-                let gap =
-                    itb_dose::calc::refill_gap::RefillGap::assess(Volume::ZERO, Volume::ZERO, status.refill_gap_limit);
-                Withdrawal { withdrawn: Volume::ZERO, expected: Volume::ZERO, at: now, gap }
-            }
-            Err(error) => return Ok(failure(people, &error, json)),
+    // What the refill will be, before anything is withdrawn: a danger known now (a change of
+    // concentration without its bridge, say) is settled now, with the reservoir still full.
+    if !status.awaiting_refill {
+        let preview = programmer.preview_refill(&status, fill, concentration, bridge);
+        let dangers = preview.dangers().count();
+        if dangers > 0 && reason.is_none() {
+            flow.value["preview"] = json!({"warnings": render::warnings_json(&preview.warnings)});
+            flow.text.push_str(&people.warnings(&preview.warnings));
+            flow.text.push_str(&format!(
+                "\nNothing was withdrawn: this refill has {dangers} dangerous warning{} above. If it is intended, re-run with --override \"reason\" (kept in the pump's log).\n",
+                if dangers == 1 { "" } else { "s" }
+            ));
+            return Ok(flow.finish("needs_override", EXIT_NOT_CONFIRMED));
         }
-    } else {
-        match programmer.withdraw(status.refill_gap_limit).await {
+    }
+    let withdrawal: Withdrawal = match status.withdrawal {
+        Some(withdrawal) => {
+            flow.text.push_str(&format!(
+                "The old drug was already withdrawn at {}: the refill goes on from there.\n",
+                people.at(withdrawal.at)
+            ));
+            withdrawal
+        }
+        None => match programmer.withdraw(status.refill_gap_limit).await {
             Ok(withdrawal) => withdrawal,
             Err(error) => {
                 let mut failed = failure(people, &error, json);
@@ -693,13 +809,14 @@ async fn refill(
                 }
                 return Ok(failed);
             }
-        }
+        },
     };
     flow.value["withdrawal"] = render::withdrawal_json(&withdrawal);
     flow.text.push_str(&format!("{}\n", withdrawal.gap.sentence()));
     if withdrawal.gap.stops_the_refill() && accept_gap.is_none() {
         flow.text.push_str("STOP. Re-run with --accept-gap \"reason\" once the gap is explained.\n");
         flow.text.push_str(&people.after_withdrawal(&withdrawal));
+        flow.value["after_withdrawal"] = after_withdrawal_json(&withdrawal);
         return Ok(flow.finish("gap_stop", EXIT_GAP));
     }
     if let (true, Some(accepted)) = (withdrawal.gap.stops_the_refill(), &accept_gap) {
@@ -708,21 +825,20 @@ async fn refill(
     if !json {
         println!("{}", std::mem::take(&mut flow.text));
     }
-    let change = match programmer.stage_refill(fill, concentration, bridge, Some(withdrawal)).await {
+    let change = match programmer.stage_refill(fill, concentration, bridge).await {
         Ok(change) => change,
         Err(error) => {
             let failed = failure(people, &error, false);
             flow.text.push_str(&failed.text);
             flow.text.push_str(&people.after_withdrawal(&withdrawal));
-            return Ok(flow.finish("refused", failed.code));
+            flow.value["after_withdrawal"] = after_withdrawal_json(&withdrawal);
+            return Ok(flow.finish("refused", EXIT_WITHDRAWN));
         }
     };
-    // One reason goes to the pump's log: the gap's and the override's together.
+    // One reason goes to the pump's log: the gap's and the override's together (checked to fit
+    // when the flags were read).
     let combined = match (&accept_gap, &reason) {
-        (Some(gap), Some(other)) => Some(
-            OverrideReason::parse(&format!("{other}; gap: {gap}"))
-                .map_err(|e| CliError(format!("--override and --accept-gap together: {e}")))?,
-        ),
+        (Some(gap), Some(other)) => OverrideReason::parse(&combined_reason(other, gap)).ok(),
         (Some(gap), None) => Some(gap.clone()),
         (None, other) => other.clone(),
     };
@@ -734,6 +850,8 @@ async fn refill(
     let (outcome, code) = review_and_commit(programmer, &change, reason_for_commit, covered, yes, &mut flow).await?;
     if outcome != "committed" && outcome != "uncertain" {
         flow.text.push_str(&people.after_withdrawal(&withdrawal));
+        flow.value["after_withdrawal"] = after_withdrawal_json(&withdrawal);
+        return Ok(flow.finish(outcome, EXIT_WITHDRAWN));
     }
     Ok(flow.finish(outcome, code))
 }

@@ -74,16 +74,21 @@ impl People {
                 }
             }
             Therapy::PeriodicBolus(p) => {
+                let every = if p.interval == itb_dose::Duration::DAY {
+                    "once a day".to_owned()
+                } else {
+                    format!("every {}", text::duration(p.interval))
+                };
                 lines.push(format!(
-                    "Periodic bolus: {} over {}, every {} from {}",
+                    "Periodic bolus: {} over {}, {every} from {}",
                     text::mass(p.bolus),
                     text::duration(p.bolus_duration),
-                    text::duration(p.interval),
                     p.first_at
                 ));
+                let count = p.boluses_per_day();
                 lines.push(format!(
-                    "  {} boluses a day; basal {}; day's total {}",
-                    p.boluses_per_day(),
+                    "  {count} bolus{} a day; basal {}; day's total {}",
+                    if count == 1 { "" } else { "es" },
                     if p.basal.is_zero() { "none".to_owned() } else { rate(p.basal) },
                     text::mass(p.total())
                 ));
@@ -104,7 +109,15 @@ impl People {
 
     fn figure_rows(&self, side: &PumpSide, figures: &Figures) -> Vec<(&'static str, String)> {
         let schedule = figures.schedule.as_ref();
+        let delivery = if !side.delivering {
+            "OFF: nothing is delivered"
+        } else if figures.max_day.is_zero() {
+            "nothing (stopped therapy)"
+        } else {
+            "delivering"
+        };
         vec![
+            ("Delivery", delivery.to_owned()),
             ("Largest daily dose", text::mass(figures.max_day)),
             ("With every PTM bolus", text::mass(figures.worst_case_day)),
             ("Concentration", text::concentration(side.concentration)),
@@ -182,7 +195,14 @@ impl People {
             ("Read at", self.at(s.at)),
             ("Pump clock", text::civil_date_time(s.pump_clock)),
             ("Pump", s.profile.clone()),
-            ("State", state_words(s.state).to_owned()),
+            (
+                "State",
+                if s.awaiting_refill {
+                    "RESERVOIR WITHDRAWN: no drug is delivered until the refill".to_owned()
+                } else {
+                    state_words(s.state).to_owned()
+                },
+            ),
         ];
         let therapy = self.therapy_lines(s.prescription.as_ref());
         rows.push(("Therapy", therapy.first().cloned().unwrap_or_default()));
@@ -292,12 +312,11 @@ impl People {
         format!(
             "\nTHE RESERVOIR IS EMPTY: {} was withdrawn at {} and nothing was put back.\n\
              The pump's log records the withdrawal; the pump knows its reservoir is empty and its empty-reservoir alarm sounds.\n\
-             The patient receives NO baclofen until the pump is refilled: refill it now, before the patient leaves\n\
-             (itb program refill --fill-ml ... --concentration ...; the refill goes on from the withdrawal already made).\n\
-             If it cannot be refilled today: arrange oral baclofen with the team, and tell the patient and carers the signs of\n\
-             withdrawal (returning spasms, itching, fever, confusion) and to go to A&E if they appear.\n",
+             {}\n\
+             To go on: itb program refill --fill-ml ... --concentration ... (the refill goes on from the withdrawal already made).\n",
             text::volume(withdrawal.withdrawn),
-            self.at(withdrawal.at)
+            self.at(withdrawal.at),
+            itb_dose::review::EMPTY_RESERVOIR_ADVICE
         )
     }
 

@@ -1,6 +1,6 @@
 //! The titration check: is a proposed change of daily dose within the guideline?
 //!
-//! Guideline (Lioresal/Gablofen labels; Saulino et al. 2016; DOMAIN.md): increase at most once
+//! Guideline (Lioresal/Gablofen labels; Saulino et al. 2016; docs/DOMAIN.md): increase at most once
 //! per 24 hours, by 10-30 % for adults of spinal origin, 5-15 % for adults of cerebral origin
 //! and for patients under 18; at maintenance doses an increase of more than 20 % may be
 //! excessive; reduce by 10-20 % for side effects.
@@ -65,8 +65,10 @@ pub struct TitrationInputs {
     pub current: DoseRate,
     /// The proposed daily dose.
     pub proposed: DoseRate,
-    /// The origin of the spasticity.
-    pub origin: Origin,
+    /// The origin of the spasticity, if known. Without it an adult is held to the largest step
+    /// of any band ([`LARGEST_STEP_PERCENT`]); a patient under 18 has the children's band
+    /// whatever the origin.
+    pub origin: Option<Origin>,
     /// Age in whole years, if known.
     pub age_years: Option<u32>,
     /// When the dose was last increased, if known.
@@ -114,6 +116,9 @@ pub struct TitrationCheck {
     pub verdict: Verdict,
     /// Sentences that explain the verdict and any caution.
     pub reasons: Vec<String>,
+    /// When the proposed dose is above the usual maintenance range for the patient: the top of
+    /// that range.
+    pub above_maintenance: Option<DoseRate>,
 }
 
 /// Why a titration check cannot be made.
@@ -158,7 +163,8 @@ pub enum DoseHistoryEvent {
         /// Pump-clock reading.
         at_pump_ms: i64,
     },
-    /// A therapy was programmed, from one largest daily dose to another.
+    /// A therapy was programmed, from one largest daily dose to another (and from one worst
+    /// case with every PTM bolus to another): a rise of either is an increase.
     Programmed {
         /// Pump-clock reading.
         at_pump_ms: i64,
@@ -166,6 +172,21 @@ pub enum DoseHistoryEvent {
         from: DoseRate,
         /// The largest daily dose after.
         to: DoseRate,
+        /// The largest day with every PTM bolus, before.
+        worst_from: DoseRate,
+        /// The largest day with every PTM bolus, after.
+        worst_to: DoseRate,
+    },
+    /// Delivery stopped (the clinician stopped the pump, a fault halted it, a stopped therapy
+    /// was programmed).
+    DeliveryOff {
+        /// Pump-clock reading.
+        at_pump_ms: i64,
+    },
+    /// Delivery resumed without a new therapy.
+    DeliveryOn {
+        /// Pump-clock reading.
+        at_pump_ms: i64,
     },
     /// The pump's clock was set: readings before it are on the old clock.
     ClockSet {
@@ -215,7 +236,12 @@ pub fn last_increase(history: &[DoseHistoryEvent], complete: bool, now_pump_ms: 
                 (after_ms, false, i128::from(after_ms) - i128::from(before_ms))
             }
             DoseHistoryEvent::Implanted { at_pump_ms } => (at_pump_ms, true, 0),
-            DoseHistoryEvent::Programmed { at_pump_ms, from, to } => (at_pump_ms, to > from, 0),
+            DoseHistoryEvent::Programmed { at_pump_ms, from, to, worst_from, worst_to } => {
+                (at_pump_ms, to > from || worst_to > worst_from, 0)
+            }
+            DoseHistoryEvent::DeliveryOff { at_pump_ms } | DoseHistoryEvent::DeliveryOn { at_pump_ms } => {
+                (at_pump_ms, false, 0)
+            }
         };
         let elapsed = ago(reading, shift);
         shift += jump;
@@ -243,6 +269,63 @@ pub fn last_increase(history: &[DoseHistoryEvent], complete: bool, now_pump_ms: 
     LastIncrease::Unknown(format!(
         "the pump's log reaches back only {covered}, not the 24 hours the rule needs (older entries were overwritten)"
     ))
+}
+
+/// While delivery is off: how long, and what it delivered before (from the pump's history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryOff {
+    /// How long delivery has been off, if the history says.
+    pub for_: Option<Duration>,
+    /// The largest day of the last therapy that delivered, if the history says.
+    pub last_delivered_day: Option<crate::quantity::Mass>,
+}
+
+/// How long delivery has been off, as of `now_pump_ms`, and the largest day of the last
+/// therapy that delivered, from a pump's history (oldest first). Clock settings are undone as
+/// in [`last_increase`]. Fields the history cannot tell (older entries overwritten) are `None`.
+pub fn delivery_off(history: &[DoseHistoryEvent], now_pump_ms: i64) -> DeliveryOff {
+    let mut shift: i128 = 0;
+    let mut off = DeliveryOff::default();
+    let mut off_found = false;
+    for event in history.iter().rev() {
+        let ago = |reading: i64, shift: i128| {
+            let ms = i128::from(now_pump_ms) - i128::from(reading) - shift;
+            Duration::ms(u64::try_from(ms.max(0)).unwrap_or(u64::MAX))
+        };
+        match *event {
+            DoseHistoryEvent::ClockSet { before_ms, after_ms } => {
+                shift += i128::from(after_ms) - i128::from(before_ms);
+            }
+            DoseHistoryEvent::DeliveryOff { at_pump_ms } if !off_found => {
+                off.for_ = Some(ago(at_pump_ms, shift));
+                off_found = true;
+            }
+            DoseHistoryEvent::Programmed { at_pump_ms, to, from, .. } => {
+                // A stopped therapy turns delivery off; any other turns it on (and restarts a
+                // stopped or halted pump), so an older stop does not count.
+                if !off_found {
+                    if to.is_zero() {
+                        off.for_ = Some(ago(at_pump_ms, shift));
+                    }
+                    off_found = true;
+                }
+                if off.last_delivered_day.is_none() {
+                    let delivered = if to.is_zero() { from } else { to };
+                    if !delivered.is_zero() {
+                        off.last_delivered_day = Some(crate::quantity::Mass::ng(delivered.as_ng_per_day()));
+                    }
+                }
+            }
+            // Delivery came on after the last stop we would find further back: it is not off
+            // since then (a later off event, seen first, has already been taken).
+            DoseHistoryEvent::DeliveryOn { .. } | DoseHistoryEvent::Implanted { .. } => off_found = true,
+            DoseHistoryEvent::DeliveryOff { .. } => {}
+        }
+        if off_found && off.last_delivered_day.is_some() {
+            break;
+        }
+    }
+    off
 }
 
 /// Formats millionths of a percent as a percentage with up to 6 decimals (`"12.5"`).
@@ -277,16 +360,22 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
     let child = inputs.age_years.is_some_and(|age| age < ADULT_AGE_YEARS);
     let band_percent = match (child, inputs.origin) {
         (true, _) => (5, 15),
-        (false, Origin::Spinal) => (10, 30),
-        (false, Origin::Cerebral) => (5, 15),
+        (false, Some(Origin::Cerebral)) => (5, 15),
+        (false, _) => (10, LARGEST_STEP_PERCENT),
     };
     let population = match (child, inputs.origin) {
         (true, _) => "patients under 18".to_owned(),
-        (false, origin) => format!("adults with spasticity of {origin} origin"),
+        (false, Some(origin)) => format!("adults with spasticity of {origin} origin"),
+        (false, None) => "adults (origin not given: the largest step of any band)".to_owned(),
     };
     let mut reasons = Vec::new();
     if inputs.age_years.is_none() {
         reasons.push("Age not given: the adult band is used; give the age for a patient under 18.".to_owned());
+    }
+    if inputs.origin.is_none() && !child {
+        reasons.push(format!(
+            "Origin not given: the increase is held to the largest step of any guideline ({LARGEST_STEP_PERCENT}%); give the origin to check it against the patient's own band (5-15% for cerebral origin)."
+        ));
     }
     let percent = crate::text::percent(change_micro_percent);
     let change = format!(
@@ -309,8 +398,7 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
         }
         Verdict::Reduction
     } else {
-        let too_soon =
-            inputs.last_increase_at.and_then(|last| too_soon_after(Some(last), inputs.at).map(|since| (last, since)));
+        let too_soon = too_soon_after(inputs.last_increase_at, inputs.at);
         let above_band = difference * 100 > current * u128::from(band_max);
         let below_band = difference * 100 < current * u128::from(band_min);
         if above_band {
@@ -326,16 +414,17 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
                 "An increase from {change} is within the {band_min}-{band_max}% step of the guideline for {population}."
             ));
         }
-        let (maintenance_min, _) = maintenance_range(inputs.origin, inputs.age_years);
         let caution = MAINTENANCE_INCREASE_CAUTION_PERCENT;
-        if inputs.current >= maintenance_min && difference * 100 > current * u128::from(caution) {
+        if let Some((maintenance_min, _)) = maintenance_range(inputs.origin, inputs.age_years)
+            && inputs.current >= maintenance_min
+            && difference * 100 > current * u128::from(caution)
+        {
             reasons.push(format!(
                 "At a maintenance dose ({} or more) an increase of more than {caution}% may be excessive.",
                 maintenance_min
             ));
         }
-        if let Some((last, since)) = too_soon {
-            let _ = last;
+        if let Some(since) = too_soon {
             reasons.push(format!(
                 "The last increase was {} before this change; increases must be at least 24 hours apart.",
                 crate::text::duration(since)
@@ -347,22 +436,25 @@ pub fn check(inputs: &TitrationInputs) -> Result<TitrationCheck, TitrationError>
             Verdict::WithinGuideline
         }
     };
-    let (_, maintenance_max) = maintenance_range(inputs.origin, inputs.age_years);
-    if inputs.proposed > maintenance_max {
+    let above_maintenance =
+        maintenance_range(inputs.origin, inputs.age_years).map(|(_, max)| max).filter(|max| inputs.proposed > *max);
+    if let Some(maintenance_max) = above_maintenance {
         reasons.push(format!(
             "{} is above the usual maintenance range for {population} (up to {maintenance_max}).",
-            inputs.proposed
+            crate::text::dose_rate(inputs.proposed)
         ));
     }
-    Ok(TitrationCheck { change_micro_percent, band_percent, verdict, reasons })
+    Ok(TitrationCheck { change_micro_percent, band_percent, verdict, reasons, above_maintenance })
 }
 
-/// The usual maintenance range for the origin and age.
-pub fn maintenance_range(origin: Origin, age_years: Option<u32>) -> (DoseRate, DoseRate) {
+/// The usual maintenance range for the origin and age; `None` when the origin is not known
+/// (from 12 years on the range depends on it).
+pub fn maintenance_range(origin: Option<Origin>, age_years: Option<u32>) -> Option<(DoseRate, DoseRate)> {
     match (age_years, origin) {
-        (Some(age), _) if age < 12 => MAINTENANCE_UNDER_12,
-        (_, Origin::Spinal) => MAINTENANCE_SPINAL,
-        (_, Origin::Cerebral) => MAINTENANCE_CEREBRAL,
+        (Some(age), _) if age < 12 => Some(MAINTENANCE_UNDER_12),
+        (_, Some(Origin::Spinal)) => Some(MAINTENANCE_SPINAL),
+        (_, Some(Origin::Cerebral)) => Some(MAINTENANCE_CEREBRAL),
+        (_, None) => None,
     }
 }
 
@@ -378,7 +470,7 @@ mod tests {
         check(&TitrationInputs {
             current: DoseRate::micrograms_per_day(current),
             proposed: DoseRate::micrograms_per_day(proposed),
-            origin,
+            origin: Some(origin),
             age_years: age,
             last_increase_at: last.map(at),
             at: at("2026-11-25T10:00:00Z"),
@@ -442,8 +534,20 @@ mod tests {
         let day = 24 * H;
         let dose = DoseRate::micrograms_per_day;
         let t0 = 1_795_600_000_000; // a pump-clock reading in 2026
-        let raise = |at: i64| Programmed { at_pump_ms: at, from: dose(400), to: dose(440) };
-        let cut = |at: i64| Programmed { at_pump_ms: at, from: dose(440), to: dose(400) };
+        let raise = |at: i64| Programmed {
+            at_pump_ms: at,
+            from: dose(400),
+            to: dose(440),
+            worst_from: dose(400),
+            worst_to: dose(440),
+        };
+        let cut = |at: i64| Programmed {
+            at_pump_ms: at,
+            from: dose(440),
+            to: dose(400),
+            worst_from: dose(440),
+            worst_to: dose(400),
+        };
         // Raised 3 hours ago.
         let history = [Implanted { at_pump_ms: t0 }, raise(t0 + 2 * day)];
         assert_eq!(last_increase(&history, true, t0 + 2 * day + 3 * H), LastIncrease::Known(Some(Duration::hours(3))));
@@ -472,6 +576,82 @@ mod tests {
         assert_eq!(last_increase(&reaching, false, p + 2 * H), LastIncrease::Known(None));
         // An entry later than the clock now: inconsistent, so unknown.
         assert!(matches!(last_increase(&[raise(p + H)], true, p), LastIncrease::Unknown(_)));
+        // Only the PTM limits rose: an increase all the same.
+        let ptm =
+            Programmed { at_pump_ms: p, from: dose(400), to: dose(400), worst_from: dose(400), worst_to: dose(500) };
+        assert_eq!(
+            last_increase(&[Implanted { at_pump_ms: t0 }, ptm], true, p + H),
+            LastIncrease::Known(Some(Duration::hours(1)))
+        );
+    }
+
+    #[test]
+    fn how_long_delivery_has_been_off() {
+        use DoseHistoryEvent::{ClockSet, DeliveryOff as Off, DeliveryOn as On, Implanted, Programmed};
+        const H: i64 = 3_600_000;
+        let dose = DoseRate::micrograms_per_day;
+        let t0 = 1_795_600_000_000;
+        let programmed = |at: i64, from: u64, to: u64| Programmed {
+            at_pump_ms: at,
+            from: dose(from),
+            to: dose(to),
+            worst_from: dose(from),
+            worst_to: dose(to),
+        };
+        // Stopped by the clinician 5 hours ago (the clock set back an hour since): off 6 hours,
+        // 500 micrograms a day before.
+        let history = [
+            Implanted { at_pump_ms: t0 },
+            programmed(t0, 0, 400),
+            programmed(t0 + 30 * H, 400, 500),
+            Off { at_pump_ms: t0 + 50 * H },
+            ClockSet { before_ms: t0 + 52 * H, after_ms: t0 + 51 * H },
+        ];
+        let off = delivery_off(&history, t0 + 55 * H);
+        assert_eq!(off.for_, Some(Duration::hours(6)));
+        assert_eq!(off.last_delivered_day, Some(crate::quantity::Mass::micrograms(500)));
+        // A stopped therapy programmed 3 hours ago.
+        let history = [Implanted { at_pump_ms: t0 }, programmed(t0, 0, 400), programmed(t0 + 10 * H, 400, 0)];
+        let off = delivery_off(&history, t0 + 13 * H);
+        assert_eq!(
+            (off.for_, off.last_delivered_day),
+            (Some(Duration::hours(3)), Some(crate::quantity::Mass::micrograms(400)))
+        );
+        // Stopped, resumed, stopped again: the last stop counts.
+        let history = [
+            programmed(t0, 0, 400),
+            Off { at_pump_ms: t0 + H },
+            On { at_pump_ms: t0 + 2 * H },
+            Off { at_pump_ms: t0 + 4 * H },
+        ];
+        assert_eq!(delivery_off(&history, t0 + 5 * H).for_, Some(Duration::hours(1)));
+        // Nothing in the history: unknown.
+        assert_eq!(delivery_off(&[], t0), DeliveryOff::default());
+    }
+
+    #[test]
+    fn without_an_origin_an_adult_has_the_largest_step_and_a_child_the_childrens_band() {
+        let judge = |age: Option<u32>, proposed: u64| {
+            check(&TitrationInputs {
+                current: DoseRate::micrograms_per_day(400),
+                proposed: DoseRate::micrograms_per_day(proposed),
+                origin: None,
+                age_years: age,
+                last_increase_at: None,
+                at: at("2026-11-25T10:00:00Z"),
+            })
+            .expect("checks")
+        };
+        assert_eq!(judge(Some(40), 520).verdict, Verdict::WithinGuideline);
+        assert_eq!(judge(Some(40), 521).verdict, Verdict::ExceedsGuideline);
+        assert!(judge(Some(40), 520).reasons.iter().any(|r| r.starts_with("Origin not given")));
+        // An 8-year-old: 5-15 %, whatever the origin.
+        let child = judge(Some(8), 500);
+        assert_eq!((child.band_percent, child.verdict), ((5, 15), Verdict::ExceedsGuideline));
+        assert!(!child.reasons.iter().any(|r| r.starts_with("Origin not given")));
+        // The maintenance range is known for a child under 12, not for an adult of unknown origin.
+        assert_eq!(judge(Some(8), 1300).above_maintenance, Some(DoseRate::micrograms_per_day(1199)));
+        assert_eq!(judge(Some(40), 900).above_maintenance, None);
     }
 
     #[test]
@@ -479,7 +659,7 @@ mod tests {
         let zero = check(&TitrationInputs {
             current: DoseRate::ZERO,
             proposed: DoseRate::micrograms_per_day(100),
-            origin: Origin::Spinal,
+            origin: Some(Origin::Spinal),
             age_years: None,
             last_increase_at: None,
             at: at("2026-11-25T10:00:00Z"),
