@@ -576,6 +576,16 @@ fn refill_dangers_are_settled_before_the_withdrawal_and_a_declined_refill_says_s
     let after = status(&device, &dir.0);
     assert_eq!(after["awaiting_refill"], false);
     assert!(after["reservoir_ml"].as_f64().is_some_and(|ml| ml > 17.0), "{after}");
+    // Two reasons that fit alone but not together in the pump's log: refused before anything.
+    let long = "the gap was explained by the pump analysis report from the manufacturer, reviewed today";
+    let both = program(
+        &device,
+        &dir.0,
+        &["refill", "--fill-ml", "20", "--concentration", "2000", "--accept-gap", long, "--override", long, "--yes"],
+    );
+    assert_eq!(both.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("--override and --accept-gap together"));
+    assert_eq!(status(&device, &dir.0)["awaiting_refill"], false, "nothing was withdrawn");
     // Withdrawn, then not confirmed (no --yes, no terminal): the reservoir is empty, exit 6.
     let declined = program(&device, &dir.0, &["refill", "--fill-ml", "20", "--concentration", "2000"]);
     let text = String::from_utf8_lossy(&declined.stdout);

@@ -468,39 +468,27 @@ pub fn program(args: ProgramArgs) -> Result<Outcome, CliError> {
     })
 }
 
+/// A refill as asked, its values read and checked.
+struct RefillRequest {
+    fill: Volume,
+    concentration: Concentration,
+    bridge: bool,
+    accept_gap: Option<OverrideReason>,
+    reason: Option<OverrideReason>,
+    yes: bool,
+}
+
 /// A command with its values read and checked.
 enum Parsed {
     Interrogate,
-    Log {
-        from: u64,
-        max: u16,
-    },
-    Prescribe {
-        prescription: itb_dose::Prescription,
-        patient: Patient,
-        reason: Option<OverrideReason>,
-        yes: bool,
-    },
-    Refill {
-        fill: Volume,
-        concentration: Concentration,
-        bridge: bool,
-        accept_gap: Option<OverrideReason>,
-        reason: Option<OverrideReason>,
-        yes: bool,
-    },
+    Log { from: u64, max: u16 },
+    Prescribe { prescription: itb_dose::Prescription, patient: Patient, reason: Option<OverrideReason>, yes: bool },
+    Refill(RefillRequest),
     SetClock(jiff::civil::DateTime),
     SetAlarmThreshold(Volume),
     ClearAlarm(itb_pump::AlarmKind),
-    Stop {
-        reason: Option<OverrideReason>,
-        yes: bool,
-    },
-    Act {
-        action: Action,
-        reason: Option<OverrideReason>,
-        yes: bool,
-    },
+    Stop { reason: Option<OverrideReason>, yes: bool },
+    Act { action: Action, reason: Option<OverrideReason>, yes: bool },
     MriCheck,
 }
 
@@ -532,15 +520,22 @@ impl Parsed {
                 }
             }
             ProgramCommand::Refill { fill_ml, concentration, no_bridge, accept_gap, override_reason, yes } => {
-                Parsed::Refill {
+                let accept_gap = reason("--accept-gap", accept_gap.as_ref())?;
+                let reason = reason("--override", override_reason.as_ref())?;
+                // Both go to the pump's log as one reason: check it fits before anything is done.
+                if let (Some(gap), Some(other)) = (&accept_gap, &reason) {
+                    OverrideReason::parse(&combined_reason(other, gap))
+                        .map_err(|e| CliError(format!("--override and --accept-gap together: {e}; shorten them")))?;
+                }
+                Parsed::Refill(RefillRequest {
                     fill: Volume::parse_implied(&fill_ml).map_err(|e| CliError::flag("--fill-ml", e))?,
                     concentration: Concentration::parse_implied(&concentration)
                         .map_err(|e| CliError::flag("--concentration", e))?,
                     bridge: !no_bridge,
-                    accept_gap: reason("--accept-gap", accept_gap.as_ref())?,
-                    reason: reason("--override", override_reason.as_ref())?,
+                    accept_gap,
+                    reason,
                     yes,
-                }
+                })
             }
             ProgramCommand::SetClock { to } => Parsed::SetClock(match to {
                 Some(text) => text.parse::<jiff::civil::DateTime>().map_err(|_| {
@@ -627,9 +622,7 @@ async fn run(
                 }
             }
         }
-        Parsed::Refill { fill, concentration, bridge, accept_gap, reason, yes } => {
-            refill(programmer, people, json, fill, concentration, bridge, accept_gap, reason, yes).await?
-        }
+        Parsed::Refill(request) => refill(programmer, people, json, request).await?,
         Parsed::SetClock(reading) => simple(programmer.set_clock(reading).await),
         Parsed::SetAlarmThreshold(threshold) => simple(programmer.set_alarm_threshold(threshold).await),
         Parsed::ClearAlarm(kind) => simple(programmer.clear_alarm(kind).await),
@@ -750,18 +743,13 @@ async fn act(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn refill(
     programmer: &mut Programmer<TcpLink>,
     people: &People,
     json: bool,
-    fill: Volume,
-    concentration: Concentration,
-    bridge: bool,
-    accept_gap: Option<OverrideReason>,
-    reason: Option<OverrideReason>,
-    yes: bool,
+    request: RefillRequest,
 ) -> Result<Outcome, CliError> {
+    let RefillRequest { fill, concentration, bridge, accept_gap, reason, yes } = request;
     let mut flow = Flow { people, json, text: String::new(), value: json!({}) };
     let status = match programmer.interrogate().await {
         Ok(status) => status,
