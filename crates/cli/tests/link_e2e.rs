@@ -623,3 +623,30 @@ fn prime_needs_a_reason_and_a_bolus_a_confirmation() {
     assert!(bolus.status.success(), "{}", String::from_utf8_lossy(&bolus.stdout));
     assert_eq!(status(&device, &dir.0)["state"], "single_bolus");
 }
+
+/// Settings that move the refill dates or the schedule are confirmed; a threshold that leaves
+/// hours before empty needs a reason; a bolus longer than a day is refused on the command line.
+#[test]
+fn settings_are_confirmed_and_absurd_values_refused() {
+    let dir = TempDir::new("settings");
+    provision(&dir.0);
+    let device = Device::start_with(&dir.0, None, &["--advance", "2 day"]);
+    let short = program(&device, &dir.0, &["set-alarm-threshold", "0.001", "--yes"]);
+    let text = String::from_utf8_lossy(&short.stdout);
+    assert_eq!(short.status.code(), Some(4), "{text}");
+    assert!(text.contains("at 0.001 mL (it sounds at 2 mL now)") && text.contains("--reason"), "{text}");
+    assert_eq!(status(&device, &dir.0)["alarm_threshold_ml"], 2.0);
+    let fine = program(&device, &dir.0, &["set-alarm-threshold", "3", "--yes"]);
+    assert!(fine.status.success(), "{}", String::from_utf8_lossy(&fine.stdout));
+    assert_eq!(status(&device, &dir.0)["alarm_threshold_ml"], 3.0);
+    let endless = program(&device, &dir.0, &["bolus", "--dose", "60", "--minutes", "307445734561825861", "--yes"]);
+    assert_eq!(endless.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&endless.stderr).contains("--minutes"));
+    let resume = program(&device, &dir.0, &["resume", "--yes"]);
+    assert_eq!(resume.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&resume.stdout).contains("not stopped"),
+        "{}",
+        String::from_utf8_lossy(&resume.stdout)
+    );
+}

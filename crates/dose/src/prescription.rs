@@ -475,6 +475,32 @@ impl Prescription {
         DailyTotals { days, max, mean, ptm_worst_case, max_with_ptm }
     }
 
+    /// The drug of each day of the week, Monday first, without PTM boluses (a daily pattern is
+    /// the same every day).
+    pub fn week_totals(&self) -> [Mass; 7] {
+        let totals = self.daily_totals();
+        let mut week = [Mass::ZERO; 7];
+        for (index, day) in week.iter_mut().enumerate() {
+            *day = totals
+                .days
+                .iter()
+                .find(|d| d.day == WEEKDAYS[index])
+                .or_else(|| totals.days.first())
+                .map_or(Mass::ZERO, |d| d.total);
+        }
+        week
+    }
+
+    /// True when `self`, replacing `before`, gives more drug on some day of the week, or more
+    /// with every PTM bolus taken: an increase, for the rule of one increase in 24 hours.
+    pub fn raises(&self, before: Option<&Prescription>) -> bool {
+        let after_week = self.week_totals();
+        let before_week = before.map_or([Mass::ZERO; 7], Prescription::week_totals);
+        let worst_before = before.map_or(Mass::ZERO, |p| p.daily_totals().max_with_ptm);
+        after_week.iter().zip(before_week).any(|(after, before)| *after > before)
+            || self.daily_totals().max_with_ptm > worst_before
+    }
+
     /// The rate that a refill date must assume: the largest day with every PTM bolus taken.
     pub fn worst_case_rate(&self) -> DoseRate {
         DoseRate::ng_per_day(self.daily_totals().max_with_ptm.as_ng())

@@ -126,6 +126,8 @@ pub struct Limits {
     pub bolus_max: Sourced<Mass>,
     /// Shortest bolus.
     pub bolus_duration_min: Sourced<Duration>,
+    /// Longest bolus (a bolus runs in place of the therapy).
+    pub bolus_duration_max: Sourced<Duration>,
     /// Most flex steps in a day.
     pub flex_steps_max: Sourced<u64>,
     /// Shortest flex step.

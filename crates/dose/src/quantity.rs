@@ -324,19 +324,19 @@ impl Duration {
     }
     /// From whole seconds.
     pub const fn seconds(seconds: u64) -> Self {
-        Self { ms: seconds * 1_000 }
+        Self { ms: seconds.saturating_mul(1_000) }
     }
     /// From whole minutes.
     pub const fn minutes(minutes: u64) -> Self {
-        Self { ms: minutes * 60_000 }
+        Self { ms: minutes.saturating_mul(60_000) }
     }
     /// From whole hours.
     pub const fn hours(hours: u64) -> Self {
-        Self { ms: hours * 3_600_000 }
+        Self { ms: hours.saturating_mul(3_600_000) }
     }
     /// From whole days of 24 hours.
     pub const fn days(days: u64) -> Self {
-        Self { ms: days * MS_PER_DAY }
+        Self { ms: days.saturating_mul(MS_PER_DAY) }
     }
     /// Milliseconds.
     pub const fn as_ms(self) -> u64 {

@@ -45,6 +45,8 @@ pub const DOSE_ON_RECORD_MAX: DoseRate = DoseRate::micrograms_per_day(2003);
 pub const PER_HOUR_FACTOR: u64 = 3;
 /// A cut larger than this (percent) at once can bring on withdrawal.
 pub const CUT_CAUTION_PERCENT: u64 = 20;
+/// A cut of this much (percent) or more at once is nearly a stop: dangerous **[model]**.
+pub const CUT_DANGER_PERCENT: u64 = 50;
 /// A refill due within this many days is flagged: book it before the patient leaves.
 pub const REFILL_SOON_DAYS: u64 = 3;
 /// The largest screening dose (docs/DOMAIN.md): a bolus above it is more than any test dose the
@@ -52,6 +54,15 @@ pub const REFILL_SOON_DAYS: u64 = 3;
 pub const BOLUS_TESTED_MAX: Mass = Mass::micrograms(100);
 /// A clinician's single bolus above this share of the daily dose (percent) is dangerous.
 pub const SINGLE_BOLUS_SHARE_PERCENT: u64 = 50;
+/// A refill that comes this long after the reservoir ran dry (or was withdrawn) says that it
+/// restarts delivery.
+pub const REFILL_RESTART_NOTED: Duration = Duration::hours(1);
+/// Fewer days than this between the low-reservoir alarm and an empty reservoir leave too little
+/// time to refill: lowering the threshold below it is dangerous **[model]**.
+pub const ALARM_WARNING_DAYS_MIN: u64 = 3;
+/// Moving the pump's clock by more than this is dangerous (flex steps and periodic boluses
+/// move with it); an hour either way is the change to and from summer time **[model]**.
+pub const CLOCK_SHIFT_ROUTINE: Duration = Duration::hours(2);
 /// Delivery off this long or longer before it restarts (or off for an unknown time) is
 /// dangerous: tolerance falls within days, and a restart at the full dose can overdose
 /// **[model]** (docs/DOMAIN.md).
@@ -247,6 +258,14 @@ pub enum WarningCode {
     NewBolus,
     /// A clinician's bolus (single or priming) given now.
     ClinicianBolus,
+    /// Delivery starts with no earlier dose to compare with.
+    FirstDose,
+    /// The titration check could not run on the figures given.
+    TitrationCheckFailed,
+    /// A change of the low-reservoir alarm threshold.
+    AlarmThreshold,
+    /// A setting of the pump's clock.
+    ClockSetting,
 }
 
 impl WarningCode {
@@ -279,6 +298,10 @@ impl WarningCode {
             WarningCode::LargeBolus => "large_bolus",
             WarningCode::NewBolus => "new_bolus",
             WarningCode::ClinicianBolus => "clinician_bolus",
+            WarningCode::FirstDose => "first_dose",
+            WarningCode::TitrationCheckFailed => "titration_check_failed",
+            WarningCode::AlarmThreshold => "alarm_threshold",
+            WarningCode::ClockSetting => "clock_setting",
         }
     }
 }
@@ -471,6 +494,12 @@ pub fn review(inputs: &ReviewInputs) -> Review {
         warnings.push(Warning::new(code, severity, gap.sentence()));
     }
     if let ChangeKind::Refill { bridge } = inputs.change {
+        // The reservoir ran dry (or was withdrawn) a while ago: the refill restarts delivery.
+        if let Some(off_for) = inputs.off.for_
+            && off_for >= REFILL_RESTART_NOTED
+        {
+            warnings.push(restart_warning(inputs.off, new.max_day));
+        }
         concentration_change(inputs, &old, bridge, &mut warnings);
         if inputs.new.reservoir <= inputs.new.alarm_threshold {
             warnings.push(Warning::new(
@@ -502,84 +531,107 @@ fn micro_percent(old: u64, new: u64) -> i64 {
     if new < old { -magnitude } else { magnitude }
 }
 
-/// A day's drug for each day of the week, Monday first (a daily pattern is the same every day).
+/// A day's drug for each day of the week, Monday first, nanograms.
 fn week(prescription: Option<&Prescription>) -> [u64; 7] {
-    let Some(prescription) = prescription else { return [0; 7] };
-    let totals = prescription.daily_totals();
-    let mut week = [0u64; 7];
-    for (index, day) in week.iter_mut().enumerate() {
-        let label = crate::prescription::WEEKDAYS[index];
-        *day =
-            totals.days.iter().find(|d| d.day == label).or_else(|| totals.days.first()).map_or(0, |d| d.total.as_ng());
-    }
-    week
+    prescription.map_or([0; 7], |p| p.week_totals().map(Mass::as_ng))
 }
 
-/// The titration check of one comparison, or `None` when there is nothing to compare.
-fn titration(inputs: &ReviewInputs, current: u64, proposed: u64) -> Option<TitrationCheck> {
+/// The titration check of one comparison: `None` when there is nothing to compare; an error
+/// (a check that cannot run) becomes a danger, never silence.
+fn titration(inputs: &ReviewInputs, current: u64, proposed: u64, out: &mut Vec<Warning>) -> Option<TitrationCheck> {
     if current == 0 || proposed == current {
         return None;
     }
-    titrate::check(&TitrationInputs {
+    let checked = titrate::check(&TitrationInputs {
         current: DoseRate::ng_per_day(current),
         proposed: DoseRate::ng_per_day(proposed),
         origin: inputs.patient.origin,
         age_years: inputs.patient.age_years,
         last_increase_at: inputs.last_increase.at(inputs.at),
         at: inputs.at,
-    })
-    .ok()
+    });
+    match checked {
+        Ok(check) => Some(check),
+        Err(error) => {
+            if !out.iter().any(|w| w.code == WarningCode::TitrationCheckFailed) {
+                out.push(Warning::new(
+                    WarningCode::TitrationCheckFailed,
+                    Severity::Danger,
+                    format!(
+                        "The titration check could not run: {error}. Check the change against the guideline by hand."
+                    ),
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// The day of the week that changes most in `direction` (rising: the largest relative rise;
+/// falling: the largest relative cut), the first such day on a tie.
+fn day_changing(before: &[u64; 7], after: &[u64; 7], rising: bool) -> Option<usize> {
+    (0..7)
+        .filter(|i| before[*i] > 0 && if rising { after[*i] > before[*i] } else { after[*i] < before[*i] })
+        .max_by_key(|i| {
+            let change = micro_percent(before[*i], after[*i]);
+            (if rising { change } else { -change }, std::cmp::Reverse(*i))
+        })
 }
 
 /// The titration rules. The change is judged on the day of the week whose drug rises most (a
-/// weekly pattern cannot hide an increase on six days behind an unchanged largest day), against
-/// what the pump delivers now or, when it delivers nothing, against the last therapy that did;
-/// and again on the largest day with every PTM bolus taken.
+/// weekly pattern cannot hide an increase on six days behind an unchanged largest day) and on
+/// the day that falls most, against what the pump delivers now or, when it delivers nothing,
+/// against the last therapy that did; and again on the largest day with every PTM bolus taken.
 fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<Warning>) -> Option<TitrationCheck> {
-    let delivering = inputs.old.delivering && !old.max_day.is_zero();
+    // The basis is the therapy programmed now when it delivers anything (even on a pump stopped
+    // by the clinician: resuming would give it); else the last therapy that delivered.
+    let delivering = !old.max_day.is_zero();
     let before: [u64; 7] = if delivering {
         week(inputs.old.prescription.as_ref())
     } else {
         [inputs.off.last_delivered_day.map_or(0, Mass::as_ng); 7]
     };
     let after = week(inputs.new.prescription.as_ref());
-    // The day that rises most, relative to itself; else the day that falls most.
-    let rise = |i: usize| (after[i] > before[i] && before[i] > 0).then(|| micro_percent(before[i], after[i]));
-    // The first such day of the week on a tie.
-    let day = (0..7)
-        .filter_map(|i| rise(i).map(|r| (r, i)))
-        .max_by_key(|(r, i)| (*r, std::cmp::Reverse(*i)))
-        .map(|(_, i)| i)
-        .or_else(|| (0..7).filter(|i| before[*i] > 0).min_by_key(|i| (micro_percent(before[*i], after[*i]), *i)));
-    let (current, proposed) = day.map_or((old.max_day.as_ng(), new.max_day.as_ng()), |i| (before[i], after[i]));
-    let label = match (day, inputs.new.prescription.as_ref().map(Prescription::daily_totals)) {
-        (Some(i), Some(totals)) if totals.days.len() == 7 => {
-            format!(" on {}", capitalised(crate::prescription::WEEKDAYS[i]))
-        }
-        _ => String::new(),
+    let weekly = inputs.new.prescription.as_ref().is_some_and(|p| p.daily_totals().days.len() == 7)
+        || inputs.old.prescription.as_ref().is_some_and(|p| p.daily_totals().days.len() == 7);
+    let label = |day: usize| {
+        if weekly { format!(" on {}", capitalised(crate::prescription::WEEKDAYS[day])) } else { String::new() }
     };
-    let change = format!(
-        "{} to {}{label}",
-        text::dose_rate(DoseRate::ng_per_day(current)),
-        text::dose_rate(DoseRate::ng_per_day(proposed))
-    );
-    if proposed < current && proposed != 0 {
-        let above_caution =
-            u128::from(current - proposed) * 100 > u128::from(current) * u128::from(CUT_CAUTION_PERCENT);
-        if above_caution {
+    let change = |day: usize| {
+        format!(
+            "{} to {}{}",
+            text::dose_rate(DoseRate::ng_per_day(before[day])),
+            text::dose_rate(DoseRate::ng_per_day(after[day])),
+            label(day)
+        )
+    };
+    // Cuts (a day that falls to nothing is a stop, judged with delivery below).
+    if let Some(day) = day_changing(&before, &after, false).filter(|day| after[*day] > 0) {
+        let (current, proposed) = (before[day], after[day]);
+        let fall = u128::from(current - proposed) * 100;
+        let severity = if fall >= u128::from(current) * u128::from(CUT_DANGER_PERCENT) {
+            Some(Severity::Danger)
+        } else if fall > u128::from(current) * u128::from(CUT_CAUTION_PERCENT) {
+            Some(Severity::Caution)
+        } else {
+            None
+        };
+        if let Some(severity) = severity {
             let cut = text::percent(-micro_percent(current, proposed));
             out.push(Warning::new(
                 WarningCode::LargeCut,
-                Severity::Caution,
+                severity,
                 format!(
-                    "The daily dose falls {cut} from {change}: a cut of more than {CUT_CAUTION_PERCENT}% at once can bring on withdrawal; watch for returning spasms, itching and fever."
+                    "The daily dose falls {cut} from {}: a cut of more than {CUT_CAUTION_PERCENT}% at once can bring on withdrawal; watch for returning spasms, itching and fever.",
+                    change(day)
                 ),
             ));
         }
     }
-    let check = titration(inputs, current, proposed);
-    let increase = proposed > current && current > 0;
-    if let Some(check) = check.as_ref().filter(|_| increase) {
+    // Rises.
+    let rise_day = day_changing(&before, &after, true);
+    let check = rise_day.and_then(|day| titration(inputs, before[day], after[day], out));
+    if let (Some(check), Some(day)) = (check.as_ref(), rise_day) {
         let (code, severity) = match (check.verdict, inputs.patient.origin, inputs.patient.age_years) {
             (Verdict::TooSoon, ..) => (WarningCode::IncreaseTooSoon, Severity::Danger),
             (Verdict::ExceedsGuideline, None, age) if age.is_none_or(|a| a >= titrate::ADULT_AGE_YEARS) => {
@@ -590,10 +642,9 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
         };
         // The maintenance range has its own warning below: its sentence is the check's last.
         let shown = check.reasons.len() - usize::from(check.above_maintenance.is_some());
-        let reasons: Vec<&str> = check.reasons[..shown].iter().map(String::as_str).collect();
-        let mut sentence = reasons.join(" ");
-        if !label.is_empty() {
-            sentence = format!("{}: {sentence}", label.trim_start_matches(" on "));
+        let mut sentence = check.reasons[..shown].join(" ");
+        if weekly {
+            sentence = format!("{}: {sentence}", capitalised(crate::prescription::WEEKDAYS[day]));
         }
         if !delivering {
             sentence.push_str(" (Compared with the last therapy that delivered, before delivery stopped.)");
@@ -605,12 +656,13 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
                 Severity::Caution,
                 format!(
                     "{} is above the usual maintenance range for this patient (up to {}).",
-                    text::dose_rate(DoseRate::ng_per_day(proposed)),
+                    text::dose_rate(DoseRate::ng_per_day(after[day])),
                     text::dose_rate(max)
                 ),
             ));
         }
     }
+    let increase = rise_day.is_some();
     // The worst case with every PTM bolus: an increase made through the PTM's limits.
     let (old_worst, new_worst) = if delivering {
         (old.worst_case_day.as_ng(), new.worst_case_day.as_ng())
@@ -618,7 +670,7 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
         (inputs.off.last_delivered_day.map_or(0, Mass::as_ng), new.worst_case_day.as_ng())
     };
     let ptm_rises = new_worst > old_worst && new.worst_case_day > new.max_day;
-    if ptm_rises && let Some(worst) = titration(inputs, old_worst, new_worst) {
+    if ptm_rises && let Some(worst) = titration(inputs, old_worst, new_worst, out) {
         if worst.verdict == Verdict::ExceedsGuideline {
             let (low, high) = worst.band_percent;
             out.push(Warning::new(
@@ -665,11 +717,7 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
 /// Rates that look entered per hour instead of per day.
 fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
     let Some(prescription) = &inputs.new.prescription else { return };
-    let current = if inputs.old.delivering && !old.max_day.is_zero() {
-        old.max_day
-    } else {
-        inputs.off.last_delivered_day.unwrap_or(Mass::ZERO)
-    };
+    let current = if old.max_day.is_zero() { inputs.off.last_delivered_day.unwrap_or(Mass::ZERO) } else { old.max_day };
     let suspicious =
         |rate: DoseRate| !current.is_zero() && rate.as_ng_per_day() >= current.as_ng().saturating_mul(PER_HOUR_FACTOR);
     let mut rates: Vec<(String, DoseRate)> = Vec::new();
@@ -786,6 +834,25 @@ pub fn clinician_bolus(bolus: ClinicianBolus, daily_dose: Mass) -> Warning {
             ),
         ),
         ClinicianBolus::Single { dose, over } => {
+            // While it runs the bolus replaces the therapy: less than the therapy would give over
+            // the same time is a cut (or, at length, a stop).
+            let therapy_over =
+                u128::from(daily_dose.as_ng()) * u128::from(over.as_ms()) / u128::from(Duration::DAY.as_ms());
+            let short = therapy_over.saturating_sub(u128::from(dose.as_ng()));
+            if short > 0 {
+                let dangerous = short * 100 > u128::from(daily_dose.as_ng()) * u128::from(CUT_CAUTION_PERCENT);
+                return Warning::new(
+                    WarningCode::ClinicianBolus,
+                    if dangerous { Severity::Danger } else { Severity::Caution },
+                    format!(
+                        "A single bolus of {} over {} runs in place of the therapy, which would give {} in that time: the patient gets {} less. A long bolus of little drug is a cut or a stop: watch for withdrawal (returning spasms, itching, fever).",
+                        text::mass(dose),
+                        text::duration(over),
+                        text::mass(Mass::ng(u64::try_from(therapy_over).unwrap_or(u64::MAX))),
+                        text::mass(Mass::ng(u64::try_from(short).unwrap_or(u64::MAX)))
+                    ),
+                );
+            }
             let share_above = u128::from(dose.as_ng()) * 100
                 > u128::from(daily_dose.as_ng()) * u128::from(SINGLE_BOLUS_SHARE_PERCENT);
             let dangerous = dose > BOLUS_TESTED_MAX || share_above;
@@ -837,6 +904,58 @@ pub enum ClinicianBolus {
         /// For.
         duration: Duration,
     },
+}
+
+/// Lowering or raising the low-reservoir alarm threshold: how many days it leaves between the
+/// alarm and an empty reservoir at the worst-case daily volume.
+pub fn alarm_threshold_change(old: Volume, new: Volume, daily_volume: VolumeRate) -> Warning {
+    let days_of_warning = (!daily_volume.is_zero())
+        .then(|| u128::from(new.as_nl()) * 1_000 / u128::from(daily_volume.as_nl_per_day()))
+        .map(|milli_days| Duration::ms(u64::try_from(milli_days * 86_400).unwrap_or(u64::MAX)));
+    let short = days_of_warning.is_some_and(|d| d < Duration::days(ALARM_WARNING_DAYS_MIN));
+    let lower = new < old;
+    let mut sentence = format!(
+        "The low-reservoir alarm will sound at {} (it sounds at {} now)",
+        text::volume_fine(new),
+        text::volume_fine(old)
+    );
+    match days_of_warning {
+        Some(days) => sentence.push_str(&format!(
+            ": at the worst-case daily volume of {} that leaves {} between the alarm and an empty reservoir.",
+            text::volume_rate(daily_volume),
+            text::duration(days)
+        )),
+        None => sentence.push('.'),
+    }
+    if short && lower {
+        sentence.push_str(&format!(
+            " Less than {ALARM_WARNING_DAYS_MIN} days is too little time to arrange a refill after the alarm."
+        ));
+    }
+    Warning::new(
+        WarningCode::AlarmThreshold,
+        if short && lower { Severity::Danger } else { Severity::Caution },
+        sentence,
+    )
+}
+
+/// Setting the pump's clock: flex steps and periodic boluses run on it and move with it.
+pub fn clock_setting(shift_ms: i64, programmed: Option<&Prescription>) -> Warning {
+    let by = Duration::ms(shift_ms.unsigned_abs());
+    let direction = if shift_ms < 0 { "back" } else { "forward" };
+    let timed = programmed.is_some_and(|p| matches!(p.therapy(), Therapy::Flex(_) | Therapy::PeriodicBolus(_)));
+    let mut sentence = format!("The pump's clock moves {direction} by {}.", text::duration(by));
+    if timed {
+        sentence.push_str(" Flex steps and periodic boluses run on it: each moves by as much against the day.");
+    }
+    let dangerous = by > CLOCK_SHIFT_ROUTINE;
+    if dangerous {
+        sentence.push_str(&format!(
+            " More than {} is not a change to or from summer time: check the reading and the time zone.",
+            text::duration(CLOCK_SHIFT_ROUTINE)
+        ));
+    }
+    Warning::new(WarningCode::ClockSetting, if dangerous { Severity::Danger } else { Severity::Caution }, sentence)
 }
 
 /// What to do when the reservoir is empty and cannot be refilled at once (after a withdrawal
@@ -973,14 +1092,28 @@ fn delivery(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Vec<W
         None => true,
         Some(p) => matches!(p.therapy(), Therapy::Stopped) || new.max_day.is_zero(),
     };
-    if stops || !inputs.new.delivering {
+    if inputs.change != ChangeKind::Therapy {
+        // A refill changes the drug, not the therapy: a restart after the reservoir ran dry is
+        // judged in `review`.
+    } else if stops || !inputs.new.delivering {
         out.push(Warning::new(
             WarningCode::DeliveryStops,
             Severity::Danger,
             "The new therapy delivers NOTHING: withdrawal can follow within hours to days (returning spasms, itching, fever, confusion, seizures). Never stop the pump for an MRI scan.",
         ));
     } else if !inputs.old.delivering || old.max_day.is_zero() {
-        out.push(restart_warning(inputs.off, new.max_day));
+        if old.max_day.is_zero() && inputs.off.last_delivered_day.is_none() {
+            out.push(Warning::new(
+                WarningCode::FirstDose,
+                Severity::Danger,
+                format!(
+                    "Delivery starts at {} a day with no earlier dose to compare with: no titration step or per-hour check could be made. Check it against the screening result (after implant: twice the effective screening dose over 24 hours, or equal to it if the effect lasted more than 8 hours or caused side effects).",
+                    text::mass(new.max_day)
+                ),
+            ));
+        } else {
+            out.push(restart_warning(inputs.off, new.max_day));
+        }
     }
     if inputs.new.reservoir.is_zero() {
         out.push(Warning::new(
@@ -1329,6 +1462,59 @@ mod tests {
         );
         assert_eq!(prime.severity, Severity::Danger);
         assert!(prime.sentence.contains("pushes 0.31 mL of drug (620 micrograms)"), "{}", prime.sentence);
+    }
+
+    /// The second review's ways round: a first dose, a deep cut, a refill after days dry, a
+    /// long bolus of little drug, a check that cannot run, a threshold or clock that moves far.
+    #[test]
+    fn what_cannot_be_judged_or_moves_far_is_a_danger() {
+        let stopped = crate::toml::from_toml("mode = \"stopped\"\n").expect("valid");
+        // A pump that never delivered: no basis, so the first dose needs a reason.
+        let first = review(&inputs(stopped, continuous(1900)));
+        assert!(has(&first, WarningCode::FirstDose), "{:?}", codes(&first));
+        // 600 to 100 micrograms a day: nearly a stop.
+        let deep = review(&inputs(continuous(600), continuous(100)));
+        let cut = deep.warnings.iter().find(|w| w.code == WarningCode::LargeCut).expect("a cut");
+        assert_eq!(cut.severity, Severity::Danger);
+        assert!(
+            cut.sentence.contains("falls 83.33% from 600 micrograms/day to 100 micrograms/day"),
+            "{}",
+            cut.sentence
+        );
+        assert_eq!(review(&inputs(continuous(600), continuous(450))).warnings[0].severity, Severity::Caution);
+        // A refill 30 hours after the reservoir was emptied restarts delivery after a day off.
+        let mut refill = inputs(continuous(400), continuous(400));
+        refill.change = ChangeKind::Refill { bridge: true };
+        refill.old.reservoir = Volume::ZERO;
+        refill.new.reservoir = Volume::ml(20);
+        refill.off = DeliveryOff { for_: Some(Duration::hours(30)), last_delivered_day: Some(Mass::micrograms(400)) };
+        let after_dry = review(&refill);
+        assert!(has(&after_dry, WarningCode::DeliveryRestarts), "{:?}", codes(&after_dry));
+        // ...but a refill minutes after its withdrawal does not say so.
+        refill.off.for_ = Some(Duration::minutes(5));
+        assert!(!codes(&review(&refill)).contains(&"delivery_restarts"));
+        // No drug for a week as a "bolus": a stop in disguise.
+        let empty_week = clinician_bolus(
+            ClinicianBolus::Single { dose: Mass::ng(1), over: Duration::days(7) },
+            Mass::micrograms(400),
+        );
+        assert_eq!(empty_week.severity, Severity::Danger);
+        assert!(empty_week.sentence.contains("withdrawal"), "{}", empty_week.sentence);
+        // An impossible age: the check cannot run, so the increase needs a reason.
+        let mut aged = inputs(continuous(400), continuous(1100));
+        aged.patient.age_years = Some(131);
+        assert!(has(&review(&aged), WarningCode::TitrationCheckFailed));
+        // A threshold of 0.001 mL at 0.2 mL/day leaves minutes, not days.
+        let threshold = alarm_threshold_change(Volume::ml(2), Volume::nl(1_000), VolumeRate::nl_per_day(200_000));
+        assert_eq!(threshold.severity, Severity::Danger);
+        assert!(threshold.sentence.contains("at 0.001 mL (it sounds at 2 mL now)"), "{}", threshold.sentence);
+        assert_eq!(
+            alarm_threshold_change(Volume::ml(2), Volume::ml(3), VolumeRate::nl_per_day(200_000)).severity,
+            Severity::Caution
+        );
+        // An hour for summer time is routine; 34 hours is not.
+        assert_eq!(clock_setting(-3_600_000, None).severity, Severity::Caution);
+        assert_eq!(clock_setting(-34 * 3_600_000, None).severity, Severity::Danger);
     }
 
     #[test]

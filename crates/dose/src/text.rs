@@ -69,6 +69,12 @@ pub fn volume(volume: Volume) -> String {
     format!("{} mL", rounded(volume.as_nl(), 6, 2))
 }
 
+/// `0.001 mL`: a volume to the microlitre, for settings that small (an alarm threshold), where
+/// rounding to 0.01 mL would show 0.
+pub fn volume_fine(volume: Volume) -> String {
+    format!("{} mL", rounded(volume.as_nl(), 6, 3))
+}
+
 /// `385 micrograms`, `16.04 micrograms`: a mass to 0.01 micrograms.
 pub fn mass(mass: Mass) -> String {
     format!("{} micrograms", rounded(mass.as_ng(), 3, 2))
@@ -101,7 +107,14 @@ pub fn volume_rate(rate: VolumeRate) -> String {
 /// `12.5%`, `91.67%`, `-20%`: a change in millionths of a percent, to 0.01 % (halves away from
 /// zero), so that a change just above a limit does not read as the limit.
 pub fn percent(micro_percent: i64) -> String {
-    let hundredths = decimal::div_round(u128::from(micro_percent.unsigned_abs()), 10_000);
+    let magnitude = micro_percent.unsigned_abs();
+    let hundredths = decimal::div_round(u128::from(magnitude), 10_000);
+    // A value that rounds to a whole percent but is not one is shown in full: 30.0025% must
+    // not read as 30% beside a 30% limit.
+    if hundredths.is_multiple_of(100) && !magnitude.is_multiple_of(1_000_000) {
+        let sign = if micro_percent < 0 { "-" } else { "" };
+        return format!("{sign}{}%", decimal::format(magnitude, 6));
+    }
     let sign = if micro_percent < 0 && hundredths > 0 { "-" } else { "" };
     format!("{sign}{}%", decimal::format_wide(hundredths, 2))
 }
@@ -163,9 +176,11 @@ mod tests {
         assert_eq!(percent(91_666_571), "91.67%");
         assert_eq!(percent(30_000_000), "30%");
         assert_eq!(percent(30_040_000), "30.04%");
+        assert_eq!(percent(30_002_500), "30.0025%");
+        assert_eq!(percent(29_997_500), "29.9975%");
         assert_eq!(percent(-20_000_000), "-20%");
         assert_eq!(percent(12_450_000), "12.45%");
-        assert_eq!(percent(-4_000), "0%");
+        assert_eq!(percent(-4_000), "-0.004%");
         assert_eq!(duration(Duration::ms(20_900)), "20 s");
         assert_eq!(duration(Duration::ms(86_380_000)), "23 h 59 min");
         assert_eq!(duration(Duration::minutes(45)), "45 min");

@@ -193,8 +193,7 @@ proptest! {
                     at_pump_ms: true_at + offset,
                     from: DoseRate::micrograms_per_day(*from),
                     to: DoseRate::micrograms_per_day(*to),
-                    worst_from: DoseRate::micrograms_per_day(*from),
-                    worst_to: DoseRate::micrograms_per_day(*to),
+                    raised: to > from,
                 });
                 for (_, jump) in jumps.iter().filter(|(after, _)| with_jumps && *after == index) {
                     let reading = true_at + offset;

@@ -327,7 +327,26 @@ impl Device {
                 // The firmware's memory of ids first: nothing may touch the reservoir under an
                 // id it would refuse.
                 if self.pump.knows_request(by, id) {
-                    return (reused(id), false);
+                    // After a restart the device has forgotten its answer; the firmware has not:
+                    // a retry of this very withdrawal is answered with what it recorded.
+                    let withdrawal = self.pump.status().withdrawal;
+                    let recorded = self.pump.remembered(by, id).and_then(|(command, answer)| match (command, answer) {
+                        (Command::RecordWithdrawal { .. }, Ok(Reply::WithdrawalRecorded { expected, withdrawn })) => {
+                            Some((*expected, *withdrawn))
+                        }
+                        _ => None,
+                    });
+                    return match (recorded, withdrawal) {
+                        (Some((expected, withdrawn)), Some(pending)) => (
+                            ResponseBody::Withdrawn {
+                                withdrawn_nl: withdrawn.as_nl(),
+                                expected_nl: expected.as_nl(),
+                                at_ms: pending.at.as_ms(),
+                            },
+                            false,
+                        ),
+                        _ => (reused(id), false),
+                    };
                 }
                 if let Some(before) = self.pump.status().withdrawal {
                     return (
@@ -389,12 +408,21 @@ impl Device {
                 let message = if had { "the staged change was discarded" } else { "nothing was staged" };
                 (ResponseBody::Done { message: message.to_owned() }, false)
             }
-            RequestBody::SetClock { pump_time_ms } => {
-                done(self.command(by, id, None, Command::SetClock { reading: PumpTime::from_ms(pump_time_ms) }))
-            }
-            RequestBody::SetAlarmThreshold { threshold_nl } => {
-                done(self.command(by, id, None, Command::SetAlarmThreshold { threshold: Volume::nl(threshold_nl) }))
-            }
+            RequestBody::SetClock { pump_time_ms, reason } => match reason_text(reason.as_deref()) {
+                Ok(reason) => {
+                    done(self.command(by, id, reason, Command::SetClock { reading: PumpTime::from_ms(pump_time_ms) }))
+                }
+                Err(body) => (body, false),
+            },
+            RequestBody::SetAlarmThreshold { threshold_nl, reason } => match reason_text(reason.as_deref()) {
+                Ok(reason) => done(self.command(
+                    by,
+                    id,
+                    reason,
+                    Command::SetAlarmThreshold { threshold: Volume::nl(threshold_nl) },
+                )),
+                Err(body) => (body, false),
+            },
             RequestBody::ClearAlarm { alarm } => match AlarmKind::parse(&alarm) {
                 Some(kind) => done(self.command(by, id, None, Command::ClearAlarm { kind })),
                 None => (refused("unknown_alarm", format!("'{alarm}' is not an alarm")), false),

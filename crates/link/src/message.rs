@@ -81,11 +81,17 @@ pub enum RequestBody {
     SetClock {
         /// Milliseconds since 1970-01-01T00:00 on the wall clock (no zone).
         pump_time_ms: i64,
+        /// The clinician's written reason, kept in the pump's log (at most 160 bytes).
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// Set the low-reservoir alarm threshold (clinician).
     SetAlarmThreshold {
         /// Nanolitres.
         threshold_nl: u64,
+        /// The clinician's written reason, kept in the pump's log (at most 160 bytes).
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// Clear an alarm (clinician).
     ClearAlarm {

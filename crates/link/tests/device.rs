@@ -353,7 +353,7 @@ mod random_sessions {
             Just(RequestBody::Stop { reason: None }),
             Just(RequestBody::Resume { reason: None }),
             Just(RequestBody::PostMriCheck {}),
-            (1u64..=5).prop_map(|ml| RequestBody::SetAlarmThreshold { threshold_nl: ml * 1_000_000 }),
+            (1u64..=5).prop_map(|ml| RequestBody::SetAlarmThreshold { threshold_nl: ml * 1_000_000, reason: None }),
         ]
     }
 
@@ -452,7 +452,7 @@ mod random_sessions {
 fn a_reused_id_never_withdraws_or_injects() {
     let mut device = device();
     let t = start().plus(itb_dose::Duration::days(10));
-    ask(&mut device, Role::Clinician, t, 5, RequestBody::SetAlarmThreshold { threshold_nl: 3_000_000 });
+    ask(&mut device, Role::Clinician, t, 5, RequestBody::SetAlarmThreshold { threshold_nl: 3_000_000, reason: None });
     // Enough other requests for the device to forget id 5; the firmware remembers it.
     for id in 100..170 {
         ask(&mut device, Role::Clinician, t, id, RequestBody::Interrogate {});
@@ -469,4 +469,25 @@ fn a_reused_id_never_withdraws_or_injects() {
     assert_eq!(refusal_code(&second), "already_withdrawn");
     let recorded = device.pump().status().withdrawal.expect("recorded until the refill");
     assert_eq!(recorded.withdrawn, before);
+}
+
+/// The device restarts between a withdrawal and its retry (its answers are volatile): the retry
+/// is answered with what the firmware recorded, not refused as a reused id.
+#[test]
+fn a_withdrawal_retried_after_a_restart_gets_what_was_recorded() {
+    let mut device = device();
+    let t = start().plus(itb_dose::Duration::days(10));
+    let first = ask(&mut device, Role::Clinician, t, 42, RequestBody::WithdrawReservoir {});
+    let ResponseBody::Withdrawn { withdrawn_nl, expected_nl, .. } = first.clone() else { panic!("{first:?}") };
+    let mut restarted = Device::new(device.pump().clone());
+    let retry = ask(
+        &mut restarted,
+        Role::Clinician,
+        t.plus(itb_dose::Duration::seconds(5)),
+        42,
+        RequestBody::WithdrawReservoir {},
+    );
+    assert_eq!(retry, first);
+    assert_eq!((withdrawn_nl, expected_nl), (18_000_000, 18_000_000));
+    assert_eq!(restarted.pump().world().reservoir().volume, Volume::ZERO);
 }

@@ -14,6 +14,10 @@ pub struct Refused {
     pub retry_at: Option<Timestamp>,
 }
 
+fn dangers(count: usize) -> String {
+    if count == 1 { "a dangerous warning".to_owned() } else { format!("{count} dangerous warnings") }
+}
+
 /// Why a workflow stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProgrammerError {
@@ -31,8 +35,11 @@ pub enum ProgrammerError {
     #[error("the pump refused ({}): {}", .0.code, .0.message)]
     Refused(Refused),
     /// The change has dangerous warnings and no written reason was given.
-    #[error("the change needs a written reason to go ahead despite {} dangerous warning(s)", .0.len())]
+    #[error("the change needs a written reason to go ahead despite {}", dangers(.0.len()))]
     NeedsOverride(Vec<Warning>),
+    /// A planned action is more dangerous now than when it was judged: its new judgement.
+    #[error("the pump changed since this was judged: read the new warning and decide again")]
+    Changed(Box<crate::Planned>),
     /// Bad input from the person (a file, a value).
     #[error("{0}")]
     Input(String),

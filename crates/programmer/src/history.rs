@@ -50,19 +50,14 @@ impl LogEntry {
         let at_pump_ms = self.pump_time_ms;
         match self.event {
             Event::Implanted => Some(DoseHistoryEvent::Implanted { at_pump_ms }),
-            Event::TherapyProgrammed {
-                max_day_ng,
-                previous_max_day_ng,
-                worst_case_day_ng,
-                previous_worst_case_day_ng,
-                ..
-            } => Some(DoseHistoryEvent::Programmed {
-                at_pump_ms,
-                from: DoseRate::ng_per_day(previous_max_day_ng),
-                to: DoseRate::ng_per_day(max_day_ng),
-                worst_from: DoseRate::ng_per_day(previous_worst_case_day_ng),
-                worst_to: DoseRate::ng_per_day(worst_case_day_ng),
-            }),
+            Event::TherapyProgrammed { max_day_ng, previous_max_day_ng, raised, .. } => {
+                Some(DoseHistoryEvent::Programmed {
+                    at_pump_ms,
+                    from: DoseRate::ng_per_day(previous_max_day_ng),
+                    to: DoseRate::ng_per_day(max_day_ng),
+                    raised,
+                })
+            }
             Event::ClockSet { before_ms, after_ms } => Some(DoseHistoryEvent::ClockSet { before_ms, after_ms }),
             Event::Stopped | Event::LowBatteryReset | Event::EndOfService | Event::MemoryError { critical: true } => {
                 Some(DoseHistoryEvent::DeliveryOff { at_pump_ms })

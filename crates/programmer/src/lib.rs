@@ -52,29 +52,63 @@ pub use status::{Alarm, PumpStatus};
 /// thousand entries; each page is [`LOG_READ_MAX`]).
 pub const HISTORY_PAGES_MAX: usize = 16;
 
-/// A staged change, reviewed: ready to show old beside new and to commit.
+/// A staged change, reviewed: ready to show old beside new and to commit. Its parts are read
+/// through methods: what is committed is exactly what was staged and reviewed here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingChange {
+    kind: ChangeKind,
+    against: PumpStatus,
+    old: PumpSide,
+    new: PumpSide,
+    review: Review,
+    patient: Patient,
+    last_increase: LastIncrease,
+    withdrawal: Option<Withdrawal>,
+    hash: Vec<u8>,
+    expires_at: Timestamp,
+}
+
+impl PendingChange {
     /// What kind of change.
-    pub kind: ChangeKind,
+    pub fn kind(&self) -> ChangeKind {
+        self.kind
+    }
     /// The pump as it was staged against.
-    pub against: PumpStatus,
+    pub fn against(&self) -> &PumpStatus {
+        &self.against
+    }
     /// The pump now, as a side of the review.
-    pub old: PumpSide,
+    pub fn before(&self) -> &PumpSide {
+        &self.old
+    }
     /// The pump after the change.
-    pub new: PumpSide,
+    pub fn after(&self) -> &PumpSide {
+        &self.new
+    }
     /// The review: figures, titration check, warnings.
-    pub review: Review,
+    pub fn review(&self) -> &Review {
+        &self.review
+    }
     /// The patient, as given for the titration check.
-    pub patient: Patient,
+    pub fn patient(&self) -> Patient {
+        self.patient
+    }
     /// What the pump's history says about the last increase.
-    pub last_increase: LastIncrease,
-    /// A refill's withdrawal, when there was one.
-    pub withdrawal: Option<Withdrawal>,
+    pub fn last_increase(&self) -> &LastIncrease {
+        &self.last_increase
+    }
+    /// A refill's withdrawal, as the pump recorded it.
+    pub fn withdrawal(&self) -> Option<Withdrawal> {
+        self.withdrawal
+    }
     /// The pump's hash of the staged change: the commit names it.
-    pub hash: Vec<u8>,
+    pub fn hash(&self) -> &[u8] {
+        &self.hash
+    }
     /// The pump discards the staged change at this instant.
-    pub expires_at: Timestamp,
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
 }
 
 /// How the person confirmed a reviewed change.
@@ -129,17 +163,40 @@ pub enum Action {
     },
     /// Resume the therapy of a stopped pump.
     Resume,
+    /// Set the low-reservoir alarm threshold.
+    SetAlarmThreshold {
+        /// The new threshold.
+        threshold: Volume,
+    },
+    /// Set the pump's clock to a wall-clock reading (local time; the pump knows no zone).
+    SetClock {
+        /// The reading.
+        reading: DateTime,
+    },
 }
 
-/// A planned action, judged: what it will do and its warning.
+/// A planned action, judged: what it will do and its warning. [`Programmer::carry_out`]
+/// judges it again against the pump as it is then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
+    action: Action,
+    warning: itb_dose::review::Warning,
+    status: PumpStatus,
+}
+
+impl Planned {
     /// The action.
-    pub action: Action,
+    pub fn action(&self) -> Action {
+        self.action
+    }
     /// Its warning (always read; a danger needs a written reason).
-    pub warning: itb_dose::review::Warning,
+    pub fn warning(&self) -> &itb_dose::review::Warning {
+        &self.warning
+    }
     /// The pump when it was planned.
-    pub status: PumpStatus,
+    pub fn status(&self) -> &PumpStatus {
+        &self.status
+    }
 }
 
 /// What a carried-out action did.
@@ -220,6 +277,20 @@ fn answer_name(answer: &ResponseBody) -> &'static str {
         ResponseBody::PtmStatus { .. } => "a PTM status",
         ResponseBody::Refused { .. } => "a refusal",
     }
+}
+
+/// A wall-clock reading as the pump's clock holds it, or why it cannot.
+fn pump_reading(reading: DateTime) -> Result<itb_pump::PumpTime, ProgrammerError> {
+    let time = itb_pump::PumpTime::from_civil(reading);
+    if !time.is_settable() {
+        return Err(ProgrammerError::Input(format!(
+            "{} is outside the pump's clock range: give a reading from {} up to, not including, {}",
+            itb_dose::text::civil_date_time(reading),
+            itb_pump::PumpTime::EARLIEST.to_people(),
+            itb_pump::PumpTime::END.to_people()
+        )));
+    }
+    Ok(time)
 }
 
 /// Sends one request with `id` and reads the answer (the shared step of the programmer and the
@@ -373,8 +444,9 @@ impl<L: PumpLink> Programmer<L> {
                 PumpSide {
                     reservoir: Volume::nl(*fill_nl),
                     concentration: Concentration::ng_per_ml(*concentration_ng_per_ml),
-                    // New drug: its stability runs from the refill.
+                    // New drug: its stability runs from the refill, and the pump delivers again.
                     filled_at: None,
+                    delivering: status::delivers(against.state),
                     ..against.side()
                 },
             ),
@@ -454,7 +526,13 @@ impl<L: PumpLink> Programmer<L> {
         concentration: Concentration,
         bridge: bool,
     ) -> Review {
-        let new = PumpSide { reservoir: fill, concentration, filled_at: None, ..status.side() };
+        let new = PumpSide {
+            reservoir: fill,
+            concentration,
+            filled_at: None,
+            delivering: status::delivers(status.state),
+            ..status.side()
+        };
         let history = History { last_increase: LastIncrease::Known(None), off: titrate::DeliveryOff::default() };
         let inputs = self.review_inputs(ChangeKind::Refill { bridge }, status, new, Patient::default(), history, None);
         review::review(&inputs)
@@ -500,7 +578,18 @@ impl<L: PumpLink> Programmer<L> {
             ResponseBody::Staged(staged) => staged,
             other => return Err(unexpected("stage_refill", &other)),
         };
-        let history = History { last_increase: LastIncrease::Known(None), off: titrate::DeliveryOff::default() };
+        // A refill restarts delivery from when the reservoir ran dry: the empty-reservoir alarm
+        // or the withdrawal, whichever came first.
+        let against = PumpStatus::from_wire(&staged.against, &self.policy)?;
+        let empty_alarm = against.alarms.iter().find(|a| a.kind == AlarmKind::EmptyReservoir).map(|a| a.raised_at);
+        let dry_since = [empty_alarm, against.withdrawal.map(|w| w.at)].into_iter().flatten().min();
+        let off = titrate::DeliveryOff {
+            for_: dry_since.map(|since| {
+                Duration::ms(u64::try_from(against.at.duration_since(since).as_millis().max(0)).unwrap_or(0))
+            }),
+            last_delivered_day: Some(against.figures.max_day),
+        };
+        let history = History { last_increase: LastIncrease::Known(None), off };
         self.pending(&staged, Patient::default(), history)
     }
 
@@ -581,69 +670,73 @@ impl<L: PumpLink> Programmer<L> {
         self.done("clear_alarm", RequestBody::ClearAlarm { alarm: alarm.as_str().to_owned() }).await
     }
 
-    /// Sets the pump's clock to a wall-clock reading (local time; the pump knows no zone).
-    ///
-    /// # Errors
-    /// The link; the pump's refusal (a reading outside 2000-2099).
-    pub async fn set_clock(&mut self, reading: DateTime) -> Result<String, ProgrammerError> {
-        let pump_time_ms = jiff::tz::TimeZone::UTC
-            .to_ambiguous_timestamp(reading)
-            .compatible()
-            .map_err(|_| ProgrammerError::Input(format!("{reading} cannot be placed on the calendar")))?
-            .as_millisecond();
-        self.done("set_clock", RequestBody::SetClock { pump_time_ms }).await
-    }
-
-    /// Sets the low-reservoir alarm threshold.
-    ///
-    /// # Errors
-    /// The link; the pump's refusal (outside the reservoir).
-    pub async fn set_alarm_threshold(&mut self, threshold: Volume) -> Result<String, ProgrammerError> {
-        self.done("set_alarm_threshold", RequestBody::SetAlarmThreshold { threshold_nl: threshold.as_nl() }).await
-    }
-
-    /// Plans a clinician's action that delivers drug at once or restarts delivery (a single
-    /// bolus, a priming bolus, resuming a stopped pump) and judges it with `itb-dose`'s rules:
-    /// nothing is sent until [`carry_out`](Programmer::carry_out).
-    ///
-    /// # Errors
-    /// The link.
-    pub async fn plan(&mut self, action: Action) -> Result<Planned, ProgrammerError> {
+    /// Judges `action` against the pump as it is now.
+    async fn judge(&mut self, action: Action) -> Result<Planned, ProgrammerError> {
         let status = self.interrogate().await?;
         let daily = status.figures.max_day;
+        let profile = itb_dose::DeviceProfile::built_in(&status.profile).ok();
         let warning = match action {
             Action::SingleBolus { dose, over } => {
                 review::clinician_bolus(review::ClinicianBolus::Single { dose, over }, daily)
             }
             Action::Prime { catheter_only } => {
                 // The volume the pump will push: the catheter alone, or with the pump's tubing.
-                let tubing = itb_dose::DeviceProfile::built_in(&status.profile)
-                    .map_or(Volume::ZERO, |profile| profile.fluid_path.pump_tubing.value);
+                let tubing = profile.as_ref().map_or(Volume::ZERO, |p| p.fluid_path.pump_tubing.value);
                 let volume = if catheter_only { status.dead_volume.saturating_sub(tubing) } else { status.dead_volume };
                 let drug = status.concentration.mass_in(volume, itb_dose::Rounding::Down).unwrap_or(Mass::ZERO);
-                let rate = itb_dose::DeviceProfile::built_in(&status.profile)
-                    .map_or(itb_dose::VolumeRate::ZERO, |profile| profile.rates.priming.value);
+                let rate = profile.as_ref().map_or(itb_dose::VolumeRate::ZERO, |p| p.rates.priming.value);
                 let duration = rate.time_to_move(volume, itb_dose::Rounding::Up).unwrap_or(Duration::ZERO);
                 review::clinician_bolus(review::ClinicianBolus::Priming { volume, drug, rate, duration }, daily)
             }
             Action::Resume => {
+                if status.state != DeliveryState::Stopped {
+                    return Err(ProgrammerError::Input(
+                        "the pump is not stopped: there is nothing to resume (interrogate it to see what it does)"
+                            .to_owned(),
+                    ));
+                }
                 let history = self.history(&status).await?;
                 review::resume_warning(history.off, daily)
+            }
+            Action::SetAlarmThreshold { threshold } => {
+                review::alarm_threshold_change(status.alarm_threshold, threshold, status.figures.daily_volume)
+            }
+            Action::SetClock { reading } => {
+                let target = pump_reading(reading)?;
+                review::clock_setting(target.as_ms().saturating_sub(status.pump_time_ms), status.prescription.as_ref())
             }
         };
         Ok(Planned { action, warning, status })
     }
 
-    /// Carries out a planned action. A dangerous one needs [`Confirmation::Override`] (its
+    /// Plans a clinician's action that delivers drug at once, restarts delivery or moves what
+    /// the refill dates or the schedule hang on (a single bolus, a priming bolus, resuming a
+    /// stopped pump, the alarm threshold, the clock) and judges it with `itb-dose`'s rules:
+    /// nothing is sent until [`carry_out`](Programmer::carry_out).
+    ///
+    /// # Errors
+    /// The link; [`ProgrammerError::Input`] for a clock reading the pump cannot hold.
+    pub async fn plan(&mut self, action: Action) -> Result<Planned, ProgrammerError> {
+        self.judge(action).await
+    }
+
+    /// Carries out a planned action: judges it again against the pump as it is now (if it has
+    /// become more dangerous since it was read, nothing is sent and the new judgement comes back
+    /// as [`ProgrammerError::Changed`]); a dangerous one needs [`Confirmation::Override`] (its
     /// reason is kept in the pump's log); a "yes" never passes it.
     ///
     /// # Errors
-    /// [`ProgrammerError::NeedsOverride`] (nothing was sent); the pump's refusal; the link.
+    /// [`ProgrammerError::NeedsOverride`] or [`ProgrammerError::Changed`] (nothing was sent); the
+    /// pump's refusal; the link.
     pub async fn carry_out(&mut self, planned: &Planned, confirmation: Confirmation) -> Result<Done, ProgrammerError> {
+        let now = self.judge(planned.action).await?;
+        if now.warning.severity > planned.warning.severity {
+            return Err(ProgrammerError::Changed(Box::new(now)));
+        }
         let reason = match confirmation {
             Confirmation::Override(reason) => Some(reason.to_string()),
-            Confirmation::Reviewed if planned.warning.needs_override() => {
-                return Err(ProgrammerError::NeedsOverride(vec![planned.warning.clone()]));
+            Confirmation::Reviewed if now.warning.needs_override() || planned.warning.needs_override() => {
+                return Err(ProgrammerError::NeedsOverride(vec![now.warning.clone()]));
             }
             Confirmation::Reviewed => None,
         };
@@ -653,6 +746,12 @@ impl<L: PumpLink> Programmer<L> {
             }
             Action::Prime { catheter_only } => RequestBody::PrimingBolus { catheter_only, reason },
             Action::Resume => RequestBody::Resume { reason },
+            Action::SetAlarmThreshold { threshold } => {
+                RequestBody::SetAlarmThreshold { threshold_nl: threshold.as_nl(), reason }
+            }
+            Action::SetClock { reading } => {
+                RequestBody::SetClock { pump_time_ms: pump_reading(reading)?.as_ms(), reason }
+            }
         };
         match self.ask(body).await? {
             ResponseBody::BolusStarted { dose_ng, ends_at_ms } => {

@@ -136,7 +136,7 @@ impl PumpStatus {
             reservoir: Volume::nl(info.reservoir_nl),
             alarm_threshold: Volume::nl(info.alarm_threshold_nl),
             filled_at: Some(filled_at),
-            delivering: delivers(state),
+            delivering: delivers(state) && info.reservoir_nl > 0,
         };
         Ok(Self {
             at,
@@ -189,7 +189,7 @@ impl PumpStatus {
             reservoir: self.reservoir,
             alarm_threshold: self.alarm_threshold,
             filled_at: Some(self.filled_at),
-            delivering: delivers(self.state),
+            delivering: delivers(self.state) && !self.reservoir.is_zero(),
         }
     }
 }

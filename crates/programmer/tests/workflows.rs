@@ -14,8 +14,19 @@ fn reason(text: &str) -> Confirmation {
     Confirmation::Override(OverrideReason::parse(text).expect("a reason"))
 }
 
+/// Plans and carries out a setting, with a reason when its warning needs one.
+async fn act(programmer: &mut itb_programmer::Programmer<itb_programmer::MemoryLink>, action: Action) {
+    let planned = programmer.plan(action).await.expect("planned");
+    let confirmation = if planned.warning().needs_override() {
+        reason("a test of this setting, intended")
+    } else {
+        Confirmation::Reviewed
+    };
+    programmer.carry_out(&planned, confirmation).await.expect("done");
+}
+
 fn codes(change: &itb_programmer::PendingChange) -> Vec<WarningCode> {
-    change.review.warnings.iter().map(|w| w.code).collect()
+    change.review().warnings.iter().map(|w| w.code).collect()
 }
 
 const SPINAL_ADULT: Patient = Patient { origin: Some(Origin::Spinal), age_years: Some(45) };
@@ -38,8 +49,8 @@ fn a_refill_declined_after_the_withdrawal_leaves_the_truth_in_the_log() {
         assert_eq!((withdrawal.withdrawn, withdrawal.expected), (Volume::ml(14), Volume::ml(14)));
         assert!(!withdrawal.gap.stops_the_refill());
         let staged = programmer.stage_refill(fill, drug, true).await.expect("staged");
-        assert_eq!(staged.new.reservoir, fill);
-        assert_eq!(staged.withdrawal, Some(withdrawal), "the gap comes from what the pump recorded");
+        assert_eq!(staged.after().reservoir, fill);
+        assert_eq!(staged.withdrawal(), Some(withdrawal), "the gap comes from what the pump recorded");
         // The nurse declines.
         programmer.discard().await.expect("discarded");
         let after = programmer.interrogate().await.expect("status");
@@ -97,7 +108,7 @@ fn a_rate_entered_per_hour_needs_a_written_reason_not_yes() {
     block(async {
         let mut programmer = bench.programmer();
         let change = programmer.stage_therapy(&flex, Patient::default()).await.expect("staged");
-        assert!(change.review.needs_override());
+        assert!(change.review().needs_override());
         assert!(codes(&change).contains(&WarningCode::PerHourSuspected), "{:?}", codes(&change));
         let refused = programmer.commit(&change, Confirmation::Reviewed).await;
         assert!(
@@ -134,19 +145,19 @@ fn the_titration_check_reads_the_pumps_history_as_data() {
     block(async {
         let mut programmer = bench.programmer();
         let first = programmer.stage_therapy(&dose(440), SPINAL_ADULT).await.expect("staged");
-        assert_eq!(first.last_increase, LastIncrease::Known(None));
-        assert!(!first.review.needs_override(), "{:?}", first.review.warnings);
+        assert_eq!(*first.last_increase(), LastIncrease::Known(None));
+        assert!(!first.review().needs_override(), "{:?}", first.review().warnings);
         programmer.commit(&first, Confirmation::Reviewed).await.expect("within the guideline");
         // The clock is set back an hour (the end of summer time) two hours later.
         bench.wait(Duration::hours(2));
         let status = programmer.interrogate().await.expect("status");
         let back = status.pump_clock.checked_sub(jiff::Span::new().hours(1)).expect("an hour back");
-        programmer.set_clock(back).await.expect("clock set");
+        act(&mut programmer, Action::SetClock { reading: back }).await;
         // 23 hours after the increase (22 on the pump's clock): too soon.
         bench.wait(Duration::hours(21));
         let soon = programmer.stage_therapy(&dose(480), SPINAL_ADULT).await.expect("staged");
-        assert_eq!(soon.last_increase, LastIncrease::Known(Some(Duration::hours(23))));
-        assert_eq!(soon.review.warnings[0].code, WarningCode::IncreaseTooSoon);
+        assert_eq!(*soon.last_increase(), LastIncrease::Known(Some(Duration::hours(23))));
+        assert_eq!(soon.review().warnings[0].code, WarningCode::IncreaseTooSoon);
         assert!(matches!(
             programmer.commit(&soon, Confirmation::Reviewed).await,
             Err(ProgrammerError::NeedsOverride(_))
@@ -155,8 +166,8 @@ fn the_titration_check_reads_the_pumps_history_as_data() {
         // 24 h 30 min after it (23 h 30 min on the pump's clock): allowed.
         bench.wait(Duration::minutes(90));
         let later = programmer.stage_therapy(&dose(480), SPINAL_ADULT).await.expect("staged");
-        assert_eq!(later.last_increase, LastIncrease::Known(None));
-        assert!(!later.review.needs_override(), "{:?}", later.review.warnings);
+        assert_eq!(*later.last_increase(), LastIncrease::Known(None));
+        assert!(!later.review().needs_override(), "{:?}", later.review().warnings);
         programmer.commit(&later, Confirmation::Reviewed).await.expect("committed");
     });
 }
@@ -171,7 +182,7 @@ fn a_titration_check_that_cannot_run_stops_the_increase() {
         let mut programmer = bench.programmer();
         for round in 0..1_100u64 {
             let threshold = if round % 2 == 0 { Volume::ml(3) } else { Volume::ml(2) };
-            programmer.set_alarm_threshold(threshold).await.expect("threshold set");
+            act(&mut programmer, Action::SetAlarmThreshold { threshold }).await;
         }
         let capacity = bench.pump(|p| p.log().capacity() as u64);
         assert!(bench.pump(|p| p.log().next_seq()) > capacity + 1, "the ring has wrapped");
@@ -179,8 +190,8 @@ fn a_titration_check_that_cannot_run_stops_the_increase() {
             .stage_therapy(&prescription(&CONTINUOUS_400_PTM.replace("400", "440")), SPINAL_ADULT)
             .await
             .expect("staged");
-        assert!(matches!(change.last_increase, LastIncrease::Unknown(_)), "{:?}", change.last_increase);
-        assert_eq!(change.review.warnings[0].code, WarningCode::TitrationHistoryUnknown);
+        assert!(matches!(change.last_increase(), LastIncrease::Unknown(_)), "{:?}", change.last_increase());
+        assert_eq!(change.review().warnings[0].code, WarningCode::TitrationHistoryUnknown);
         assert!(matches!(
             programmer.commit(&change, Confirmation::Reviewed).await,
             Err(ProgrammerError::NeedsOverride(_))
@@ -206,7 +217,7 @@ fn a_staged_change_is_stale_when_anything_it_showed_has_changed() {
         }),
         ("threshold", |bench| {
             block(async {
-                bench.programmer().set_alarm_threshold(Volume::ml(3)).await.expect("set");
+                act(&mut bench.programmer(), Action::SetAlarmThreshold { threshold: Volume::ml(3) }).await;
             })
         }),
         ("clock", |bench| {
@@ -214,7 +225,7 @@ fn a_staged_change_is_stale_when_anything_it_showed_has_changed() {
                 let mut programmer = bench.programmer();
                 let status = programmer.interrogate().await.expect("status");
                 let reading = status.pump_clock.checked_add(jiff::Span::new().minutes(2)).expect("reading");
-                programmer.set_clock(reading).await.expect("set");
+                act(&mut programmer, Action::SetClock { reading }).await;
             })
         }),
         ("alarm", |bench| {
@@ -297,8 +308,8 @@ fn boluses_and_restarts_are_confirmed_and_dangerous_ones_need_a_reason() {
         let mut programmer = bench.programmer();
         // Priming a full catheter would push its whole content into the spinal fluid.
         let prime = programmer.plan(Action::Prime { catheter_only: false }).await.expect("planned");
-        assert_eq!(prime.warning.severity, Severity::Danger);
-        assert!(prime.warning.sentence.contains("EMPTY catheter"), "{}", prime.warning.sentence);
+        assert_eq!(prime.warning().severity, Severity::Danger);
+        assert!(prime.warning().sentence.contains("EMPTY catheter"), "{}", prime.warning().sentence);
         assert!(matches!(
             programmer.carry_out(&prime, Confirmation::Reviewed).await,
             Err(ProgrammerError::NeedsOverride(_))
@@ -309,7 +320,7 @@ fn boluses_and_restarts_are_confirmed_and_dangerous_ones_need_a_reason() {
             .plan(Action::SingleBolus { dose: itb_dose::Mass::micrograms(50), over: Duration::minutes(10) })
             .await
             .expect("planned");
-        assert_eq!(small.warning.severity, Severity::Caution);
+        assert_eq!(small.warning().severity, Severity::Caution);
         assert!(matches!(programmer.carry_out(&small, Confirmation::Reviewed).await, Ok(Done::Bolus(_))));
         // Stopped for two days, then resumed: a danger (tolerance falls).
         programmer
@@ -318,9 +329,9 @@ fn boluses_and_restarts_are_confirmed_and_dangerous_ones_need_a_reason() {
             .expect("stopped");
         bench.wait(Duration::days(2));
         let resume = programmer.plan(Action::Resume).await.expect("planned");
-        assert_eq!(resume.warning.code, WarningCode::DeliveryRestarts);
-        assert_eq!(resume.warning.severity, Severity::Danger);
-        assert!(resume.warning.sentence.contains("after 2 days off"), "{}", resume.warning.sentence);
+        assert_eq!(resume.warning().code, WarningCode::DeliveryRestarts);
+        assert_eq!(resume.warning().severity, Severity::Danger);
+        assert!(resume.warning().sentence.contains("after 2 days off"), "{}", resume.warning().sentence);
         assert!(matches!(
             programmer.carry_out(&resume, Confirmation::Reviewed).await,
             Err(ProgrammerError::NeedsOverride(_))
@@ -335,6 +346,67 @@ fn boluses_and_restarts_are_confirmed_and_dangerous_ones_need_a_reason() {
         bench.wait(Duration::days(3));
         let change = programmer.stage_therapy(&prescription(CONTINUOUS_400_PTM), SPINAL_ADULT).await.expect("staged");
         assert!(codes(&change).contains(&WarningCode::DeliveryRestarts), "{:?}", codes(&change));
-        assert!(change.review.needs_override());
+        assert!(change.review().needs_override());
+    });
+}
+
+/// Judged again when carried out: a resume read after 23 hours off, carried out after 25, is
+/// not sent ("yes" was given for a caution that has become a danger).
+#[test]
+fn a_planned_action_that_became_more_dangerous_is_not_sent() {
+    let bench = Bench::new(CONTINUOUS_400_PTM);
+    bench.wait(Duration::days(2));
+    block(async {
+        let mut programmer = bench.programmer();
+        programmer
+            .stop(&OverrideReason::parse("infection: catheter to be removed").expect("reason"))
+            .await
+            .expect("stopped");
+        bench.wait(Duration::hours(23));
+        let resume = programmer.plan(Action::Resume).await.expect("planned");
+        assert_eq!(resume.warning().severity, Severity::Caution, "{}", resume.warning().sentence);
+        bench.wait(Duration::hours(2));
+        match programmer.carry_out(&resume, Confirmation::Reviewed).await {
+            Err(ProgrammerError::Changed(now)) => assert_eq!(now.warning().severity, Severity::Danger),
+            other => panic!("expected the change to be caught, got {other:?}"),
+        }
+        assert_eq!(bench.pump(|p| p.status().state), itb_pump::DeliveryState::Stopped);
+    });
+}
+
+/// Raising six weekdays counts as an increase for the 24-hour rule, though the largest day does
+/// not change; and a threshold that leaves hours, not days, needs a reason.
+#[test]
+fn weekday_increases_count_and_a_short_alarm_warning_needs_a_reason() {
+    let weekly = |weekday: u64, saturday: u64| {
+        let mut text = String::from("mode = \"flex\"\n");
+        for day in itb_dose::prescription::WEEKDAYS {
+            let micrograms = if day == "saturday" { saturday } else { weekday };
+            text.push_str(&format!("[[flex.{day}]]\nstart = \"00:00\"\nrate = \"{micrograms} micrograms/day\"\n"));
+        }
+        prescription(&text)
+    };
+    let bench = Bench::new(CONTINUOUS_400_PTM);
+    bench.wait(Duration::days(2));
+    block(async {
+        let mut programmer = bench.programmer();
+        let first = programmer.stage_therapy(&weekly(400, 600), SPINAL_ADULT).await.expect("staged");
+        programmer.commit(&first, reason("weekend physiotherapy, plan agreed in clinic")).await.expect("committed");
+        bench.wait(Duration::days(2));
+        let rise = programmer.stage_therapy(&weekly(480, 600), SPINAL_ADULT).await.expect("staged");
+        assert!(!rise.review().needs_override(), "{:?}", codes(&rise));
+        programmer.commit(&rise, Confirmation::Reviewed).await.expect("committed");
+        bench.wait(Duration::minutes(1));
+        let again = programmer.stage_therapy(&weekly(520, 600), SPINAL_ADULT).await.expect("staged");
+        assert!(codes(&again).contains(&WarningCode::IncreaseTooSoon), "{:?}", codes(&again));
+        programmer.discard().await.expect("discarded");
+        let threshold =
+            programmer.plan(Action::SetAlarmThreshold { threshold: Volume::nl(1_000) }).await.expect("planned");
+        assert_eq!(threshold.warning().code, WarningCode::AlarmThreshold);
+        assert!(matches!(
+            programmer.carry_out(&threshold, Confirmation::Reviewed).await,
+            Err(ProgrammerError::NeedsOverride(_))
+        ));
+        assert_eq!(bench.pump(|p| p.status().alarm_threshold), Volume::ml(2));
     });
 }

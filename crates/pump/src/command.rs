@@ -269,11 +269,17 @@ pub enum RefusalCode {
     ClockOutOfRange,
     /// A request id its sender already used for another command.
     RequestIdReused,
+    /// A bolus of no drug (it would stop the therapy while it runs).
+    BolusEmpty,
+    /// A bolus longer than the longest.
+    BolusTooLong,
+    /// Resume asked of a pump that is not stopped.
+    NotStopped,
 }
 
 impl RefusalCode {
     /// Every code, in order.
-    pub const ALL: [RefusalCode; 24] = [
+    pub const ALL: [RefusalCode; 27] = [
         RefusalCode::RateAboveMax,
         RefusalCode::RateBelowMin,
         RefusalCode::BolusAboveMax,
@@ -298,6 +304,9 @@ impl RefusalCode {
         RefusalCode::RequestIdMissing,
         RefusalCode::ClockOutOfRange,
         RefusalCode::RequestIdReused,
+        RefusalCode::BolusEmpty,
+        RefusalCode::BolusTooLong,
+        RefusalCode::NotStopped,
     ];
 
     /// The code used in logs and on the wire.
@@ -327,6 +336,9 @@ impl RefusalCode {
             RefusalCode::RequestIdMissing => "request_id_missing",
             RefusalCode::ClockOutOfRange => "clock_out_of_range",
             RefusalCode::RequestIdReused => "request_id_reused",
+            RefusalCode::BolusEmpty => "bolus_empty",
+            RefusalCode::BolusTooLong => "bolus_too_long",
+            RefusalCode::NotStopped => "not_stopped",
         }
     }
     /// Why, in a few words for people: `the reservoir is empty`.
@@ -356,6 +368,9 @@ impl RefusalCode {
             RefusalCode::RequestIdMissing => "a dose command without a request id",
             RefusalCode::ClockOutOfRange => "a clock reading outside 2000 to 2099",
             RefusalCode::RequestIdReused => "a request id already used for another command",
+            RefusalCode::BolusEmpty => "a bolus of no drug",
+            RefusalCode::BolusTooLong => "a bolus longer than the pump's longest",
+            RefusalCode::NotStopped => "the pump is not stopped",
         }
     }
     /// Who is to blame.

@@ -48,6 +48,9 @@ pub enum Event {
         worst_case_day_ng: u64,
         /// The same of the therapy it replaced, nanograms (0 at implant).
         previous_worst_case_day_ng: u64,
+        /// Some day of the week, or the worst case with every PTM bolus, gets more drug than
+        /// under the therapy it replaced: an increase, for the rule of one in 24 hours.
+        raised: bool,
         /// Who programmed it (the implant's own programming is [`Actor::Implant`]).
         by: Actor,
     },
@@ -505,6 +508,7 @@ mod tests {
             previous_max_day_ng: 400_000,
             worst_case_day_ng: 440_123,
             previous_worst_case_day_ng: 400_000,
+            raised: true,
             by,
         };
         let examples = [
@@ -517,6 +521,7 @@ mod tests {
                     previous_max_day_ng: 0,
                     worst_case_day_ng: 400_000,
                     previous_worst_case_day_ng: 0,
+                    raised: true,
                     by: Actor::Implant,
                 },
                 "therapy 1 programmed at implant: periodic bolus, up to 400 micrograms a day",

@@ -58,6 +58,7 @@ pub enum SnapshotError {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Envelope {
     version: u32,
     crc32: u32,

@@ -133,6 +133,7 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
                 previous_max_day_ng: 0,
                 worst_case_day_ng: 400_000,
                 previous_worst_case_day_ng: 0,
+                raised: true,
                 by: Actor::Implant,
             },
             Event::TherapyProgrammed {
@@ -142,6 +143,7 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
                 previous_max_day_ng: 400_000,
                 worst_case_day_ng: 300_000,
                 previous_worst_case_day_ng: 400_000,
+                raised: false,
                 by: Actor::Clinician,
             },
             Event::TherapyProgrammed {
@@ -151,6 +153,7 @@ fn a_new_therapy_is_logged_with_its_mode_its_dose_the_dose_it_replaced_and_who()
                 previous_max_day_ng: 300_000,
                 worst_case_day_ng: 250_000,
                 previous_worst_case_day_ng: 300_000,
+                raised: false,
                 by: Actor::Simulator,
             },
         ]
@@ -819,4 +822,26 @@ fn an_implant_with_an_implausible_clock_is_refused() {
         .expect_err("refused");
         assert_eq!(refused.code, RefusalCode::ClockOutOfRange);
     }
+}
+
+/// A bolus runs in place of the therapy: one of no drug, or longer than a day, would be a stop
+/// in disguise; resuming a pump that is not stopped is refused (it would log a resume that did
+/// nothing).
+#[test]
+fn an_empty_or_endless_bolus_and_a_needless_resume_are_refused() {
+    let mut pump = implant(continuous(400), 20, 2000);
+    let t = start().plus(Duration::hours(2));
+    let refused = |pump: &mut itb_pump::Pump, id: u64, command: Command| {
+        pump.handle(t, request(id, command)).expect_err("refused").code
+    };
+    let empty = Command::SingleBolus { dose: Mass::ZERO, duration: Duration::minutes(10), then_stop: false };
+    assert_eq!(refused(&mut pump, 1, empty), RefusalCode::BolusEmpty);
+    let week = Command::SingleBolus { dose: Mass::micrograms(1), duration: Duration::days(7), then_stop: false };
+    assert_eq!(refused(&mut pump, 2, week), RefusalCode::BolusTooLong);
+    assert_eq!(refused(&mut pump, 3, Command::Resume), RefusalCode::NotStopped);
+    assert_eq!(pump.status().state, itb_pump::DeliveryState::Therapy);
+    assert_eq!(pump.log().count(EventKind::Resumed), 0);
+    // A day is the longest.
+    let day = Command::SingleBolus { dose: Mass::micrograms(400), duration: Duration::DAY, then_stop: false };
+    assert!(pump.handle(t, request(4, day)).is_ok());
 }

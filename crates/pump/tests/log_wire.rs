@@ -47,6 +47,7 @@ fn each_kind_of_entry_has_its_deliberate_shape() {
                 previous_max_day_ng: 400_000,
                 worst_case_day_ng: 540_000,
                 previous_worst_case_day_ng: 400_000,
+                raised: true,
                 by: Actor::Clinician,
             },
             tagged(
@@ -58,6 +59,7 @@ fn each_kind_of_entry_has_its_deliberate_shape() {
                     ("previous_max_day_ng", int(400_000)),
                     ("worst_case_day_ng", int(540_000)),
                     ("previous_worst_case_day_ng", int(400_000)),
+                    ("raised", Value::Bool(true)),
                     ("by", text("clinician")),
                 ],
             ),

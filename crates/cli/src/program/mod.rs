@@ -38,7 +38,7 @@ pub const EXIT_CODES: &str = "Exit codes:
   1  refused by the pump, the pump could not be reached, or bad input (nothing was changed)
   2  the command line is wrong (a flag or value; see the message)
   3  refill stopped: the volume withdrawn differs from the expected by more than the pump allows
-  4  not confirmed, or a dangerous warning needs --override \"reason\" (the old therapy runs)
+  4  not confirmed, or a dangerous warning needs a written reason: --override \"reason\" (--reason for stop, resume, bolus, prime and settings); nothing was changed
   5  the link dropped during a commit: interrogate the pump to see which settings run
   6  the old drug was withdrawn but the refill was not completed: the reservoir is EMPTY; refill before the patient leaves";
 
@@ -79,10 +79,10 @@ pub enum ProgramCommand {
     /// Read the pump's event log.
     Log {
         /// From this sequence number.
-        #[arg(long, default_value = "1")]
+        #[arg(long, default_value = "1", value_name = "SEQ")]
         from: u64,
         /// At most this many entries (at most 256).
-        #[arg(long, default_value = "50")]
+        #[arg(long, default_value = "50", value_name = "N")]
         max: u16,
     },
     /// Program a new therapy from a prescription file (TOML): staged, reviewed old beside new,
@@ -128,20 +128,35 @@ pub enum ProgramCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Set the pump's clock to local time.
+    /// Set the pump's clock to local time (confirmed: flex steps and periodic boluses move with
+    /// it; more than 2 hours needs --reason).
     SetClock {
         /// The reading (YYYY-MM-DDTHH:MM); default: now in --tz.
         #[arg(long, value_name = "LOCAL")]
         to: Option<String>,
+        /// Why, in words, kept in the pump's log.
+        #[arg(long, value_name = "REASON")]
+        reason: Option<String>,
+        /// Set it without asking.
+        #[arg(long)]
+        yes: bool,
     },
-    /// Set the low-reservoir alarm threshold, mL.
+    /// Set the low-reservoir alarm threshold, mL (confirmed: the alarm and refill dates move;
+    /// lowering it below 3 days' volume needs --reason).
     SetAlarmThreshold {
         /// mL.
         ml: String,
+        /// Why, in words, kept in the pump's log.
+        #[arg(long, value_name = "REASON")]
+        reason: Option<String>,
+        /// Set it without asking.
+        #[arg(long)]
+        yes: bool,
     },
-    /// Clear (silence) an alarm whose cause has gone, e.g. motor_stall.
+    /// Clear (silence) an alarm whose cause has gone.
     ClearAlarm {
-        /// The alarm.
+        /// The alarm: low_reservoir, empty_reservoir, elective_replacement_indicator,
+        /// end_of_service, motor_stall, critical_memory_error, memory_error, low_battery_reset.
         alarm: String,
     },
     /// Stop delivery (dangerous: withdrawal can follow; never before an MRI scan).
@@ -393,7 +408,7 @@ async fn review_and_commit(
         print!("{}", people.review(change));
         let _ = std::io::stdout().flush();
     }
-    let uncovered = change.review.dangers().filter(|w| !covered.contains(&w.code)).count();
+    let uncovered = change.review().dangers().filter(|w| !covered.contains(&w.code)).count();
     let reason = match reason {
         Some(reason) => Some(reason),
         None if uncovered > 0 && !flow.json && !yes => ask_reason(),
@@ -484,8 +499,6 @@ enum Parsed {
     Log { from: u64, max: u16 },
     Prescribe { prescription: itb_dose::Prescription, patient: Patient, reason: Option<OverrideReason>, yes: bool },
     Refill(RefillRequest),
-    SetClock(jiff::civil::DateTime),
-    SetAlarmThreshold(Volume),
     ClearAlarm(itb_pump::AlarmKind),
     Stop { reason: Option<OverrideReason>, yes: bool },
     Act { action: Action, reason: Option<OverrideReason>, yes: bool },
@@ -537,15 +550,25 @@ impl Parsed {
                     yes,
                 })
             }
-            ProgramCommand::SetClock { to } => Parsed::SetClock(match to {
-                Some(text) => text.parse::<jiff::civil::DateTime>().map_err(|_| {
-                    CliError::flag("--to", format!("'{text}' is not a local date-time YYYY-MM-DDTHH:MM"))
-                })?,
-                None => people.zone.to_datetime(jiff::Timestamp::now()),
-            }),
-            ProgramCommand::SetAlarmThreshold { ml } => Parsed::SetAlarmThreshold(
-                Volume::parse_implied(&ml).map_err(|e| CliError(format!("the threshold: {e}")))?,
-            ),
+            ProgramCommand::SetClock { to, reason: text, yes } => Parsed::Act {
+                action: Action::SetClock {
+                    reading: match to {
+                        Some(text) => text.parse::<jiff::civil::DateTime>().map_err(|_| {
+                            CliError::flag("--to", format!("'{text}' is not a local date-time YYYY-MM-DDTHH:MM"))
+                        })?,
+                        None => people.zone.to_datetime(jiff::Timestamp::now()),
+                    },
+                },
+                reason: reason("--reason", text.as_ref())?,
+                yes,
+            },
+            ProgramCommand::SetAlarmThreshold { ml, reason: text, yes } => Parsed::Act {
+                action: Action::SetAlarmThreshold {
+                    threshold: Volume::parse_implied(&ml).map_err(|e| CliError(format!("the threshold: {e}")))?,
+                },
+                reason: reason("--reason", text.as_ref())?,
+                yes,
+            },
             ProgramCommand::ClearAlarm { alarm } => {
                 let kind = itb_pump::AlarmKind::parse(&alarm).ok_or_else(|| {
                     let known: Vec<&str> = itb_pump::AlarmKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -563,7 +586,14 @@ impl Parsed {
             ProgramCommand::Bolus { dose, minutes, reason: text, yes } => Parsed::Act {
                 action: Action::SingleBolus {
                     dose: Mass::parse_implied(&dose).map_err(|e| CliError::flag("--dose", e))?,
-                    over: Duration::minutes(minutes),
+                    over: if (1..=1_440).contains(&minutes) {
+                        Duration::minutes(minutes)
+                    } else {
+                        return Err(CliError::flag(
+                            "--minutes",
+                            format!("{minutes} is not a bolus duration; give 1 to 1440 minutes (a day)"),
+                        ));
+                    },
                 },
                 reason: reason("--reason", text.as_ref())?,
                 yes,
@@ -623,8 +653,6 @@ async fn run(
             }
         }
         Parsed::Refill(request) => refill(programmer, people, json, request).await?,
-        Parsed::SetClock(reading) => simple(programmer.set_clock(reading).await),
-        Parsed::SetAlarmThreshold(threshold) => simple(programmer.set_alarm_threshold(threshold).await),
         Parsed::ClearAlarm(kind) => simple(programmer.clear_alarm(kind).await),
         Parsed::Stop { reason, yes } => {
             let Some(reason) = reason else {
@@ -683,7 +711,7 @@ async fn act(
         Ok(planned) => planned,
         Err(error) => return failure(people, &error, json),
     };
-    let warnings = [planned.warning.clone()];
+    let warnings = [planned.warning().clone()];
     let mut value = json!({"warnings": render::warnings_json(&warnings)});
     let mut text = people.warnings(&warnings);
     if !json {
@@ -693,7 +721,7 @@ async fn act(
     }
     let reason = match reason {
         Some(reason) => Some(reason),
-        None if planned.warning.needs_override() && !json && !yes => ask_reason(),
+        None if planned.warning().needs_override() && !json && !yes => ask_reason(),
         None => None,
     };
     let finish = |mut value: Value, text: String, outcome: &str, code: u8| {
@@ -704,7 +732,7 @@ async fn act(
             Outcome { text, code }
         }
     };
-    if planned.warning.needs_override() && reason.is_none() {
+    if planned.warning().needs_override() && reason.is_none() {
         text.push_str(
             "\nNot done: this needs a written reason: re-run with --reason \"why\" (kept in the pump's log).\n",
         );
@@ -731,6 +759,13 @@ async fn act(
             value["message"] = Value::String(message.clone());
             text.push_str(&format!("{}.\n", capitalise(&message)));
             finish(value, text, "done", 0)
+        }
+        Err(ProgrammerError::Changed(now)) => {
+            value["changed"] = render::warnings_json(std::slice::from_ref(now.warning()));
+            text.push_str("\nNot done: the pump changed since you read the warning; it now reads:\n");
+            text.push_str(&people.warnings(std::slice::from_ref(now.warning())));
+            text.push_str("Run the command again to decide on it.\n");
+            finish(value, text, "changed", EXIT_NOT_CONFIRMED)
         }
         Err(error) => {
             let failed = failure(people, &error, json);
@@ -832,7 +867,7 @@ async fn refill(
     };
     let covered: &[WarningCode] = if accept_gap.is_some() { &[WarningCode::RefillGapAboveLimit] } else { &[] };
     let uncovered_danger =
-        change.review.warnings.iter().any(|w| w.severity == Severity::Danger && !covered.contains(&w.code));
+        change.review().warnings.iter().any(|w| w.severity == Severity::Danger && !covered.contains(&w.code));
     // Dangers beyond the gap need --override; without it, the review asks (or stops).
     let reason_for_commit = if uncovered_danger && reason.is_none() { None } else { combined };
     let (outcome, code) = review_and_commit(programmer, &change, reason_for_commit, covered, yes, &mut flow).await?;

@@ -136,33 +136,33 @@ impl People {
     /// Old beside new: every line of both therapies, the figures side by side (changed lines
     /// marked), and every warning, most severe first.
     pub fn review(&self, change: &PendingChange) -> String {
-        let what = match change.kind {
+        let what = match change.kind() {
             itb_dose::review::ChangeKind::Therapy => "therapy change",
             itb_dose::review::ChangeKind::Refill { .. } => "refill",
         };
         let mut out = format!("Review the {what}: check every line before the pump is updated.\n\n");
         out.push_str("Therapy NOW\n");
-        for line in self.therapy_lines(change.old.prescription.as_ref()) {
+        for line in self.therapy_lines(change.before().prescription.as_ref()) {
             out.push_str(&format!("  {line}\n"));
         }
         out.push_str("Therapy AFTER");
-        if change.old.prescription == change.new.prescription {
+        if change.before().prescription == change.after().prescription {
             out.push_str(" (unchanged)");
         }
         out.push('\n');
-        for line in self.therapy_lines(change.new.prescription.as_ref()) {
+        for line in self.therapy_lines(change.after().prescription.as_ref()) {
             out.push_str(&format!("  {line}\n"));
         }
-        let old = self.figure_rows(&change.old, &change.review.old);
-        let new = self.figure_rows(&change.new, &change.review.new);
+        let old = self.figure_rows(change.before(), &change.review().old);
+        let new = self.figure_rows(change.after(), &change.review().new);
         let width = old.iter().map(|(_, v)| v.chars().count()).max().unwrap_or(0).max(12);
         out.push_str(&format!("\n  {:<27} {:<width$}   {}\n", "", "NOW", "AFTER"));
         for ((label, before), (_, after)) in old.iter().zip(new.iter()) {
             let mark = if before == after { ' ' } else { '*' };
             out.push_str(&format!("{mark} {label:<27} {before:<width$}   {after}\n"));
         }
-        out.push_str(&self.warnings(&change.review.warnings));
-        out.push_str(&format!("\nThe pump holds this change until {}.\n", self.at(change.expires_at)));
+        out.push_str(&self.warnings(&change.review().warnings));
+        out.push_str(&format!("\nThe pump holds this change until {}.\n", self.at(change.expires_at())));
         out
     }
 
@@ -213,7 +213,7 @@ impl People {
         rows.extend([
             ("Largest daily dose", text::mass(s.figures.max_day)),
             ("With every PTM bolus", text::mass(s.figures.worst_case_day)),
-            ("Rate now", text::volume_rate(s.rate)),
+            ("Rate commanded", text::volume_rate(s.rate)),
             (
                 "Reservoir (pump's estimate)",
                 format!(
@@ -313,7 +313,7 @@ impl People {
             "\nTHE RESERVOIR IS EMPTY: {} was withdrawn at {} and nothing was put back.\n\
              The pump's log records the withdrawal; the pump knows its reservoir is empty and its empty-reservoir alarm sounds.\n\
              {}\n\
-             To go on: itb program refill --fill-ml ... --concentration ... (the refill goes on from the withdrawal already made).\n",
+             To go on: itb program refill --fill-ml ... --concentration ... (with --accept-gap \"reason\" if a gap stopped it; the refill goes on from the withdrawal already made).\n",
             text::volume(withdrawal.withdrawn),
             self.at(withdrawal.at),
             itb_dose::review::EMPTY_RESERVOIR_ADVICE
@@ -462,7 +462,7 @@ pub fn withdrawal_json(withdrawal: &Withdrawal) -> Value {
 
 /// A reviewed change as data.
 pub fn review_json(change: &PendingChange) -> Value {
-    let titration = change.review.titration.as_ref().map_or(Value::Null, |t| {
+    let titration = change.review().titration.as_ref().map_or(Value::Null, |t| {
         json!({
             "verdict": t.verdict.as_str(),
             "change_percent": number(itb_dose::calc::titrate::percent_text(t.change_micro_percent)),
@@ -470,7 +470,7 @@ pub fn review_json(change: &PendingChange) -> Value {
             "reasons": t.reasons,
         })
     });
-    let last_increase = match &change.last_increase {
+    let last_increase = match &change.last_increase() {
         itb_dose::calc::titrate::LastIncrease::Known(None) => json!({"known": true, "hours_ago": null}),
         itb_dose::calc::titrate::LastIncrease::Known(Some(ago)) => {
             json!({"known": true, "hours_ago": number(ago.hours_decimal())})
@@ -478,16 +478,16 @@ pub fn review_json(change: &PendingChange) -> Value {
         itb_dose::calc::titrate::LastIncrease::Unknown(why) => json!({"known": false, "why": why}),
     };
     json!({
-        "change": change.kind.as_str(),
-        "old": side_json(&change.old, &change.review.old),
-        "new": side_json(&change.new, &change.review.new),
-        "warnings": warnings_json(&change.review.warnings),
-        "needs_override": change.review.needs_override(),
+        "change": change.kind().as_str(),
+        "old": side_json(change.before(), &change.review().old),
+        "new": side_json(change.after(), &change.review().new),
+        "warnings": warnings_json(&change.review().warnings),
+        "needs_override": change.review().needs_override(),
         "titration": titration,
         "last_increase": last_increase,
-        "withdrawal": change.withdrawal.as_ref().map_or(Value::Null, withdrawal_json),
-        "hash": change.hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        "expires_at": change.expires_at.to_string(),
+        "withdrawal": change.withdrawal().as_ref().map_or(Value::Null, withdrawal_json),
+        "hash": change.hash().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "expires_at": change.expires_at().to_string(),
     })
 }
 

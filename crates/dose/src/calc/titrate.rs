@@ -163,8 +163,8 @@ pub enum DoseHistoryEvent {
         /// Pump-clock reading.
         at_pump_ms: i64,
     },
-    /// A therapy was programmed, from one largest daily dose to another (and from one worst
-    /// case with every PTM bolus to another): a rise of either is an increase.
+    /// A therapy was programmed, from one largest daily dose to another; `raised` says whether
+    /// any day (or the worst case with every PTM bolus) got more: an increase.
     Programmed {
         /// Pump-clock reading.
         at_pump_ms: i64,
@@ -172,10 +172,8 @@ pub enum DoseHistoryEvent {
         from: DoseRate,
         /// The largest daily dose after.
         to: DoseRate,
-        /// The largest day with every PTM bolus, before.
-        worst_from: DoseRate,
-        /// The largest day with every PTM bolus, after.
-        worst_to: DoseRate,
+        /// Some day of the week, or the worst case with every PTM bolus, got more drug.
+        raised: bool,
     },
     /// Delivery stopped (the clinician stopped the pump, a fault halted it, a stopped therapy
     /// was programmed).
@@ -236,9 +234,7 @@ pub fn last_increase(history: &[DoseHistoryEvent], complete: bool, now_pump_ms: 
                 (after_ms, false, i128::from(after_ms) - i128::from(before_ms))
             }
             DoseHistoryEvent::Implanted { at_pump_ms } => (at_pump_ms, true, 0),
-            DoseHistoryEvent::Programmed { at_pump_ms, from, to, worst_from, worst_to } => {
-                (at_pump_ms, to > from || worst_to > worst_from, 0)
-            }
+            DoseHistoryEvent::Programmed { at_pump_ms, raised, .. } => (at_pump_ms, raised, 0),
             DoseHistoryEvent::DeliveryOff { at_pump_ms } | DoseHistoryEvent::DeliveryOn { at_pump_ms } => {
                 (at_pump_ms, false, 0)
             }
@@ -534,20 +530,8 @@ mod tests {
         let day = 24 * H;
         let dose = DoseRate::micrograms_per_day;
         let t0 = 1_795_600_000_000; // a pump-clock reading in 2026
-        let raise = |at: i64| Programmed {
-            at_pump_ms: at,
-            from: dose(400),
-            to: dose(440),
-            worst_from: dose(400),
-            worst_to: dose(440),
-        };
-        let cut = |at: i64| Programmed {
-            at_pump_ms: at,
-            from: dose(440),
-            to: dose(400),
-            worst_from: dose(440),
-            worst_to: dose(400),
-        };
+        let raise = |at: i64| Programmed { at_pump_ms: at, from: dose(400), to: dose(440), raised: true };
+        let cut = |at: i64| Programmed { at_pump_ms: at, from: dose(440), to: dose(400), raised: false };
         // Raised 3 hours ago.
         let history = [Implanted { at_pump_ms: t0 }, raise(t0 + 2 * day)];
         assert_eq!(last_increase(&history, true, t0 + 2 * day + 3 * H), LastIncrease::Known(Some(Duration::hours(3))));
@@ -577,8 +561,7 @@ mod tests {
         // An entry later than the clock now: inconsistent, so unknown.
         assert!(matches!(last_increase(&[raise(p + H)], true, p), LastIncrease::Unknown(_)));
         // Only the PTM limits rose: an increase all the same.
-        let ptm =
-            Programmed { at_pump_ms: p, from: dose(400), to: dose(400), worst_from: dose(400), worst_to: dose(500) };
+        let ptm = Programmed { at_pump_ms: p, from: dose(400), to: dose(400), raised: true };
         assert_eq!(
             last_increase(&[Implanted { at_pump_ms: t0 }, ptm], true, p + H),
             LastIncrease::Known(Some(Duration::hours(1)))
@@ -595,8 +578,7 @@ mod tests {
             at_pump_ms: at,
             from: dose(from),
             to: dose(to),
-            worst_from: dose(from),
-            worst_to: dose(to),
+            raised: to > from,
         };
         // Stopped by the clinician 5 hours ago (the clock set back an hour since): off 6 hours,
         // 500 micrograms a day before.

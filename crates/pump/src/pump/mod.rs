@@ -19,7 +19,7 @@
 use itb_dose::{Concentration, DeviceProfile, Prescription, Volume, VolumeRate};
 
 use crate::alarm::AlarmKind;
-use crate::command::{Actor, Refusal, Reply, Request, WorldAction};
+use crate::command::{Actor, Command, Refusal, Reply, Request, WorldAction};
 use crate::log::EventLog;
 use crate::status::Status;
 use crate::time::{Instant, PumpTime};
@@ -141,6 +141,11 @@ impl Pump {
     /// act on the world before the command (a withdrawal, a refill's injection) asks first.
     pub fn knows_request(&self, by: Actor, id: u64) -> bool {
         self.firmware.knows_request(by, id)
+    }
+    /// The command and answer the firmware remembers for a request from `by` with this id
+    /// (a device that lost its own memory of answers, after a restart, answers a retry from it).
+    pub fn remembered(&self, by: Actor, id: u64) -> Option<(&Command, &Result<Reply, Refusal>)> {
+        self.firmware.remembered(by, id)
     }
     /// The firmware's reservoir estimate.
     pub fn reservoir_estimate(&self) -> Volume {

@@ -190,6 +190,9 @@ impl Firmware {
                 Ok(Reply::Done("stopped: no drug is delivered until the pump is resumed".to_owned()))
             }
             Command::Resume => {
+                if !self.stopped && self.halt.is_none() {
+                    return Err(Refusal::new(RefusalCode::NotStopped, "the pump is not stopped: nothing to resume"));
+                }
                 if self.halt.is_some() {
                     return Err(Refusal::new(
                         RefusalCode::PumpHalted,
@@ -312,6 +315,21 @@ impl Firmware {
                 ),
             ));
         }
+        if duration > limits.bolus_duration_max.value {
+            return Err(Refusal::new(
+                RefusalCode::BolusTooLong,
+                format!(
+                    "{what} over {duration} is longer than the pump's longest bolus, {}",
+                    limits.bolus_duration_max.value
+                ),
+            ));
+        }
+        if dose.is_zero() {
+            return Err(Refusal::new(
+                RefusalCode::BolusEmpty,
+                format!("{what} holds no drug; to stop delivery, stop the pump"),
+            ));
+        }
         Ok(())
     }
 
@@ -395,6 +413,7 @@ impl Firmware {
         let max_day_ng = totals.max.as_ng();
         let previous_max_day_ng = previous.as_ref().map_or(0, |t| t.max.as_ng());
         let worst_case_day_ng = totals.max_with_ptm.as_ng();
+        let raised = prescription.raises(self.program.as_ref().map(|p| &p.prescription));
         let previous_worst_case_day_ng = previous.as_ref().map_or(0, |t| t.max_with_ptm.as_ng());
         let mode = prescription.therapy().mode();
         if self.history.len() == THERAPY_HISTORY_MAX {
@@ -413,6 +432,7 @@ impl Firmware {
             previous_max_day_ng,
             worst_case_day_ng,
             previous_worst_case_day_ng,
+            raised,
             by,
         });
     }

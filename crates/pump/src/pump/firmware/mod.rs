@@ -279,6 +279,10 @@ impl Firmware {
     pub(super) fn knows_request(&self, by: Actor, id: u64) -> bool {
         self.request_keys.iter().any(|key| *key == (by, id))
     }
+    pub(super) fn remembered(&self, by: Actor, id: u64) -> Option<(&Command, &Result<Reply, Refusal>)> {
+        let index = self.request_keys.iter().position(|key| *key == (by, id))?;
+        self.requests.get(index).map(|r| (&r.command, &r.answer))
+    }
     pub(super) fn dead_volume(&self) -> Volume {
         self.dead_volume
     }
