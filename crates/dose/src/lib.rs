@@ -23,6 +23,7 @@ pub mod quantity;
 pub mod review;
 pub mod text;
 pub mod toml;
+pub mod withdrawal_risk;
 
 pub use drug::{Baclofen, Stability};
 pub use prescription::{

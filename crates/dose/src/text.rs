@@ -32,6 +32,11 @@ pub fn date(at: Timestamp, zone: &TimeZone) -> String {
     zone.to_datetime(at).strftime("%-d %b %Y").to_string()
 }
 
+/// `25 Nov 2026`: a calendar date (already in the service's zone).
+pub fn civil_date(date: jiff::civil::Date) -> String {
+    date.strftime("%-d %b %Y").to_string()
+}
+
 /// `25 November 2026`: a date in a sentence.
 pub fn date_long(at: Timestamp, zone: &TimeZone) -> String {
     zone.to_datetime(at).strftime("%-d %B %Y").to_string()

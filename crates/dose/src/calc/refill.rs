@@ -156,10 +156,30 @@ pub fn refill_schedule(inputs: &RefillInputs) -> Result<RefillSchedule, RefillEr
     })
 }
 
+/// The volume the record expects in the reservoir `elapsed` after it held `fill` of `drug`,
+/// delivering `mean_day` a day: what the nurse should withdraw at a refill when no
+/// interrogation gives the pump's own estimate. The volume moved is rounded up (as the pump's
+/// rate is) and never more than the fill. PTM boluses the patient took are not in the record:
+/// less may come out than this; an interrogation before the refill gives the pump's count.
+pub fn expected_reservoir(fill: Volume, drug: Baclofen, mean_day: DoseRate, elapsed: Duration) -> Volume {
+    let moved = pump_volume_rate(mean_day, drug).and_then(|rate| rate.volume_over(elapsed, Rounding::Up));
+    moved.map_or(Volume::ZERO, |moved| fill.saturating_sub(moved))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::quantity::Concentration;
+
+    #[test]
+    fn expected_reservoir_after_ten_days_of_400_micrograms_a_day_at_2000() {
+        // 400 micrograms/day at 2000 micrograms/mL moves 0.2 mL a day: 2 mL in 10 days.
+        let drug = Baclofen::new(Concentration::micrograms_per_ml(2000)).expect("in range");
+        let left = expected_reservoir(Volume::ml(20), drug, DoseRate::micrograms_per_day(400), Duration::days(10));
+        assert_eq!(left, Volume::ml(18));
+        let dry = expected_reservoir(Volume::ml(2), drug, DoseRate::micrograms_per_day(400), Duration::days(30));
+        assert_eq!(dry, Volume::ZERO);
+    }
 
     fn inputs(fill_ml: u64, concentration: u64, dose: u64) -> RefillInputs {
         RefillInputs {
