@@ -107,14 +107,18 @@ pub fn instant_ms(ms: i64) -> String {
 /// Reads an RFC 3339 instant (with an offset or `Z`).
 pub fn read_instant(field: &str, text: &str) -> Result<Timestamp, ClinicError> {
     text.parse::<Timestamp>().map_err(|_| {
-        invalid(field, format!("'{}' is not an instant; write it as RFC 3339, such as 2026-11-25T10:00:00Z", short(text)))
+        invalid(
+            field,
+            format!("'{}' is not an instant; write it as RFC 3339, such as 2026-11-25T10:00:00Z", short(text)),
+        )
     })
 }
 
 /// Reads a `YYYY-MM-DD` date.
 pub fn read_date(field: &str, text: &str) -> Result<Date, ClinicError> {
-    text.parse::<Date>()
-        .map_err(|_| invalid(field, format!("'{}' is not a date; write it as YYYY-MM-DD, such as 2026-11-25", short(text))))
+    text.parse::<Date>().map_err(|_| {
+        invalid(field, format!("'{}' is not a date; write it as YYYY-MM-DD, such as 2026-11-25", short(text)))
+    })
 }
 
 /// The first 40 characters of something a person typed, for a message.
@@ -136,15 +140,17 @@ pub fn read_prescription(field: &str, value: &Value) -> Result<Prescription, Cli
             "give the prescription as an object with the fields of a prescription file, such as {\"mode\": \"simple_continuous\", \"dose\": \"400 micrograms/day\"}",
         ));
     }
-    let toml_value = toml::Value::try_from(value)
-        .map_err(|e| invalid(field, format!("this prescription cannot be read: {e}")))?;
-    let text = toml::to_string(&toml_value).map_err(|e| invalid(field, format!("this prescription cannot be read: {e}")))?;
+    let toml_value =
+        toml::Value::try_from(value).map_err(|e| invalid(field, format!("this prescription cannot be read: {e}")))?;
+    let text =
+        toml::to_string(&toml_value).map_err(|e| invalid(field, format!("this prescription cannot be read: {e}")))?;
     itb_dose::toml::from_toml(&text).map_err(|e| invalid(field, e.to_string()))
 }
 
 /// Prescription TOML as stored, read back (it was written by this program).
 pub fn stored_prescription(text: &str) -> Result<Prescription, ClinicError> {
-    itb_dose::toml::from_toml(text).map_err(|e| ClinicError::Internal(format!("a stored prescription cannot be read: {e}")))
+    itb_dose::toml::from_toml(text)
+        .map_err(|e| ClinicError::Internal(format!("a stored prescription cannot be read: {e}")))
 }
 
 /// A page of a list: `limit` (1-500, default 100) items from `offset`.
@@ -166,7 +172,8 @@ impl Page {
         if limit == 0 || limit > PAGE_MAX {
             return Err(invalid("limit", format!("give a limit from 1 to {PAGE_MAX}")));
         }
-        let offset = i64::try_from(self.offset.unwrap_or(0)).map_err(|_| invalid("offset", "this offset is too large"))?;
+        let offset =
+            i64::try_from(self.offset.unwrap_or(0)).map_err(|_| invalid("offset", "this offset is too large"))?;
         Ok((i64::from(limit), offset))
     }
 }
@@ -246,9 +253,12 @@ mod tests {
         let json = serde_json::json!({"mode": "simple_continuous", "dose": "400 micrograms/day"});
         let rx = read_prescription("prescription", &json).expect("reads");
         assert_eq!(prescription_json(&rx), json);
-        let err = read_prescription("prescription", &serde_json::json!({"mode": "simple_continuous", "dose": "400 micrograms/hr"}))
-            .expect_err("refused")
-            .to_string();
+        let err = read_prescription(
+            "prescription",
+            &serde_json::json!({"mode": "simple_continuous", "dose": "400 micrograms/hr"}),
+        )
+        .expect_err("refused")
+        .to_string();
         assert!(err.starts_with("prescription: "), "{err}");
     }
 }

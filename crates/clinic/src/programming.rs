@@ -1,1 +1,451 @@
-//! (in progress)
+//! Programming pumps from the clinic through `itb-programmer`: interrogate, stage a therapy
+//! or a refill and review it old beside new, commit it by hash. Each programming stores the
+//! review that was shown, its hash and the pump's answer; a link that drops mid-commit is
+//! reconciled by interrogating, and the record follows what the pump says.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use itb_dose::review::OverrideReason;
+use itb_dose::{Prescription, Volume};
+use itb_programmer::{Confirmation, MemoryLink, PendingChange, Programmer, ProgrammerError, PumpStatus};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::problem::parse_body;
+use crate::api::{ApiError, AppState, Caller};
+use crate::error::{ClinicError, invalid};
+use crate::model::{
+    instant, micrograms, micrograms_per_ml, ml, prescription_json, read_micrograms_per_ml, read_ml, review_json,
+};
+use crate::rules::access::Permission;
+use crate::store::record::{InterrogationInput, RefillInput, Settings};
+
+/// How long a staged change waits for its commit.
+pub const STAGED_MINUTES: i64 = 15;
+
+/// What was staged.
+#[derive(Debug, Clone)]
+pub enum StagedKind {
+    /// A therapy.
+    Therapy {
+        /// The prescription.
+        prescription: Prescription,
+        /// Why.
+        reason: String,
+    },
+    /// A refill after a withdrawal.
+    Refill {
+        /// What the refill records.
+        input: RefillInput,
+        /// The pump's estimate before the withdrawal.
+        expected: Volume,
+    },
+}
+
+/// A change staged on a pump, awaiting its commit.
+pub struct Staged {
+    kind: StagedKind,
+    programmer: Programmer<MemoryLink>,
+    pending: PendingChange,
+    by: i64,
+    review: Value,
+    hash: String,
+    staged_at: Timestamp,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").field("hash", &self.hash).finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pump_error(e: ProgrammerError) -> ApiError {
+    match e {
+        ProgrammerError::Input(text) => ApiError(invalid("body", text)),
+        ProgrammerError::Refused(refused) => {
+            ApiError(ClinicError::Conflict(format!("the pump refused: {}", refused.message)))
+        }
+        other => ApiError(ClinicError::Pump(other.to_string())),
+    }
+}
+
+/// What an interrogation reported, as the record stores it.
+pub fn reported(status: &PumpStatus) -> Value {
+    let schedule = status.figures.schedule.as_ref();
+    json!({
+        "read_at": instant(status.at),
+        "profile": status.profile,
+        "reservoir_ml": ml(status.reservoir),
+        "capacity_ml": ml(status.capacity),
+        "concentration_micrograms_per_ml": micrograms_per_ml(status.concentration),
+        "filled_at": instant(status.filled_at),
+        "alarm_threshold_ml": ml(status.alarm_threshold),
+        "prescription": status.prescription.as_ref().map(prescription_json),
+        "program_number": status.program_number,
+        "state": status.state.as_str(),
+        "awaiting_refill": status.awaiting_refill,
+        "alarms": status.alarms.iter().map(|a| json!({"kind": a.kind.as_str(), "critical": a.critical, "raised_at": instant(a.raised_at)})).collect::<Vec<_>>(),
+        "motor_stalled": status.motor_stalled,
+        "battery_remaining_days": status.battery_remaining.as_ms() / 86_400_000,
+        "replace_by": instant(status.replace_by),
+        "elective_replacement": status.elective_replacement,
+        "ptm_boluses_last_24h": status.ptm_boluses_last_24h,
+        "worst_case_day_micrograms": micrograms(status.figures.worst_case_day.as_ng()),
+        "low_reservoir_alarm_at": schedule.and_then(|s| s.alarm_at).map(instant),
+        "refill_due_by": schedule.map(|s| instant(s.due_by)),
+    })
+}
+
+async fn connect(state: &AppState, pump_id: i64) -> Result<Programmer<MemoryLink>, ApiError> {
+    state.store.pump_patient(pump_id).await?;
+    let settings: Settings = state.store.settings().await?;
+    state
+        .fleet
+        .as_ref()
+        .and_then(|fleet| fleet.programmer(pump_id, settings.policy()))
+        .ok_or_else(|| ApiError(ClinicError::Pump(format!("the clinic cannot reach pump {pump_id}: no communicator is connected to it; record what the pump reported instead (POST /api/v1/pumps/{pump_id}/interrogations)"))))
+}
+
+async fn record_status(
+    state: &AppState,
+    caller: &Caller,
+    pump_id: i64,
+    status: &PumpStatus,
+) -> Result<Value, ApiError> {
+    let input = InterrogationInput { at: instant(status.at), reported: reported(status) };
+    Ok(state.store.record_interrogation(&caller.0, pump_id, input, state.clock.now()).await?)
+}
+
+/// `POST /api/v1/pumps/{id}/interrogate`.
+pub async fn interrogate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::Interrogate)?;
+    let mut programmer = connect(&state, id).await?;
+    let status = programmer.interrogate().await.map_err(pump_error)?;
+    let recorded = record_status(&state, &caller, id, &status).await?;
+    Ok((StatusCode::CREATED, Json(recorded)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TherapyInput {
+    prescription: Value,
+    reason: Option<String>,
+}
+
+fn staged_view(staged: &Staged, pump_id: i64) -> Value {
+    json!({
+        "pump_id": pump_id,
+        "kind": match staged.kind { StagedKind::Therapy { .. } => "therapy", StagedKind::Refill { .. } => "refill" },
+        "hash": staged.hash,
+        "expires_at": instant(staged.pending.expires_at()),
+        "review": staged.review,
+        "withdrawal": staged.pending.withdrawal().map(|w| json!({
+            "volume_withdrawn_ml": ml(w.withdrawn), "volume_expected_ml": ml(w.expected), "gap_ml": ml(w.gap.gap),
+            "gap_needs_review": w.gap.stops_the_refill(), "gap": w.gap.sentence(),
+        })),
+    })
+}
+
+/// `POST /api/v1/pumps/{id}/program/therapy`: stage and review; nothing changes until commit.
+pub async fn stage_therapy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Prescribe)?;
+    let input: TherapyInput = parse_body(&body)?;
+    let prescription = crate::model::read_prescription("prescription", &input.prescription)?;
+    let reason = input.reason.unwrap_or_else(|| "programmed from the clinic".to_owned());
+    let patient = state.store.patient(state.store.pump_patient(id).await?).await?;
+    let origin = match patient["origin"].as_str() {
+        Some("spinal") => Some(itb_dose::calc::titrate::Origin::Spinal),
+        Some("cerebral") => Some(itb_dose::calc::titrate::Origin::Cerebral),
+        _ => None,
+    };
+    let age = patient["date_of_birth"].as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok()).and_then(|born| {
+        let today = crate::store::record::service_date(state.clock.now());
+        born.until(today).ok().and_then(|s| s.total((jiff::Unit::Year, born)).ok())
+    });
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let facts = itb_dose::review::Patient { origin, age_years: age.map(|y| y.floor().max(0.0) as u32) };
+    let mut programmer = connect(&state, id).await?;
+    let pending = programmer.stage_therapy(&prescription, facts).await.map_err(pump_error)?;
+    let staged = Staged {
+        review: review_json(pending.review(), &itb_dose::text::service_zone()),
+        hash: hex(pending.hash()),
+        kind: StagedKind::Therapy { prescription, reason },
+        programmer,
+        pending,
+        by: caller.0.id,
+        staged_at: state.clock.now(),
+    };
+    let view = staged_view(&staged, id);
+    state.staged.lock().await.insert(id, staged);
+    Ok(Json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgramRefill {
+    volume_added_ml: Value,
+    concentration_micrograms_per_ml: Value,
+    lot: String,
+    expires_on: String,
+    second_checker: String,
+    bridge: Option<bool>,
+    place: Option<String>,
+}
+
+/// `POST /api/v1/pumps/{id}/program/refill`: checks the refill against the pump's limits,
+/// withdraws (the gap is known from here), stages the refill and reviews it.
+pub async fn stage_refill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Refill)?;
+    let input: ProgramRefill = parse_body(&body)?;
+    let added = read_ml("volume_added_ml", &input.volume_added_ml)?;
+    let concentration =
+        read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml)?;
+    let expires_on = crate::model::read_date("expires_on", &input.expires_on)?;
+    if expires_on < crate::store::record::service_date(state.clock.now()) {
+        return Err(ApiError(invalid(
+            "expires_on",
+            format!("this drug expired on {}: do not use it", itb_dose::text::civil_date(expires_on)),
+        )));
+    }
+    let checker = state.store.user_named(input.second_checker.trim()).await?;
+    match checker {
+        Some(c) if c.id != caller.0.id && c.role.is_clinical() => {}
+        Some(c) if c.id == caller.0.id => {
+            return Err(ApiError(invalid(
+                "second_checker",
+                "the second checker must be a different person from the nurse: two people sign every refill",
+            )));
+        }
+        _ => return Err(ApiError(invalid("second_checker", "name a clinician who checks this refill with you"))),
+    }
+    let bridge = input.bridge.unwrap_or(false);
+    let mut programmer = connect(&state, id).await?;
+    let status = programmer.interrogate().await.map_err(pump_error)?;
+    programmer.check_refill(added, concentration, bridge).await.map_err(pump_error)?;
+    let withdrawal = match status.withdrawal {
+        Some(done) => done,
+        None => programmer.withdraw(status.refill_gap_limit).await.map_err(pump_error)?,
+    };
+    let pending = programmer.stage_refill(added, concentration, bridge).await.map_err(pump_error)?;
+    let refill = RefillInput {
+        at: String::new(),
+        volume_withdrawn_ml: ml(withdrawal.withdrawn),
+        volume_added_ml: ml(added),
+        concentration_micrograms_per_ml: micrograms_per_ml(concentration),
+        lot: input.lot,
+        expires_on: expires_on.to_string(),
+        nurse: caller.0.username.clone(),
+        second_checker: input.second_checker.trim().to_owned(),
+        place: input.place,
+        drug: None,
+    };
+    let staged = Staged {
+        review: review_json(pending.review(), &itb_dose::text::service_zone()),
+        hash: hex(pending.hash()),
+        kind: StagedKind::Refill { input: refill, expected: withdrawal.expected },
+        programmer,
+        pending,
+        by: caller.0.id,
+        staged_at: state.clock.now(),
+    };
+    let view = staged_view(&staged, id);
+    state.staged.lock().await.insert(id, staged);
+    Ok(Json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitInput {
+    hash: String,
+    override_reason: Option<String>,
+}
+
+/// `POST /api/v1/pumps/{id}/program/commit`: commits the staged change by its hash.
+pub async fn commit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let input: CommitInput = parse_body(&body).inspect_err(|_| {})?;
+    let mut map = state.staged.lock().await;
+    let Some(staged) = map.get(&id) else {
+        caller.require(Permission::Prescribe)?;
+        return Err(ApiError(ClinicError::Conflict(
+            "nothing is staged on this pump: stage the change and review it first".to_owned(),
+        )));
+    };
+    match staged.kind {
+        StagedKind::Therapy { .. } => caller.require(Permission::Prescribe)?,
+        StagedKind::Refill { .. } => caller.require(Permission::Refill)?,
+    }
+    if staged.by != caller.0.id {
+        return Err(ApiError(ClinicError::Conflict(
+            "this change was staged by someone else: they commit it, or stage it again yourself".to_owned(),
+        )));
+    }
+    if input.hash.trim() != staged.hash {
+        return Err(ApiError(invalid(
+            "hash",
+            "this is not the hash of the change staged on the pump: review the change again",
+        )));
+    }
+    if state.clock.now()
+        > staged.staged_at.checked_add(jiff::SignedDuration::from_mins(STAGED_MINUTES)).unwrap_or(staged.staged_at)
+    {
+        map.remove(&id);
+        return Err(ApiError(ClinicError::Conflict(
+            "the staged change expired: stage it again and review it".to_owned(),
+        )));
+    }
+    let confirmation = match (&input.override_reason, staged.pending.review().needs_override()) {
+        (_, false) => Confirmation::Reviewed,
+        (Some(reason), true) => Confirmation::Override(
+            OverrideReason::parse(reason).map_err(|e| ApiError(invalid("override_reason", e.to_string())))?,
+        ),
+        (None, true) => {
+            let dangers: Vec<String> = staged.pending.review().dangers().map(|w| w.sentence.clone()).collect();
+            return Err(ApiError(ClinicError::NeedsOverride {
+                dangers: dangers.join(" "),
+                review: staged.review.clone(),
+            }));
+        }
+    };
+    let Some(mut staged) = map.remove(&id) else {
+        return Err(ApiError(ClinicError::Conflict("nothing is staged on this pump".to_owned())));
+    };
+    drop(map);
+    let now = state.clock.now();
+    let result = staged.programmer.commit(&staged.pending, confirmation.clone()).await;
+    let override_text = match &confirmation {
+        Confirmation::Override(reason) => Some(reason.as_str().to_owned()),
+        Confirmation::Reviewed => None,
+    };
+    let (committed_status, answer, outcome) = match result {
+        Ok(committed) => {
+            let status = committed.status.clone();
+            (status, json!({"message": committed.message}), "committed")
+        }
+        Err(ProgrammerError::CommitUncertain(why)) => {
+            // Reconcile: what does the pump run now?
+            let status = staged.programmer.interrogate().await.ok();
+            let took = status.as_ref().is_some_and(|s| match &staged.kind {
+                StagedKind::Therapy { prescription, .. } => s.prescription.as_ref() == Some(prescription),
+                StagedKind::Refill { .. } => !s.awaiting_refill,
+            });
+            let outcome = match (&status, took) {
+                (Some(_), true) => "committed (reconciled by interrogation)",
+                (Some(_), false) => "not committed (reconciled by interrogation)",
+                (None, _) => "uncertain",
+            };
+            (status, json!({"error": why}), outcome)
+        }
+        Err(other) => {
+            state
+                .store
+                .record_programming(
+                    &caller.0,
+                    id,
+                    kind_name(&staged.kind),
+                    &staged.review,
+                    &staged.hash,
+                    &json!({"error": other.to_string()}),
+                    "refused",
+                    now,
+                )
+                .await?;
+            return Err(pump_error(other));
+        }
+    };
+    let programming = state
+        .store
+        .record_programming(&caller.0, id, kind_name(&staged.kind), &staged.review, &staged.hash, &answer, outcome, now)
+        .await?;
+    let mut recorded = Value::Null;
+    if outcome.starts_with("committed") {
+        recorded = match &staged.kind {
+            StagedKind::Therapy { prescription, reason } => {
+                let verdict = staged.pending.review().titration.as_ref().map(|t| t.verdict.as_str());
+                state
+                    .store
+                    .record_programmed_therapy(
+                        &caller.0,
+                        id,
+                        prescription,
+                        now,
+                        reason,
+                        &staged.review,
+                        verdict,
+                        override_text.as_deref(),
+                    )
+                    .await?
+            }
+            StagedKind::Refill { input, expected } => {
+                let input = RefillInput { at: instant(now), ..input.clone() };
+                state.store.record_refill_expecting(&caller.0, id, input, Some(*expected), now).await?
+            }
+        };
+    }
+    if let Some(status) = &committed_status {
+        record_status(&state, &caller, id, status).await?;
+    }
+    if outcome == "uncertain" {
+        return Err(ApiError(ClinicError::Pump("the link dropped during the commit and the pump could not be interrogated: the pump runs either the old or the new settings; interrogate it before the patient leaves".to_owned())));
+    }
+    Ok(Json(json!({
+        "programming_id": programming,
+        "outcome": outcome,
+        "answer": answer,
+        "recorded": recorded,
+        "pump": state.store.pump(id).await?,
+    })))
+}
+
+fn kind_name(kind: &StagedKind) -> &'static str {
+    match kind {
+        StagedKind::Therapy { .. } => "therapy",
+        StagedKind::Refill { .. } => "refill",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+/// `GET /api/v1/pumps/{id}/programmings`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadRecord)?;
+    caller.may_read(state.store.pump_patient(id).await?)?;
+    let q = q.map_err(|_| ApiError(invalid("query", "limit and offset are whole numbers")))?.0;
+    let (limit, offset) = crate::model::Page { limit: q.limit, offset: q.offset }.bounds()?;
+    Ok(Json(json!(state.store.programmings(id, limit, offset).await?)))
+}

@@ -22,7 +22,9 @@ const REGIONS: [(char, u8); 4] = [('C', 8), ('T', 12), ('L', 5), ('S', 5)];
 
 /// A level that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a spinal level; write a letter and a number, such as C5, T6, L1 or S2 (C1-C8, T1-T12, L1-L5, S1-S5)")]
+#[error(
+    "'{0}' is not a spinal level; write a letter and a number, such as C5, T6, L1 or S2 (C1-C8, T1-T12, L1-L5, S1-S5)"
+)]
 pub struct SpinalLevelError(pub String);
 
 impl FromStr for SpinalLevel {

@@ -92,7 +92,7 @@ CREATE TABLE pump_keys (
     role TEXT NOT NULL,
     public_key TEXT NOT NULL,
     paired_at_ms INTEGER NOT NULL,
-    paired_by INTEGER NOT NULL REFERENCES users(id)
+    paired_by INTEGER REFERENCES users(id)
 );
 CREATE TABLE battery_estimates (
     id INTEGER PRIMARY KEY,

@@ -171,7 +171,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
             matches!(role, R::NurseSpecialist | R::Consultant | R::Neurosurgeon)
         }
         P::Prescribe | P::Refill => matches!(role, R::NurseSpecialist | R::Consultant),
-        P::ManageAppointments => matches!(role, R::NurseSpecialist | R::Consultant | R::Neurosurgeon | R::Physiotherapist),
+        P::ManageAppointments => {
+            matches!(role, R::NurseSpecialist | R::Consultant | R::Neurosurgeon | R::Physiotherapist)
+        }
         P::Worklist => role.is_clinical(),
         P::Audit | P::ManageUsers | P::ManageSettings => role == R::Admin,
     }

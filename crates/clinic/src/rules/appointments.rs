@@ -117,11 +117,7 @@ pub fn transition(from: State, to: State, has_date: bool) -> Result<(), String> 
             "an appointment that is {} cannot become {}{}",
             from.as_str(),
             to.as_str(),
-            if matches!(from, S::Completed | S::Cancelled | S::Missed) {
-                ": it is closed; book a new one"
-            } else {
-                ""
-            }
+            if matches!(from, S::Completed | S::Cancelled | S::Missed) { ": it is closed; book a new one" } else { "" }
         ));
     }
     if to == S::Scheduled && !has_date {

@@ -17,7 +17,9 @@ pub enum NhsNumberError {
     #[error("an NHS number has only digits and spaces, as in 943 476 5919")]
     NotDigits,
     /// The check digit does not match.
-    #[error("this is not a valid NHS number: its check digit does not match; check each digit against the patient's letter or card")]
+    #[error(
+        "this is not a valid NHS number: its check digit does not match; check each digit against the patient's letter or card"
+    )]
     CheckDigit,
 }
 

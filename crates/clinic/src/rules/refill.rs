@@ -118,8 +118,8 @@ mod tests {
         let gap = check(&RefillFacts { withdrawn: Volume::ml(3), ..facts(&profile) }, &mut problems).expect("gap");
         assert_eq!(gap.gap, Volume::ml(1));
         assert!(!gap.stops_the_refill());
-        let gap = check(&RefillFacts { withdrawn: Volume::nl(2_999_999), ..facts(&profile) }, &mut problems)
-            .expect("gap");
+        let gap =
+            check(&RefillFacts { withdrawn: Volume::nl(2_999_999), ..facts(&profile) }, &mut problems).expect("gap");
         assert!(gap.stops_the_refill());
         assert!(problems.finish().is_ok());
     }

@@ -14,7 +14,10 @@ pub fn replacement_due(eri: bool, eos_on: Option<Date>, on: Date) -> Option<Stri
     let eos = eos_on?;
     let horizon = on.checked_add(jiff::Span::new().months(EOS_WITHIN_MONTHS)).ok()?;
     (eos <= horizon).then(|| {
-        format!("the battery's end of service is expected on {}, within 6 months: plan the replacement", itb_dose::text::civil_date(eos))
+        format!(
+            "the battery's end of service is expected on {}, within 6 months: plan the replacement",
+            itb_dose::text::civil_date(eos)
+        )
     })
 }
 

@@ -165,7 +165,9 @@ mod tests {
             concentration: Concentration::micrograms_per_ml(2000),
             filled_at: "2026-11-25T10:00:00Z".parse().expect("instant"),
             alarm_threshold: Volume::ml(2),
-            prescription: Some(Prescription::simple_continuous(itb_dose::DoseRate::micrograms_per_day(400)).expect("rx")),
+            prescription: Some(
+                Prescription::simple_continuous(itb_dose::DoseRate::micrograms_per_day(400)).expect("rx"),
+            ),
         };
         let policy = RefillPolicy { margin_days: 0, ..RefillPolicy::default() };
         let due = refill_due(&reference, &policy).expect("computed");

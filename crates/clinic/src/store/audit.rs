@@ -55,7 +55,8 @@ impl WriteTx {
         subject: &str,
         detail: &Value,
     ) -> Result<i64, ClinicError> {
-        let head = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(self.conn()).await?;
+        let head =
+            sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(self.conn()).await?;
         let (seq, prev) = match head {
             Some(row) => (int(&row, "seq")? + 1, text(&row, "hash")?),
             None => (1, GENESIS.to_owned()),
@@ -124,7 +125,9 @@ impl Store {
                 }
                 let stored_prev = text(row, "prev_hash")?;
                 if stored_prev != prev {
-                    return Ok(broken(format!("entry {seq} does not follow the entry before it (its previous hash differs)")));
+                    return Ok(broken(format!(
+                        "entry {seq} does not follow the entry before it (its previous hash differs)"
+                    )));
                 }
                 let computed = hash(
                     &prev,
@@ -149,7 +152,12 @@ impl Store {
     }
 
     /// A page of the log, newest first; `subject` filters (`pump/3`).
-    pub async fn audit_entries(&self, subject: Option<&str>, limit: i64, offset: i64) -> Result<Listed<Entry>, ClinicError> {
+    pub async fn audit_entries(
+        &self,
+        subject: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Listed<Entry>, ClinicError> {
         let (rows, total) = match subject {
             Some(subject) => (
                 sqlx::query("SELECT * FROM audit WHERE subject = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3")
@@ -158,7 +166,10 @@ impl Store {
                     .bind(offset)
                     .fetch_all(self.pool())
                     .await?,
-                sqlx::query("SELECT COUNT(*) AS n FROM audit WHERE subject = $1").bind(subject).fetch_one(self.pool()).await?,
+                sqlx::query("SELECT COUNT(*) AS n FROM audit WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_one(self.pool())
+                    .await?,
             ),
             None => (
                 sqlx::query("SELECT * FROM audit ORDER BY seq DESC LIMIT $1 OFFSET $2")

@@ -37,7 +37,11 @@ pub enum Backend {
 impl Backend {
     /// The backend a URL names: `postgres://` or `postgresql://`, else SQLite.
     pub fn of(url: &str) -> Backend {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") { Backend::Postgres } else { Backend::Sqlite }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
     }
 }
 

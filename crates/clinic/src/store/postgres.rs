@@ -10,7 +10,10 @@ pub const MIGRATIONS: [(i64, &str, &str); 1] =
     [(1, "record", include_str!("../../migrations/postgres/0001_record.sql"))];
 
 fn check_schema(schema: &str) -> Result<(), ClinicError> {
-    if schema.is_empty() || schema.len() > 60 || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if schema.is_empty()
+        || schema.len() > 60
+        || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         return Err(ClinicError::Internal(format!("'{schema}' is not a schema name (lower-case letters, digits, _)")));
     }
     Ok(())

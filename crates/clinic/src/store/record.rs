@@ -19,8 +19,8 @@ use super::users::User;
 use super::{Store, WriteTx, int, int_opt, signed, text, text_opt, unsigned};
 use crate::error::{ClinicError, Problems, invalid};
 use crate::model::{
-    Listed, instant, instant_ms, micrograms, micrograms_per_ml, ml, prescription_json, read_date, read_instant, read_kg,
-    read_micrograms_per_ml, read_ml, read_prescription, review_json, short, stored_prescription,
+    Listed, instant, instant_ms, micrograms, micrograms_per_ml, ml, prescription_json, read_date, read_instant,
+    read_kg, read_micrograms_per_ml, read_ml, read_prescription, review_json, short, stored_prescription,
 };
 use crate::rules::appointments::{self, Kind, State};
 use crate::rules::nhs::NhsNumber;
@@ -440,7 +440,12 @@ impl Store {
     }
 
     /// Changes the settings and recomputes every implanted pump's dates, in one transaction.
-    pub async fn set_settings(&self, actor: &User, settings: Settings, now: Timestamp) -> Result<Settings, ClinicError> {
+    pub async fn set_settings(
+        &self,
+        actor: &User,
+        settings: Settings,
+        now: Timestamp,
+    ) -> Result<Settings, ClinicError> {
         if settings.margin_days > 60 {
             return Err(invalid("margin_days", "give a margin from 0 to 60 days"));
         }
@@ -450,7 +455,11 @@ impl Store {
         let mut tx = self.begin().await?;
         for (key, value) in [("margin_days", settings.margin_days), ("stability_days", settings.stability_days)] {
             sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(tx.conn()).await?;
-            sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)").bind(key).bind(value.to_string()).execute(tx.conn()).await?;
+            sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)")
+                .bind(key)
+                .bind(value.to_string())
+                .execute(tx.conn())
+                .await?;
         }
         let ids: Vec<i64> = sqlx::query("SELECT id FROM pumps WHERE implanted = 1")
             .fetch_all(tx.conn())
@@ -468,12 +477,18 @@ impl Store {
     }
 
     /// Registers a patient.
-    pub async fn create_patient(&self, actor: &User, input: PatientInput, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn create_patient(
+        &self,
+        actor: &User,
+        input: PatientInput,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
         let nhs = problems.take("nhs_number", input.nhs_number.parse::<NhsNumber>());
         let given = bounded(&mut problems, "given_name", &input.given_name, 100, true);
         let family = bounded(&mut problems, "family_name", &input.family_name, 100, true);
-        let born = problems.take("date_of_birth", read_date("date_of_birth", &input.date_of_birth).map_err(|e| detail(&e)));
+        let born =
+            problems.take("date_of_birth", read_date("date_of_birth", &input.date_of_birth).map_err(|e| detail(&e)));
         if let Some(born) = born
             && born > service_date(now)
         {
@@ -493,15 +508,28 @@ impl Store {
         let gp = bounded(&mut problems, "gp_practice", input.gp_practice.as_deref().unwrap_or(""), 200, false);
         let contacts = input.contacts.unwrap_or_default();
         check_contacts(&mut problems, &contacts);
-        let needs = bounded(&mut problems, "communication_needs", input.communication_needs.as_deref().unwrap_or(""), 500, false);
+        let needs = bounded(
+            &mut problems,
+            "communication_needs",
+            input.communication_needs.as_deref().unwrap_or(""),
+            500,
+            false,
+        );
         let stage = input.stage.unwrap_or_else(|| "assessment".to_owned());
         check_stage(&mut problems, &stage);
         problems.finish()?;
         let nhs = nhs.ok_or_else(|| ClinicError::Internal("checked".to_owned()))?;
         let high_risk = high_risk_reason(level);
         let mut tx = self.begin().await?;
-        if sqlx::query("SELECT id FROM patients WHERE nhs_number = $1").bind(nhs.digits()).fetch_optional(tx.conn()).await?.is_some() {
-            return Err(ClinicError::Conflict(format!("a patient with NHS number {nhs} is already registered; open their record")));
+        if sqlx::query("SELECT id FROM patients WHERE nhs_number = $1")
+            .bind(nhs.digits())
+            .fetch_optional(tx.conn())
+            .await?
+            .is_some()
+        {
+            return Err(ClinicError::Conflict(format!(
+                "a patient with NHS number {nhs} is already registered; open their record"
+            )));
         }
         let row = sqlx::query(
             "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, origin, injury_level, high_risk, high_risk_reason, weight_g, gp_practice, contacts, communication_needs, stage, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
@@ -523,13 +551,26 @@ impl Store {
         .fetch_one(tx.conn())
         .await?;
         let id = int(&row, "id")?;
-        tx.audit(now, &actor.username, "patient.registered", &format!("patient/{id}"), &json!({"nhs_number": nhs.digits(), "high_risk": high_risk.is_some()})).await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "patient.registered",
+            &format!("patient/{id}"),
+            &json!({"nhs_number": nhs.digits(), "high_risk": high_risk.is_some()}),
+        )
+        .await?;
         tx.commit().await?;
         self.patient(id).await
     }
 
     /// Changes a patient's details.
-    pub async fn update_patient(&self, actor: &User, id: i64, update: PatientUpdate, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn update_patient(
+        &self,
+        actor: &User,
+        id: i64,
+        update: PatientUpdate,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let current = sqlx::query("SELECT * FROM patients WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -542,7 +583,9 @@ impl Store {
             None => text_opt(&current, "injury_level")?,
         };
         let weight = match &update.weight_kg {
-            Some(v) => problems.take("weight_kg", read_kg("weight_kg", v).map_err(|e| detail(&e))).map(signed).transpose()?,
+            Some(v) => {
+                problems.take("weight_kg", read_kg("weight_kg", v).map_err(|e| detail(&e))).map(signed).transpose()?
+            }
             None => int_opt(&current, "weight_g")?,
         };
         let gp = match &update.gp_practice {
@@ -582,8 +625,19 @@ impl Store {
             .bind(id)
             .execute(tx.conn())
             .await?;
-        sqlx::query("UPDATE pumps SET high_risk = $1 WHERE patient_id = $2").bind(i64::from(high_risk.is_some())).bind(id).execute(tx.conn()).await?;
-        tx.audit(now, &actor.username, "patient.updated", &format!("patient/{id}"), &json!({"injury_level": level, "high_risk": high_risk.is_some(), "stage": stage, "reason": update.reason})).await?;
+        sqlx::query("UPDATE pumps SET high_risk = $1 WHERE patient_id = $2")
+            .bind(i64::from(high_risk.is_some()))
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "patient.updated",
+            &format!("patient/{id}"),
+            &json!({"injury_level": level, "high_risk": high_risk.is_some(), "stage": stage, "reason": update.reason}),
+        )
+        .await?;
         tx.commit().await?;
         self.patient(id).await
     }
@@ -595,13 +649,14 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| ClinicError::NotFound(format!("there is no patient {id}")))?;
-        let pump_ids: Vec<i64> = sqlx::query("SELECT id FROM pumps WHERE patient_id = $1 ORDER BY implanted_at_ms DESC")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|r| int(r, "id"))
-            .collect::<Result<_, _>>()?;
+        let pump_ids: Vec<i64> =
+            sqlx::query("SELECT id FROM pumps WHERE patient_id = $1 ORDER BY implanted_at_ms DESC")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| int(r, "id"))
+                .collect::<Result<_, _>>()?;
         let mut pumps = Vec::new();
         for pump in pump_ids {
             pumps.push(self.pump(pump).await?);
@@ -657,47 +712,70 @@ impl Store {
                 sqlx::query("SELECT COUNT(*) AS n FROM patients").fetch_one(self.pool()).await?,
             ),
         };
-        Ok(Listed { items: rows.iter().map(patient_json).collect::<Result<_, _>>()?, total: int(&total, "n")?, limit, offset })
+        Ok(Listed {
+            items: rows.iter().map(patient_json).collect::<Result<_, _>>()?,
+            total: int(&total, "n")?,
+            limit,
+            offset,
+        })
     }
 
     /// Records an implant: the pump, its first prescription, its refill-due date, its battery
     /// estimate, and the wound check and neurosurgical follow-up it calls for.
-    pub async fn implant_pump(&self, actor: &User, patient_id: i64, input: PumpInput, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn implant_pump(
+        &self,
+        actor: &User,
+        patient_id: i64,
+        input: PumpInput,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
         let profile = problems.take("profile", DeviceProfile::built_in(&input.profile));
         let serial = bounded(&mut problems, "serial", &input.serial, 40, true);
-        let implanted_at = problems.take("implanted_at", read_instant("implanted_at", &input.implanted_at).map_err(|e| detail(&e)));
+        let implanted_at =
+            problems.take("implanted_at", read_instant("implanted_at", &input.implanted_at).map_err(|e| detail(&e)));
         if let Some(at) = implanted_at {
             problems.take("implanted_at", not_future("implanted_at", at, now).map_err(|e| detail(&e)));
         }
         if !(1..=200).contains(&input.catheter_cm) {
             problems.add("catheter_cm", "give the catheter length in centimetres, from 1 to 200");
         }
-        let tip = bounded(&mut problems, "catheter_tip_level", input.catheter_tip_level.as_deref().unwrap_or(""), 10, false);
+        let tip =
+            bounded(&mut problems, "catheter_tip_level", input.catheter_tip_level.as_deref().unwrap_or(""), 10, false);
         if !tip.is_empty() {
             problems.take("catheter_tip_level", tip.parse::<SpinalLevel>());
         }
         let fill = problems.take("fill_ml", read_ml("fill_ml", &input.fill_ml).map_err(|e| detail(&e)));
         let concentration = problems.take(
             "concentration_micrograms_per_ml",
-            read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml).map_err(|e| detail(&e)),
+            read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml)
+                .map_err(|e| detail(&e)),
         );
         if let Some(c) = concentration {
             problems.take("concentration_micrograms_per_ml", Baclofen::new(c));
         }
-        let prescription = problems.take("prescription", read_prescription("prescription", &input.prescription).map_err(|e| detail(&e)));
+        let prescription = problems
+            .take("prescription", read_prescription("prescription", &input.prescription).map_err(|e| detail(&e)));
         let threshold = match &input.alarm_threshold_ml {
             Some(v) => problems.take("alarm_threshold_ml", read_ml("alarm_threshold_ml", v).map_err(|e| detail(&e))),
             None => profile.as_ref().map(|p| p.reservoir.low_alarm_default.value),
         };
         if let (Some(profile), Some(fill)) = (&profile, fill) {
             if fill > profile.reservoir.capacity.value {
-                problems.add("fill_ml", format!("{} holds at most {}", profile.name, itb_dose::text::volume(profile.reservoir.capacity.value)));
+                problems.add(
+                    "fill_ml",
+                    format!(
+                        "{} holds at most {}",
+                        profile.name,
+                        itb_dose::text::volume(profile.reservoir.capacity.value)
+                    ),
+                );
             }
             if let Some(t) = threshold
                 && t > fill
             {
-                problems.add("alarm_threshold_ml", "the alarm threshold is above the fill; it must be at most the fill");
+                problems
+                    .add("alarm_threshold_ml", "the alarm threshold is above the fill; it must be at most the fill");
             }
         }
         problems.finish()?;
@@ -712,7 +790,12 @@ impl Store {
             .fetch_optional(tx.conn())
             .await?
             .ok_or_else(|| ClinicError::NotFound(format!("there is no patient {patient_id}")))?;
-        if sqlx::query("SELECT id FROM pumps WHERE serial = $1").bind(&serial).fetch_optional(tx.conn()).await?.is_some() {
+        if sqlx::query("SELECT id FROM pumps WHERE serial = $1")
+            .bind(&serial)
+            .fetch_optional(tx.conn())
+            .await?
+            .is_some()
+        {
             return Err(ClinicError::Conflict(format!("a pump with serial {serial} is already on record")));
         }
         let implanted_now: Vec<i64> = sqlx::query("SELECT id FROM pumps WHERE patient_id = $1 AND implanted = 1")
@@ -724,7 +807,11 @@ impl Store {
             .collect::<Result<_, _>>()?;
         match input.replaces_pump_id {
             Some(old) if !implanted_now.contains(&old) => {
-                let known = sqlx::query("SELECT id FROM pumps WHERE id = $1 AND patient_id = $2").bind(old).bind(patient_id).fetch_optional(tx.conn()).await?;
+                let known = sqlx::query("SELECT id FROM pumps WHERE id = $1 AND patient_id = $2")
+                    .bind(old)
+                    .bind(patient_id)
+                    .fetch_optional(tx.conn())
+                    .await?;
                 if known.is_none() {
                     return Err(invalid("replaces_pump_id", format!("pump {old} is not this patient's")));
                 }
@@ -736,7 +823,14 @@ impl Store {
                     .bind(old)
                     .execute(tx.conn())
                     .await?;
-                tx.audit(now, &actor.username, "pump.explanted", &format!("pump/{old}"), &json!({"at": instant(at), "reason": "replaced"})).await?;
+                tx.audit(
+                    now,
+                    &actor.username,
+                    "pump.explanted",
+                    &format!("pump/{old}"),
+                    &json!({"at": instant(at), "reason": "replaced"}),
+                )
+                .await?;
             }
             None if !implanted_now.is_empty() => {
                 return Err(ClinicError::Conflict(format!(
@@ -769,7 +863,14 @@ impl Store {
         let settings = load_settings(tx.conn()).await?;
         let policy = settings.policy();
         // The first prescription: nothing to compare it with; its review is kept.
-        let side = PumpSide { prescription: None, concentration, reservoir: fill, alarm_threshold: threshold, filled_at: Some(at), delivering: false };
+        let side = PumpSide {
+            prescription: None,
+            concentration,
+            reservoir: fill,
+            alarm_threshold: threshold,
+            filled_at: Some(at),
+            delivering: false,
+        };
         let new_side = PumpSide { prescription: Some(prescription.clone()), delivering: true, ..side.clone() };
         let first_review = review(&ReviewInputs {
             change: ChangeKind::Therapy,
@@ -784,32 +885,81 @@ impl Store {
             gap: None,
         });
         let review_value = review_json(&first_review, &policy.zone);
-        let prescription_id = insert_prescription(&mut tx, pump_id, 1, &prescription, at, actor.id, "implant", &review_value, None, None).await?;
-        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2").bind(prescription_id).bind(pump_id).execute(tx.conn()).await?;
+        let prescription_id =
+            insert_prescription(&mut tx, pump_id, 1, &prescription, at, actor.id, "implant", &review_value, None, None)
+                .await?;
+        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2")
+            .bind(prescription_id)
+            .bind(pump_id)
+            .execute(tx.conn())
+            .await?;
         recompute_due(tx.conn(), pump_id, &policy).await?;
         // The battery at implant, from the profile's model at the prescription's volume.
-        let daily_volume = itb_dose::calc::refill::pump_volume_rate(prescription.worst_case_rate(), Baclofen::new(concentration).map_err(|e| invalid("concentration_micrograms_per_ml", e.to_string()))?)
-            .unwrap_or(itb_dose::VolumeRate::ZERO);
+        let daily_volume = itb_dose::calc::refill::pump_volume_rate(
+            prescription.worst_case_rate(),
+            Baclofen::new(concentration).map_err(|e| invalid("concentration_micrograms_per_ml", e.to_string()))?,
+        )
+        .unwrap_or(itb_dose::VolumeRate::ZERO);
         let life = profile.battery_life_at(daily_volume);
         let eos = at.checked_add(life.to_signed()).ok().map(service_date);
-        insert_battery(&mut tx, pump_id, at, Some(life), false, eos, "estimated at implant from the device profile and the prescription").await?;
-        if int(&patient, "high_risk")? >= 0 && matches!(text(&patient, "stage")?.as_str(), "assessment" | "screening" | "explanted") {
-            sqlx::query("UPDATE patients SET stage = 'titration' WHERE id = $1").bind(patient_id).execute(tx.conn()).await?;
+        insert_battery(
+            &mut tx,
+            pump_id,
+            at,
+            Some(life),
+            false,
+            eos,
+            "estimated at implant from the device profile and the prescription",
+        )
+        .await?;
+        if int(&patient, "high_risk")? >= 0
+            && matches!(text(&patient, "stage")?.as_str(), "assessment" | "screening" | "explanted")
+        {
+            sqlx::query("UPDATE patients SET stage = 'titration' WHERE id = $1")
+                .bind(patient_id)
+                .execute(tx.conn())
+                .await?;
         }
         for (kind, on) in appointments::after_surgery(service_date(at)) {
-            insert_appointment(&mut tx, patient_id, Some(pump_id), kind, State::Requested, Some(on), "clinic", "after surgery", actor.id, now).await?;
+            insert_appointment(
+                &mut tx,
+                patient_id,
+                Some(pump_id),
+                kind,
+                State::Requested,
+                Some(on),
+                "clinic",
+                "after surgery",
+                actor.id,
+                now,
+            )
+            .await?;
         }
-        tx.audit(now, &actor.username, "pump.implanted", &format!("pump/{pump_id}"), &json!({
-            "patient_id": patient_id, "serial": serial, "profile": profile.name, "implanted_at": instant(at),
-            "fill_ml": ml(fill), "concentration_micrograms_per_ml": micrograms_per_ml(concentration),
-            "prescription": prescription_json(&prescription), "replaces_pump_id": input.replaces_pump_id,
-        })).await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "pump.implanted",
+            &format!("pump/{pump_id}"),
+            &json!({
+                "patient_id": patient_id, "serial": serial, "profile": profile.name, "implanted_at": instant(at),
+                "fill_ml": ml(fill), "concentration_micrograms_per_ml": micrograms_per_ml(concentration),
+                "prescription": prescription_json(&prescription), "replaces_pump_id": input.replaces_pump_id,
+            }),
+        )
+        .await?;
         tx.commit().await?;
         self.pump(pump_id).await
     }
 
     /// Records an explant.
-    pub async fn explant_pump(&self, actor: &User, pump_id: i64, at: &str, reason: &str, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn explant_pump(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        at: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let at = read_instant("at", at)?;
         not_future("at", at, now)?;
         let reason = reason_text("reason", reason)?;
@@ -827,7 +977,14 @@ impl Store {
             .bind(pump_id)
             .execute(tx.conn())
             .await?;
-        tx.audit(now, &actor.username, "pump.explanted", &format!("pump/{pump_id}"), &json!({"at": instant(at), "reason": reason})).await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "pump.explanted",
+            &format!("pump/{pump_id}"),
+            &json!({"at": instant(at), "reason": reason}),
+        )
+        .await?;
         tx.commit().await?;
         self.pump(pump_id).await
     }
@@ -842,16 +999,26 @@ impl Store {
             .ok_or_else(|| ClinicError::NotFound(format!("there is no pump {id}")))?;
         let pump = pump_row(&row)?;
         let prescription = match pump.prescription_id {
-            Some(pid) => Some(sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(pid).fetch_one(&mut *conn).await?),
+            Some(pid) => {
+                Some(sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(pid).fetch_one(&mut *conn).await?)
+            }
             None => None,
         };
-        let keys = sqlx::query("SELECT * FROM pump_keys WHERE pump_id = $1 ORDER BY id").bind(id).fetch_all(&mut *conn).await?;
-        let battery = sqlx::query("SELECT * FROM battery_estimates WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 20").bind(id).fetch_all(&mut *conn).await?;
+        let keys = sqlx::query("SELECT * FROM pump_keys WHERE pump_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let battery =
+            sqlx::query("SELECT * FROM battery_estimates WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 20")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
         let settings = load_settings(&mut conn).await?;
         let eri = int(&row, "eri")? == 1;
         let eos_on = text_opt(&row, "eos_on")?;
         let today = service_date(Timestamp::now());
-        let replacement = crate::rules::replacement::replacement_due(eri, eos_on.as_deref().and_then(|d| d.parse().ok()), today);
+        let replacement =
+            crate::rules::replacement::replacement_due(eri, eos_on.as_deref().and_then(|d| d.parse().ok()), today);
         Ok(json!({
             "id": pump.id,
             "patient_id": pump.patient_id,
@@ -916,9 +1083,19 @@ impl Store {
     }
 
     /// Records a key paired with the pump (the clinic's programmer, a patient's therapy manager).
-    pub async fn pair_key(&self, actor: &User, pump_id: i64, role: &str, public_key: &str, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn pair_key(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        role: &str,
+        public_key: &str,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         if !matches!(role, "clinician" | "patient") {
-            return Err(invalid("role", "a paired key's role is clinician (a programmer) or patient (a therapy manager)"));
+            return Err(invalid(
+                "role",
+                "a paired key's role is clinician (a programmer) or patient (a therapy manager)",
+            ));
         }
         let key = public_key.trim();
         if key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -926,31 +1103,89 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         load_pump(tx.conn(), pump_id).await?;
-        sqlx::query("INSERT INTO pump_keys (pump_id, role, public_key, paired_at_ms, paired_by) VALUES ($1, $2, $3, $4, $5)")
-            .bind(pump_id)
-            .bind(role)
-            .bind(key.to_lowercase())
-            .bind(now.as_millisecond())
-            .bind(actor.id)
-            .execute(tx.conn())
-            .await?;
-        tx.audit(now, &actor.username, "pump.key_paired", &format!("pump/{pump_id}"), &json!({"role": role, "public_key": key.to_lowercase()})).await?;
+        sqlx::query(
+            "INSERT INTO pump_keys (pump_id, role, public_key, paired_at_ms, paired_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(pump_id)
+        .bind(role)
+        .bind(key.to_lowercase())
+        .bind(now.as_millisecond())
+        .bind(actor.id)
+        .execute(tx.conn())
+        .await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "pump.key_paired",
+            &format!("pump/{pump_id}"),
+            &json!({"role": role, "public_key": key.to_lowercase()}),
+        )
+        .await?;
         tx.commit().await?;
         self.pump(pump_id).await
     }
 
+    /// A pump's row and the prescription in force (for the fleet and programming).
+    pub async fn pump_state(&self, pump_id: i64) -> Result<(PumpRow, Option<Prescription>), ClinicError> {
+        let mut conn = self.pool().acquire().await?;
+        let pump = load_pump(&mut conn, pump_id).await?;
+        let prescription = load_prescription(&mut conn, pump.prescription_id).await?;
+        Ok((pump, prescription))
+    }
+
+    /// Records a key the clinic itself paired with a pump (its programmer's), as `system`.
+    pub async fn record_system_key(
+        &self,
+        pump_id: i64,
+        role: &str,
+        public_key: &str,
+        now: Timestamp,
+    ) -> Result<(), ClinicError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO pump_keys (pump_id, role, public_key, paired_at_ms, paired_by) VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(pump_id)
+        .bind(role)
+        .bind(public_key)
+        .bind(now.as_millisecond())
+        .execute(tx.conn())
+        .await?;
+        tx.audit(
+            now,
+            "system",
+            "pump.key_paired",
+            &format!("pump/{pump_id}"),
+            &json!({"role": role, "public_key": public_key}),
+        )
+        .await?;
+        tx.commit().await
+    }
+
     /// Reviews a new prescription against the one in force (the rules of `itb-dose`), without
     /// recording it.
-    pub async fn review_prescription(&self, pump_id: i64, prescription: &Prescription, at: Timestamp) -> Result<itb_dose::review::Review, ClinicError> {
+    pub async fn review_prescription(
+        &self,
+        pump_id: i64,
+        prescription: &Prescription,
+        at: Timestamp,
+    ) -> Result<itb_dose::review::Review, ClinicError> {
         let mut conn = self.pool().acquire().await?;
         review_against_record(&mut conn, pump_id, prescription, at).await
     }
 
     /// Authorises a new prescription: reviewed old beside new; a dangerous warning needs a
     /// written override reason.
-    pub async fn prescribe(&self, actor: &User, pump_id: i64, input: PrescriptionInput, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn prescribe(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        input: PrescriptionInput,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
-        let prescription = problems.take("prescription", read_prescription("prescription", &input.prescription).map_err(|e| detail(&e)));
+        let prescription = problems
+            .take("prescription", read_prescription("prescription", &input.prescription).map_err(|e| detail(&e)));
         let at = match &input.at {
             Some(at) => problems.take("at", read_instant("at", at).map_err(|e| detail(&e))),
             None => Some(now),
@@ -968,7 +1203,11 @@ impl Store {
         if !pump.implanted {
             return Err(ClinicError::Conflict(format!("pump {pump_id} is explanted: it takes no prescription")));
         }
-        let latest = sqlx::query("SELECT MAX(at_ms) AS at_ms, MAX(version) AS version FROM prescriptions WHERE pump_id = $1").bind(pump_id).fetch_one(tx.conn()).await?;
+        let latest =
+            sqlx::query("SELECT MAX(at_ms) AS at_ms, MAX(version) AS version FROM prescriptions WHERE pump_id = $1")
+                .bind(pump_id)
+                .fetch_one(tx.conn())
+                .await?;
         if int_opt(&latest, "at_ms")?.is_some_and(|last| at.as_millisecond() < last) {
             return Err(invalid("at", "this is dated before the prescription in force; give the time it takes effect"));
         }
@@ -978,23 +1217,48 @@ impl Store {
         let review_value = review_json(&checked, &settings.policy().zone);
         let override_reason = match (&input.override_reason, checked.needs_override()) {
             (_, false) => None,
-            (Some(reason), true) => Some(OverrideReason::parse(reason).map_err(|e| invalid("override_reason", e.to_string()))?),
+            (Some(reason), true) => {
+                Some(OverrideReason::parse(reason).map_err(|e| invalid("override_reason", e.to_string()))?)
+            }
             (None, true) => {
                 let dangers: Vec<String> = checked.dangers().map(|w| w.sentence.clone()).collect();
                 return Err(ClinicError::NeedsOverride { dangers: dangers.join(" "), review: review_value });
             }
         };
         let verdict = checked.titration.as_ref().map(|t| t.verdict.as_str());
-        let id = insert_prescription(&mut tx, pump_id, version, &prescription, at, actor.id, &reason, &review_value, verdict, override_reason.as_ref().map(OverrideReason::as_str)).await?;
+        let id = insert_prescription(
+            &mut tx,
+            pump_id,
+            version,
+            &prescription,
+            at,
+            actor.id,
+            &reason,
+            &review_value,
+            verdict,
+            override_reason.as_ref().map(OverrideReason::as_str),
+        )
+        .await?;
         // The record's reservoir moves to `at` under the old prescription before the new one runs.
         move_reference_to(tx.conn(), &pump, at).await?;
-        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2").bind(id).bind(pump_id).execute(tx.conn()).await?;
+        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2")
+            .bind(id)
+            .bind(pump_id)
+            .execute(tx.conn())
+            .await?;
         recompute_due(tx.conn(), pump_id, &settings.policy()).await?;
-        tx.audit(now, &actor.username, "prescription.authorised", &format!("pump/{pump_id}"), &json!({
-            "version": version, "prescription": prescription_json(&prescription), "reason": reason,
-            "verdict": verdict, "override_reason": override_reason.as_ref().map(OverrideReason::as_str),
-            "warnings": review_value["warnings"],
-        })).await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "prescription.authorised",
+            &format!("pump/{pump_id}"),
+            &json!({
+                "version": version, "prescription": prescription_json(&prescription), "reason": reason,
+                "verdict": verdict, "override_reason": override_reason.as_ref().map(OverrideReason::as_str),
+                "warnings": review_value["warnings"],
+            }),
+        )
+        .await?;
         tx.commit().await?;
         let row = sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
         prescription_view(&row)
@@ -1003,28 +1267,172 @@ impl Store {
     /// A pump's prescriptions, newest first.
     pub async fn prescriptions(&self, pump_id: i64, limit: i64, offset: i64) -> Result<Listed<Value>, ClinicError> {
         self.pump_patient(pump_id).await?;
-        let rows = sqlx::query("SELECT * FROM prescriptions WHERE pump_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3")
+        let rows =
+            sqlx::query("SELECT * FROM prescriptions WHERE pump_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3")
+                .bind(pump_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.pool())
+                .await?;
+        let total = sqlx::query("SELECT COUNT(*) AS n FROM prescriptions WHERE pump_id = $1")
+            .bind(pump_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Listed {
+            items: rows.iter().map(prescription_view).collect::<Result<_, _>>()?,
+            total: int(&total, "n")?,
+            limit,
+            offset,
+        })
+    }
+
+    /// Records a therapy the clinic programmed on the pump: the review the pump's programmer
+    /// showed is the one kept.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_programmed_therapy(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        prescription: &Prescription,
+        at: Timestamp,
+        reason: &str,
+        review_value: &Value,
+        verdict: Option<&str>,
+        override_reason: Option<&str>,
+    ) -> Result<Value, ClinicError> {
+        let mut tx = self.begin().await?;
+        let pump = load_pump(tx.conn(), pump_id).await?;
+        let latest = sqlx::query("SELECT MAX(version) AS version FROM prescriptions WHERE pump_id = $1")
+            .bind(pump_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let version = int_opt(&latest, "version")?.unwrap_or(0) + 1;
+        let id = insert_prescription(
+            &mut tx,
+            pump_id,
+            version,
+            prescription,
+            at,
+            actor.id,
+            reason,
+            review_value,
+            verdict,
+            override_reason,
+        )
+        .await?;
+        move_reference_to(tx.conn(), &pump, at).await?;
+        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2")
+            .bind(id)
+            .bind(pump_id)
+            .execute(tx.conn())
+            .await?;
+        let settings = load_settings(tx.conn()).await?;
+        recompute_due(tx.conn(), pump_id, &settings.policy()).await?;
+        tx.audit(
+            at,
+            &actor.username,
+            "prescription.programmed",
+            &format!("pump/{pump_id}"),
+            &json!({
+                "version": version, "prescription": prescription_json(prescription), "reason": reason,
+                "verdict": verdict, "override_reason": override_reason, "warnings": review_value["warnings"],
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        let row = sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
+        prescription_view(&row)
+    }
+
+    /// Records a programming: the review shown, its hash, and the pump's answer.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_programming(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        kind: &str,
+        review_value: &Value,
+        hash: &str,
+        answer: &Value,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<i64, ClinicError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("INSERT INTO programmings (pump_id, at_ms, kind, review, hash, answer, outcome, by_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+            .bind(pump_id).bind(now.as_millisecond()).bind(kind).bind(review_value.to_string()).bind(hash).bind(answer.to_string()).bind(outcome).bind(actor.id)
+            .fetch_one(tx.conn()).await?;
+        let id = int(&row, "id")?;
+        tx.audit(
+            now,
+            &actor.username,
+            "pump.programmed",
+            &format!("pump/{pump_id}"),
+            &json!({"programming_id": id, "kind": kind, "hash": hash, "outcome": outcome}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A pump's programmings, newest first.
+    pub async fn programmings(&self, pump_id: i64, limit: i64, offset: i64) -> Result<Listed<Value>, ClinicError> {
+        self.pump_patient(pump_id).await?;
+        let rows = sqlx::query("SELECT programmings.*, users.username AS username FROM programmings JOIN users ON users.id = programmings.by_user WHERE pump_id = $1 ORDER BY programmings.id DESC LIMIT $2 OFFSET $3")
             .bind(pump_id).bind(limit).bind(offset).fetch_all(self.pool()).await?;
-        let total = sqlx::query("SELECT COUNT(*) AS n FROM prescriptions WHERE pump_id = $1").bind(pump_id).fetch_one(self.pool()).await?;
-        Ok(Listed { items: rows.iter().map(prescription_view).collect::<Result<_, _>>()?, total: int(&total, "n")?, limit, offset })
+        let total = sqlx::query("SELECT COUNT(*) AS n FROM programmings WHERE pump_id = $1")
+            .bind(pump_id)
+            .fetch_one(self.pool())
+            .await?;
+        let items = rows.iter().map(|r| Ok(json!({
+            "id": int(r, "id")?, "pump_id": pump_id, "at": instant_ms(int(r, "at_ms")?), "kind": text(r, "kind")?,
+            "review": serde_json::from_str::<Value>(&text(r, "review")?).unwrap_or(Value::Null), "hash": text(r, "hash")?,
+            "answer": serde_json::from_str::<Value>(&text(r, "answer")?).unwrap_or(Value::Null), "outcome": text(r, "outcome")?,
+            "by": text(r, "username")?,
+        }))).collect::<Result<_, ClinicError>>()?;
+        Ok(Listed { items, total: int(&total, "n")?, limit, offset })
     }
 
     /// Records a refill: the gap (over the device's threshold: held for review and the pump
     /// flagged), the new drug, the new alarm and refill-due dates, two signers.
-    pub async fn record_refill(&self, actor: &User, pump_id: i64, input: RefillInput, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn record_refill(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        input: RefillInput,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
+        self.record_refill_expecting(actor, pump_id, input, None, now).await
+    }
+
+    /// Records a refill; `pump_expected` is the pump's own estimate when the clinic withdrew
+    /// through the programmer (otherwise the record's).
+    pub async fn record_refill_expecting(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        input: RefillInput,
+        pump_expected: Option<Volume>,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
         let at = problems.take("at", read_instant("at", &input.at).map_err(|e| detail(&e)));
         if let Some(at) = at {
             problems.take("at", not_future("at", at, now).map_err(|e| detail(&e)));
         }
-        let withdrawn = problems.take("volume_withdrawn_ml", read_ml("volume_withdrawn_ml", &input.volume_withdrawn_ml).map_err(|e| detail(&e)));
-        let added = problems.take("volume_added_ml", read_ml("volume_added_ml", &input.volume_added_ml).map_err(|e| detail(&e)));
+        let withdrawn = problems.take(
+            "volume_withdrawn_ml",
+            read_ml("volume_withdrawn_ml", &input.volume_withdrawn_ml).map_err(|e| detail(&e)),
+        );
+        let added = problems
+            .take("volume_added_ml", read_ml("volume_added_ml", &input.volume_added_ml).map_err(|e| detail(&e)));
         let concentration = problems.take(
             "concentration_micrograms_per_ml",
-            read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml).map_err(|e| detail(&e)),
+            read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml)
+                .map_err(|e| detail(&e)),
         );
         let lot = bounded(&mut problems, "lot", &input.lot, 40, true);
-        let expires_on = problems.take("expires_on", read_date("expires_on", &input.expires_on).map_err(|e| detail(&e)));
+        let expires_on =
+            problems.take("expires_on", read_date("expires_on", &input.expires_on).map_err(|e| detail(&e)));
         let place = problems.take("place", place("place", input.place.as_deref()).map_err(|e| detail(&e)));
         if input.drug.as_deref().is_some_and(|d| d != "baclofen") {
             problems.add("drug", "only baclofen is given by this service's pumps");
@@ -1049,8 +1457,16 @@ impl Store {
             problems.add("nurse", "the person recording a refill signs it: as the nurse or as the second checker");
         }
         problems.finish()?;
-        let (Some(at), Some(withdrawn), Some(added), Some(concentration), Some(expires_on), Some(place), Some(nurse), Some(checker)) =
-            (at, withdrawn, added, concentration, expires_on, place, nurse, checker)
+        let (
+            Some(at),
+            Some(withdrawn),
+            Some(added),
+            Some(concentration),
+            Some(expires_on),
+            Some(place),
+            Some(nurse),
+            Some(checker),
+        ) = (at, withdrawn, added, concentration, expires_on, place, nurse, checker)
         else {
             return Err(ClinicError::Internal("checked".to_owned()));
         };
@@ -1059,14 +1475,22 @@ impl Store {
         if !pump.implanted {
             return Err(ClinicError::Conflict(format!("pump {pump_id} is explanted: it cannot be refilled")));
         }
-        let last_refill = sqlx::query("SELECT MAX(at_ms) AS at_ms FROM refills WHERE pump_id = $1").bind(pump_id).fetch_one(tx.conn()).await?;
-        let not_after = int_opt(&last_refill, "at_ms")?.unwrap_or(pump.implanted_at.as_millisecond()).max(pump.implanted_at.as_millisecond());
+        let last_refill = sqlx::query("SELECT MAX(at_ms) AS at_ms FROM refills WHERE pump_id = $1")
+            .bind(pump_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let not_after = int_opt(&last_refill, "at_ms")?
+            .unwrap_or(pump.implanted_at.as_millisecond())
+            .max(pump.implanted_at.as_millisecond());
         if at.as_millisecond() <= not_after {
-            return Err(invalid("at", format!("the refill must be after the last fill ({}); check the date and time", instant_ms(not_after))));
+            return Err(invalid(
+                "at",
+                format!("the refill must be after the last fill ({}); check the date and time", instant_ms(not_after)),
+            ));
         }
         let device = pump.device()?;
         let prescription = load_prescription(tx.conn(), pump.prescription_id).await?;
-        let expected = expected_now(&pump, prescription.as_ref(), at);
+        let expected = pump_expected.unwrap_or_else(|| expected_now(&pump, prescription.as_ref(), at));
         let mut problems = Problems::default();
         let gap = check_refill(
             &RefillFacts {
@@ -1088,17 +1512,26 @@ impl Store {
         let bridge_plan = if concentration == pump.concentration {
             None
         } else {
-            let dose = prescription.as_ref().map(|p| DoseRate::ng_per_day(p.daily_totals().max.as_ng())).unwrap_or(DoseRate::ZERO);
+            let dose = prescription
+                .as_ref()
+                .map(|p| DoseRate::ng_per_day(p.daily_totals().max.as_ng()))
+                .unwrap_or(DoseRate::ZERO);
             let old = Baclofen::new(pump.concentration).ok();
             let new = Baclofen::new(concentration).ok();
             match (old, new) {
-                (Some(old), Some(new)) => bridge(device.fluid_path.dead_volume(pump.catheter_cm).unwrap_or(Volume::ZERO), old, new, dose).ok().map(|plan| json!({
-                    "volume_ml": ml(plan.volume),
-                    "rate_ml_per_day": ml(Volume::nl(plan.rate.as_nl_per_day())),
-                    "duration": itb_dose::text::duration(plan.duration),
-                    "duration_minutes": plan.duration.as_ms() / 60_000,
-                    "rate_after_ml_per_day": ml(Volume::nl(plan.rate_after.as_nl_per_day())),
-                })),
+                (Some(old), Some(new)) => {
+                    bridge(device.fluid_path.dead_volume(pump.catheter_cm).unwrap_or(Volume::ZERO), old, new, dose)
+                        .ok()
+                        .map(|plan| {
+                            json!({
+                                "volume_ml": ml(plan.volume),
+                                "rate_ml_per_day": ml(Volume::nl(plan.rate.as_nl_per_day())),
+                                "duration": itb_dose::text::duration(plan.duration),
+                                "duration_minutes": plan.duration.as_ms() / 60_000,
+                                "rate_after_ml_per_day": ml(Volume::nl(plan.rate_after.as_nl_per_day())),
+                            })
+                        })
+                }
                 _ => None,
             }
         };
@@ -1111,10 +1544,16 @@ impl Store {
             .await?;
         let settings = load_settings(tx.conn()).await?;
         recompute_due(tx.conn(), pump_id, &settings.policy()).await?;
-        let due = sqlx::query("SELECT due_by_ms, due_on, alarm_at_ms, limited_by FROM pumps WHERE id = $1").bind(pump_id).fetch_one(tx.conn()).await?;
+        let due = sqlx::query("SELECT due_by_ms, due_on, alarm_at_ms, limited_by FROM pumps WHERE id = $1")
+            .bind(pump_id)
+            .fetch_one(tx.conn())
+            .await?;
         let needs_review = gap.stops_the_refill();
         if needs_review {
-            sqlx::query("UPDATE pumps SET gap_review_pending = 1 WHERE id = $1").bind(pump_id).execute(tx.conn()).await?;
+            sqlx::query("UPDATE pumps SET gap_review_pending = 1 WHERE id = $1")
+                .bind(pump_id)
+                .execute(tx.conn())
+                .await?;
         }
         let row = sqlx::query(
             "INSERT INTO refills (pump_id, at_ms, expected_nl, withdrawn_nl, gap_nl, gap_direction, gap_limit_nl, gap_needs_review, drug, concentration_ng_per_ml, lot, expires_on, added_nl, bridge, alarm_at_ms, due_by_ms, due_on, limited_by, nurse_id, second_checker_id, place, recorded_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'baclofen', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
@@ -1151,7 +1590,10 @@ impl Store {
             .await?;
         for appointment in open {
             let aid = int(&appointment, "id")?;
-            sqlx::query("UPDATE appointments SET state = 'completed' WHERE id = $1").bind(aid).execute(tx.conn()).await?;
+            sqlx::query("UPDATE appointments SET state = 'completed' WHERE id = $1")
+                .bind(aid)
+                .execute(tx.conn())
+                .await?;
             sqlx::query("INSERT INTO appointment_events (appointment_id, state, on_date, at_ms, by_user, reason) VALUES ($1, 'completed', NULL, $2, $3, $4)")
                 .bind(aid).bind(now.as_millisecond()).bind(actor.id).bind(format!("refill {id} recorded")).execute(tx.conn()).await?;
         }
@@ -1181,12 +1623,26 @@ impl Store {
         self.pump_patient(pump_id).await?;
         let rows = sqlx::query("SELECT refills.*, n.username AS nurse, c.username AS checker, r.username AS reviewer FROM refills JOIN users n ON n.id = refills.nurse_id JOIN users c ON c.id = refills.second_checker_id LEFT JOIN users r ON r.id = refills.reviewed_by WHERE refills.pump_id = $1 ORDER BY refills.at_ms DESC LIMIT $2 OFFSET $3")
             .bind(pump_id).bind(limit).bind(offset).fetch_all(self.pool()).await?;
-        let total = sqlx::query("SELECT COUNT(*) AS n FROM refills WHERE pump_id = $1").bind(pump_id).fetch_one(self.pool()).await?;
-        Ok(Listed { items: rows.iter().map(refill_view).collect::<Result<_, _>>()?, total: int(&total, "n")?, limit, offset })
+        let total = sqlx::query("SELECT COUNT(*) AS n FROM refills WHERE pump_id = $1")
+            .bind(pump_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Listed {
+            items: rows.iter().map(refill_view).collect::<Result<_, _>>()?,
+            total: int(&total, "n")?,
+            limit,
+            offset,
+        })
     }
 
     /// Records a clinician's review of a refill gap; the pump's flag clears when none is left.
-    pub async fn review_refill_gap(&self, actor: &User, refill_id: i64, note: &str, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn review_refill_gap(
+        &self,
+        actor: &User,
+        refill_id: i64,
+        note: &str,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let note = reason_text("note", note)?;
         let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT pump_id, gap_needs_review, reviewed_at_ms FROM refills WHERE id = $1")
@@ -1202,17 +1658,44 @@ impl Store {
         }
         let pump_id = int(&row, "pump_id")?;
         sqlx::query("UPDATE refills SET reviewed_by = $1, reviewed_at_ms = $2, review_note = $3 WHERE id = $4")
-            .bind(actor.id).bind(now.as_millisecond()).bind(&note).bind(refill_id).execute(tx.conn()).await?;
-        let left = sqlx::query("SELECT COUNT(*) AS n FROM refills WHERE pump_id = $1 AND gap_needs_review = 1 AND reviewed_at_ms IS NULL").bind(pump_id).fetch_one(tx.conn()).await?;
-        sqlx::query("UPDATE pumps SET gap_review_pending = $1 WHERE id = $2").bind(i64::from(int(&left, "n")? > 0)).bind(pump_id).execute(tx.conn()).await?;
-        tx.audit(now, &actor.username, "refill.gap_reviewed", &format!("pump/{pump_id}"), &json!({"refill_id": refill_id, "note": note})).await?;
+            .bind(actor.id)
+            .bind(now.as_millisecond())
+            .bind(&note)
+            .bind(refill_id)
+            .execute(tx.conn())
+            .await?;
+        let left = sqlx::query(
+            "SELECT COUNT(*) AS n FROM refills WHERE pump_id = $1 AND gap_needs_review = 1 AND reviewed_at_ms IS NULL",
+        )
+        .bind(pump_id)
+        .fetch_one(tx.conn())
+        .await?;
+        sqlx::query("UPDATE pumps SET gap_review_pending = $1 WHERE id = $2")
+            .bind(i64::from(int(&left, "n")? > 0))
+            .bind(pump_id)
+            .execute(tx.conn())
+            .await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "refill.gap_reviewed",
+            &format!("pump/{pump_id}"),
+            &json!({"refill_id": refill_id, "note": note}),
+        )
+        .await?;
         tx.commit().await?;
         self.refill(refill_id).await
     }
 
     /// Records an interrogation, stored as received; when it is the latest reading it becomes
     /// the record's reference for the reservoir (and its alarm threshold and battery are kept).
-    pub async fn record_interrogation(&self, actor: &User, pump_id: i64, input: InterrogationInput, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn record_interrogation(
+        &self,
+        actor: &User,
+        pump_id: i64,
+        input: InterrogationInput,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let at = read_instant("at", &input.at)?;
         not_future("at", at, now)?;
         let raw = input.reported.to_string();
@@ -1247,20 +1730,40 @@ impl Store {
             recompute_due(tx.conn(), pump_id, &settings.policy()).await?;
             if reading.eri.is_some() || reading.battery_remaining.is_some() {
                 let eos = reading.battery_remaining.and_then(|r| at.checked_add(r.to_signed()).ok()).map(service_date);
-                insert_battery(&mut tx, pump_id, at, reading.battery_remaining, reading.eri.unwrap_or(false), eos, "interrogation").await?;
+                insert_battery(
+                    &mut tx,
+                    pump_id,
+                    at,
+                    reading.battery_remaining,
+                    reading.eri.unwrap_or(false),
+                    eos,
+                    "interrogation",
+                )
+                .await?;
             }
         }
         tx.audit(now, &actor.username, "pump.interrogated", &format!("pump/{pump_id}"), &json!({"interrogation_id": id, "at": instant(at), "latest": latest, "reservoir_ml": ml(reading.reservoir)})).await?;
         tx.commit().await?;
-        Ok(json!({"id": id, "pump_id": pump_id, "at": instant(at), "reported": input.reported, "latest": latest, "pump": self.pump(pump_id).await?}))
+        Ok(
+            json!({"id": id, "pump_id": pump_id, "at": instant(at), "reported": input.reported, "latest": latest, "pump": self.pump(pump_id).await?}),
+        )
     }
 
     /// A pump's interrogations, newest first.
     pub async fn interrogations(&self, pump_id: i64, limit: i64, offset: i64) -> Result<Listed<Value>, ClinicError> {
         self.pump_patient(pump_id).await?;
-        let rows = sqlx::query("SELECT * FROM interrogations WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT $2 OFFSET $3")
-            .bind(pump_id).bind(limit).bind(offset).fetch_all(self.pool()).await?;
-        let total = sqlx::query("SELECT COUNT(*) AS n FROM interrogations WHERE pump_id = $1").bind(pump_id).fetch_one(self.pool()).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM interrogations WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(pump_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let total = sqlx::query("SELECT COUNT(*) AS n FROM interrogations WHERE pump_id = $1")
+            .bind(pump_id)
+            .fetch_one(self.pool())
+            .await?;
         let items = rows
             .iter()
             .map(|r| Ok(json!({"id": int(r, "id")?, "pump_id": pump_id, "at": instant_ms(int(r, "at_ms")?), "reported": serde_json::from_str::<Value>(&text(r, "reported")?).unwrap_or(Value::Null), "recorded_at": instant_ms(int(r, "recorded_at_ms")?)})))
@@ -1269,7 +1772,12 @@ impl Store {
     }
 
     /// Books an appointment.
-    pub async fn book_appointment(&self, actor: &User, input: AppointmentInput, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn book_appointment(
+        &self,
+        actor: &User,
+        input: AppointmentInput,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
         let kind = problems.take("kind", Kind::parse(&input.kind));
         let on = match &input.on {
@@ -1295,25 +1803,40 @@ impl Store {
             return Err(ClinicError::Internal("checked".to_owned()));
         };
         let mut tx = self.begin().await?;
-        if sqlx::query("SELECT id FROM patients WHERE id = $1").bind(input.patient_id).fetch_optional(tx.conn()).await?.is_none() {
+        if sqlx::query("SELECT id FROM patients WHERE id = $1")
+            .bind(input.patient_id)
+            .fetch_optional(tx.conn())
+            .await?
+            .is_none()
+        {
             return Err(invalid("patient_id", format!("there is no patient {}", input.patient_id)));
         }
         if let Some(pump_id) = input.pump_id {
-            let pump = load_pump(tx.conn(), pump_id).await.map_err(|_| invalid("pump_id", format!("there is no pump {pump_id}")))?;
+            let pump = load_pump(tx.conn(), pump_id)
+                .await
+                .map_err(|_| invalid("pump_id", format!("there is no pump {pump_id}")))?;
             if pump.patient_id != input.patient_id {
                 return Err(invalid("pump_id", format!("pump {pump_id} is not this patient's")));
             }
         } else if kind == Kind::Refill {
             return Err(invalid("pump_id", "a refill appointment names the pump"));
         }
-        let id = insert_appointment(&mut tx, input.patient_id, input.pump_id, kind, state, on, place, &note, actor.id, now).await?;
+        let id =
+            insert_appointment(&mut tx, input.patient_id, input.pump_id, kind, state, on, place, &note, actor.id, now)
+                .await?;
         tx.audit(now, &actor.username, "appointment.booked", &format!("patient/{}", input.patient_id), &json!({"appointment_id": id, "kind": kind.as_str(), "state": state.as_str(), "on": on.map(|d| d.to_string())})).await?;
         tx.commit().await?;
         self.appointment(id).await
     }
 
     /// Moves an appointment to another state (and date), with who and why.
-    pub async fn change_appointment(&self, actor: &User, id: i64, change: AppointmentChange, now: Timestamp) -> Result<Value, ClinicError> {
+    pub async fn change_appointment(
+        &self,
+        actor: &User,
+        id: i64,
+        change: AppointmentChange,
+        now: Timestamp,
+    ) -> Result<Value, ClinicError> {
         let to = State::parse(&change.state).map_err(|e| invalid("state", e))?;
         let on = change.on.as_deref().map(|on| read_date("on", on)).transpose()?;
         let reason = reason_text("reason", &change.reason)?;
@@ -1326,10 +1849,22 @@ impl Store {
         let from = State::parse(&text(&row, "state")?).map_err(ClinicError::Internal)?;
         let date = on.map(|d| d.to_string()).or(text_opt(&row, "on_date")?);
         appointments::transition(from, to, date.is_some()).map_err(|e| invalid("state", e))?;
-        sqlx::query("UPDATE appointments SET state = $1, on_date = $2 WHERE id = $3").bind(to.as_str()).bind(&date).bind(id).execute(tx.conn()).await?;
+        sqlx::query("UPDATE appointments SET state = $1, on_date = $2 WHERE id = $3")
+            .bind(to.as_str())
+            .bind(&date)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
         sqlx::query("INSERT INTO appointment_events (appointment_id, state, on_date, at_ms, by_user, reason) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id).bind(to.as_str()).bind(&date).bind(now.as_millisecond()).bind(actor.id).bind(&reason).execute(tx.conn()).await?;
-        tx.audit(now, &actor.username, "appointment.changed", &format!("patient/{}", int(&row, "patient_id")?), &json!({"appointment_id": id, "from": from.as_str(), "to": to.as_str(), "on": date, "reason": reason})).await?;
+        tx.audit(
+            now,
+            &actor.username,
+            "appointment.changed",
+            &format!("patient/{}", int(&row, "patient_id")?),
+            &json!({"appointment_id": id, "from": from.as_str(), "to": to.as_str(), "on": date, "reason": reason}),
+        )
+        .await?;
         tx.commit().await?;
         self.appointment(id).await
     }
@@ -1354,7 +1889,13 @@ impl Store {
     }
 
     /// Appointments on a day, or of a patient, by date.
-    pub async fn appointments(&self, on: Option<Date>, patient_id: Option<i64>, limit: i64, offset: i64) -> Result<Listed<Value>, ClinicError> {
+    pub async fn appointments(
+        &self,
+        on: Option<Date>,
+        patient_id: Option<i64>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Listed<Value>, ClinicError> {
         let (rows, total) = match (on, patient_id) {
             (_, Some(p)) => (
                 sqlx::query("SELECT * FROM appointments WHERE patient_id = $1 ORDER BY on_date, id LIMIT $2 OFFSET $3").bind(p).bind(limit).bind(offset).fetch_all(self.pool()).await?,
@@ -1369,7 +1910,12 @@ impl Store {
                 sqlx::query("SELECT COUNT(*) AS n FROM appointments WHERE state IN ('requested', 'scheduled', 'arrived')").fetch_one(self.pool()).await?,
             ),
         };
-        Ok(Listed { items: rows.iter().map(appointment_view).collect::<Result<_, _>>()?, total: int(&total, "n")?, limit, offset })
+        Ok(Listed {
+            items: rows.iter().map(appointment_view).collect::<Result<_, _>>()?,
+            total: int(&total, "n")?,
+            limit,
+            offset,
+        })
     }
 }
 
@@ -1406,16 +1952,34 @@ impl Reading {
             return Err(invalid("reported", "give what the pump reported as an object with at least reservoir_ml"));
         }
         let field = |name: &str| reported.get(name).filter(|v| !v.is_null());
-        let reservoir = read_ml("reported.reservoir_ml", field("reservoir_ml").ok_or_else(|| invalid("reported.reservoir_ml", "the pump's reservoir estimate is required"))?)?;
-        let concentration = field("concentration_micrograms_per_ml").map(|v| read_micrograms_per_ml("reported.concentration_micrograms_per_ml", v)).transpose()?;
+        let reservoir = read_ml(
+            "reported.reservoir_ml",
+            field("reservoir_ml")
+                .ok_or_else(|| invalid("reported.reservoir_ml", "the pump's reservoir estimate is required"))?,
+        )?;
+        let concentration = field("concentration_micrograms_per_ml")
+            .map(|v| read_micrograms_per_ml("reported.concentration_micrograms_per_ml", v))
+            .transpose()?;
         let filled_at = field("filled_at")
-            .map(|v| v.as_str().ok_or_else(|| invalid("reported.filled_at", "give an RFC 3339 instant")).and_then(|s| read_instant("reported.filled_at", s)))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| invalid("reported.filled_at", "give an RFC 3339 instant"))
+                    .and_then(|s| read_instant("reported.filled_at", s))
+            })
             .transpose()?;
-        let alarm_threshold = field("alarm_threshold_ml").map(|v| read_ml("reported.alarm_threshold_ml", v)).transpose()?;
+        let alarm_threshold =
+            field("alarm_threshold_ml").map(|v| read_ml("reported.alarm_threshold_ml", v)).transpose()?;
         let battery_remaining = field("battery_remaining_days")
-            .map(|v| v.as_u64().filter(|d| *d <= 20_000).map(Duration::days).ok_or_else(|| invalid("reported.battery_remaining_days", "give whole days")))
+            .map(|v| {
+                v.as_u64()
+                    .filter(|d| *d <= 20_000)
+                    .map(Duration::days)
+                    .ok_or_else(|| invalid("reported.battery_remaining_days", "give whole days"))
+            })
             .transpose()?;
-        let eri = field("elective_replacement").map(|v| v.as_bool().ok_or_else(|| invalid("reported.elective_replacement", "give true or false"))).transpose()?;
+        let eri = field("elective_replacement")
+            .map(|v| v.as_bool().ok_or_else(|| invalid("reported.elective_replacement", "give true or false")))
+            .transpose()?;
         Ok(Self { reservoir, concentration, filled_at, alarm_threshold, battery_remaining, eri })
     }
 }
@@ -1425,7 +1989,9 @@ pub fn expected_now(pump: &PumpRow, prescription: Option<&Prescription>, at: Tim
     let elapsed = at.as_millisecond().saturating_sub(pump.ref_at.as_millisecond());
     let elapsed = Duration::ms(u64::try_from(elapsed).unwrap_or(0));
     match (prescription, Baclofen::new(pump.concentration)) {
-        (Some(p), Ok(drug)) => expected_reservoir(pump.ref_reservoir, drug, DoseRate::ng_per_day(p.daily_totals().mean.as_ng()), elapsed),
+        (Some(p), Ok(drug)) => {
+            expected_reservoir(pump.ref_reservoir, drug, DoseRate::ng_per_day(p.daily_totals().mean.as_ng()), elapsed)
+        }
         _ => pump.ref_reservoir,
     }
 }
@@ -1446,14 +2012,26 @@ async fn move_reference_to(conn: &mut AnyConnection, pump: &PumpRow, at: Timesta
 }
 
 fn patient_facts(patient: &sqlx::any::AnyRow, at: Timestamp) -> Result<Patient, ClinicError> {
-    Ok(Patient { origin: origin_of(&text(patient, "origin")?), age_years: age_years(&text(patient, "date_of_birth")?, service_date(at)) })
+    Ok(Patient {
+        origin: origin_of(&text(patient, "origin")?),
+        age_years: age_years(&text(patient, "date_of_birth")?, service_date(at)),
+    })
 }
 
-async fn review_against_record(conn: &mut AnyConnection, pump_id: i64, prescription: &Prescription, at: Timestamp) -> Result<itb_dose::review::Review, ClinicError> {
+async fn review_against_record(
+    conn: &mut AnyConnection,
+    pump_id: i64,
+    prescription: &Prescription,
+    at: Timestamp,
+) -> Result<itb_dose::review::Review, ClinicError> {
     let pump = load_pump(conn, pump_id).await?;
-    let patient = sqlx::query("SELECT * FROM patients WHERE id = $1").bind(pump.patient_id).fetch_one(&mut *conn).await?;
+    let patient =
+        sqlx::query("SELECT * FROM patients WHERE id = $1").bind(pump.patient_id).fetch_one(&mut *conn).await?;
     let current = load_prescription(conn, pump.prescription_id).await?;
-    let history_rows = sqlx::query("SELECT prescription, at_ms FROM prescriptions WHERE pump_id = $1 ORDER BY version").bind(pump_id).fetch_all(&mut *conn).await?;
+    let history_rows = sqlx::query("SELECT prescription, at_ms FROM prescriptions WHERE pump_id = $1 ORDER BY version")
+        .bind(pump_id)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut events = vec![DoseHistoryEvent::Implanted { at_pump_ms: pump.implanted_at.as_millisecond() }];
     let mut before: Option<Prescription> = None;
     for row in &history_rows {
@@ -1545,7 +2123,12 @@ async fn insert_battery(
         .execute(tx.conn())
         .await?;
     // The pump's summary follows the latest estimate.
-    let latest = sqlx::query("SELECT eri, eos_on FROM battery_estimates WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1").bind(pump_id).fetch_one(tx.conn()).await?;
+    let latest = sqlx::query(
+        "SELECT eri, eos_on FROM battery_estimates WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1",
+    )
+    .bind(pump_id)
+    .fetch_one(tx.conn())
+    .await?;
     sqlx::query("UPDATE pumps SET eri = $1, eos_on = $2 WHERE id = $3")
         .bind(int(&latest, "eri")?)
         .bind(text_opt(&latest, "eos_on")?)

@@ -6,8 +6,7 @@ use sqlx::any::AnyPoolOptions;
 use crate::error::ClinicError;
 
 /// The numbered migrations.
-pub const MIGRATIONS: [(i64, &str, &str); 1] =
-    [(1, "record", include_str!("../../migrations/sqlite/0001_record.sql"))];
+pub const MIGRATIONS: [(i64, &str, &str); 1] = [(1, "record", include_str!("../../migrations/sqlite/0001_record.sql"))];
 
 /// The URL sqlx opens for `url` (a `sqlite://` URL or a path), creating the file's folder.
 pub fn url(url: &str) -> Result<String, ClinicError> {

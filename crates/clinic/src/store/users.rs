@@ -1,7 +1,7 @@
 //! Users: roles, argon2id passwords, bearer tokens, and sign-ins slowed after failures.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
@@ -85,7 +85,8 @@ pub async fn hash_password(password: String) -> Result<String, ClinicError> {
 
 async fn verify_password(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        PasswordHash::new(&stored)
+            .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
     })
     .await
     .unwrap_or(false)
@@ -116,11 +117,20 @@ impl Store {
         let hash = hash_password(password.to_owned()).await?;
         let mut tx = self.begin().await?;
         if let Some(patient) = patient_id
-            && sqlx::query("SELECT id FROM patients WHERE id = $1").bind(patient).fetch_optional(tx.conn()).await?.is_none()
+            && sqlx::query("SELECT id FROM patients WHERE id = $1")
+                .bind(patient)
+                .fetch_optional(tx.conn())
+                .await?
+                .is_none()
         {
             return Err(invalid("patient_id", format!("there is no patient {patient}")));
         }
-        if sqlx::query("SELECT id FROM users WHERE username = $1").bind(username).fetch_optional(tx.conn()).await?.is_some() {
+        if sqlx::query("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(tx.conn())
+            .await?
+            .is_some()
+        {
             return Err(ClinicError::Conflict(format!("the username '{username}' is taken; choose another")));
         }
         let row = sqlx::query(
@@ -134,8 +144,14 @@ impl Store {
         .fetch_one(tx.conn())
         .await?;
         let id = int(&row, "id")?;
-        tx.audit(now, actor, "user.added", &format!("user/{id}"), &json!({"username": username, "role": role.as_str(), "patient_id": patient_id}))
-            .await?;
+        tx.audit(
+            now,
+            actor,
+            "user.added",
+            &format!("user/{id}"),
+            &json!({"username": username, "role": role.as_str(), "patient_id": patient_id}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(User { id, username: username.to_owned(), role, patient_id })
     }
@@ -143,8 +159,10 @@ impl Store {
     /// Signs in: a token, or why not. After [`FREE_FAILURES`] failures each attempt waits twice
     /// as long as the last (up to [`WAIT_MAX_SECONDS`]), whatever the password.
     pub async fn sign_in(&self, username: &str, password: &str, now: Timestamp) -> Result<(Token, User), ClinicError> {
-        let wrong = || ClinicError::Unauthorized("the username or password is wrong; check both and try again".to_owned());
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(self.pool()).await?;
+        let wrong =
+            || ClinicError::Unauthorized("the username or password is wrong; check both and try again".to_owned());
+        let row =
+            sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(self.pool()).await?;
         let Some(row) = row else {
             // Spend the same time as a real check.
             let _ = verify_password(password.to_owned(), String::new()).await;
@@ -173,7 +191,8 @@ impl Store {
                 .bind(user.id)
                 .execute(tx.conn())
                 .await?;
-            tx.audit(now, username, "sign_in.failed", &format!("user/{}", user.id), &json!({"failures": failures})).await?;
+            tx.audit(now, username, "sign_in.failed", &format!("user/{}", user.id), &json!({"failures": failures}))
+                .await?;
             tx.commit().await?;
             return Err(wrong());
         }
@@ -184,7 +203,10 @@ impl Store {
             .checked_add(jiff::SignedDuration::from_hours(TOKEN_HOURS))
             .map_err(|e| ClinicError::Internal(e.to_string()))?;
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET failed_count = 0, retry_after_ms = 0 WHERE id = $1").bind(user.id).execute(tx.conn()).await?;
+        sqlx::query("UPDATE users SET failed_count = 0, retry_after_ms = 0 WHERE id = $1")
+            .bind(user.id)
+            .execute(tx.conn())
+            .await?;
         sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND expires_at_ms < $2")
             .bind(user.id)
             .bind(now.as_millisecond())
@@ -214,7 +236,8 @@ impl Store {
 
     /// A user by name.
     pub async fn user_named(&self, username: &str) -> Result<Option<User>, ClinicError> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(self.pool()).await?;
+        let row =
+            sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(self.pool()).await?;
         row.as_ref().map(user_from).transpose()
     }
 
@@ -232,6 +255,11 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         let total = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()).await?;
-        Ok(Listed { items: rows.iter().map(user_from).collect::<Result<_, _>>()?, total: int(&total, "n")?, limit, offset })
+        Ok(Listed {
+            items: rows.iter().map(user_from).collect::<Result<_, _>>()?,
+            total: int(&total, "n")?,
+            limit,
+            offset,
+        })
     }
 }

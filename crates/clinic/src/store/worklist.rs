@@ -46,7 +46,8 @@ impl Store {
             let mut bucket_count = 0i64;
             for high_risk in [1i64, 0] {
                 let (range, binds) = range_sql(bucket, on);
-                let count_sql = format!("SELECT COUNT(*) AS n FROM pumps WHERE implanted = 1 AND high_risk = $1 AND {range}");
+                let count_sql =
+                    format!("SELECT COUNT(*) AS n FROM pumps WHERE implanted = 1 AND high_risk = $1 AND {range}");
                 let mut count = sqlx::query(&count_sql).bind(high_risk);
                 for b in &binds {
                     count = count.bind(b);
