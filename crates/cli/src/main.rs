@@ -2,10 +2,12 @@
 //!
 //! `itb calc ...` runs the service's calculations; `itb pump ...` the virtual pump;
 //! `itb program ...` the clinician programmer and `itb ptm ...` the patient's therapy manager
-//! (both over `itb-programmer`). Later: `itb serve`.
+//! (both over `itb-programmer`); `itb serve`, `itb db`, `itb user` and `itb audit` the clinic's
+//! system of record (`itb-clinic`).
 #![forbid(unsafe_code)]
 
 mod calc;
+mod clinic;
 mod device;
 mod output;
 mod program;
@@ -38,6 +40,17 @@ enum Command {
     Program(program::ProgramArgs),
     /// The patient's therapy manager: ask for a bolus, see when the next is allowed.
     Ptm(program::PtmArgs),
+    /// The clinic's system of record and its JSON API (with --demo: a demo service).
+    Serve(clinic::ServeArgs),
+    /// The clinic's database: migrate, back up, restore, copy to another database.
+    #[command(subcommand, after_help = clinic::EXIT_CODES)]
+    Db(clinic::DbCommand),
+    /// The clinic's users.
+    #[command(subcommand, after_help = clinic::EXIT_CODES)]
+    User(clinic::UserCommand),
+    /// The clinic's audit log.
+    #[command(subcommand, after_help = clinic::EXIT_CODES)]
+    Audit(clinic::AuditCommand),
 }
 
 /// An error for the person at the keyboard: one sentence, naming what to change.
@@ -182,6 +195,10 @@ fn main() -> ExitCode {
         Command::Pump(command) => pump::run(command).map(|text| program::Outcome { text, code: 0 }),
         Command::Program(args) => program::program(args),
         Command::Ptm(args) => program::ptm(args),
+        Command::Serve(args) => clinic::serve(args),
+        Command::Db(command) => clinic::db(command),
+        Command::User(command) => clinic::user(command),
+        Command::Audit(command) => clinic::audit(command),
     };
     match result {
         Ok(outcome) => {

@@ -69,6 +69,7 @@ CREATE TABLE pumps (
     ref_reservoir_nl BIGINT NOT NULL,
     concentration_ng_per_ml BIGINT NOT NULL,
     filled_at_ms BIGINT NOT NULL,
+    ref_alarm_at_ms BIGINT,
     prescription_id BIGINT REFERENCES prescriptions(id),
     high_risk BIGINT NOT NULL,
     due_by_ms BIGINT,

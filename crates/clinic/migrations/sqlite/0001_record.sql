@@ -69,6 +69,7 @@ CREATE TABLE pumps (
     ref_reservoir_nl INTEGER NOT NULL,
     concentration_ng_per_ml INTEGER NOT NULL,
     filled_at_ms INTEGER NOT NULL,
+    ref_alarm_at_ms INTEGER,
     prescription_id INTEGER REFERENCES prescriptions(id),
     high_risk INTEGER NOT NULL,
     due_by_ms INTEGER,

@@ -27,6 +27,8 @@ pub struct Reference {
     pub alarm_threshold: Volume,
     /// The prescription in force, if any.
     pub prescription: Option<Prescription>,
+    /// When the pump said its low-reservoir alarm sounded, if it had by `at`.
+    pub alarm_sounded_at: Option<Timestamp>,
 }
 
 /// A pump's refill-due figures.
@@ -57,12 +59,36 @@ pub fn refill_due(reference: &Reference, policy: &RefillPolicy) -> Result<Due, S
         alarm_threshold: reference.alarm_threshold,
         filled_at: Some(reference.filled_at),
     };
-    let schedule = figures(&side, reference.at, policy).schedule.ok_or_else(|| {
+    let figures = figures(&side, reference.at, policy);
+    let schedule = figures.schedule.ok_or_else(|| {
         format!(
             "no refill date can be computed from the record (drug of {}); interrogate the pump",
             itb_dose::text::concentration(reference.concentration)
         )
     })?;
+    if reference.reservoir <= reference.alarm_threshold {
+        // The alarm has already sounded: its instant is the pump's word, or the record's
+        // estimate back from the reading (at the worst-case rate, rounded to the earlier
+        // instant); the refill was due then, never later because of a later reading.
+        let below = reference.alarm_threshold.saturating_sub(reference.reservoir);
+        let back = figures.daily_volume.time_to_move(below, itb_dose::Rounding::Up).unwrap_or(itb_dose::Duration::ZERO);
+        let estimated = reference.at.checked_sub(back.to_signed()).unwrap_or(reference.at);
+        let alarm_at = reference.alarm_sounded_at.unwrap_or(estimated).min(reference.at);
+        let (limit, limited_by) = if alarm_at <= schedule.expires_at {
+            (alarm_at, "low_reservoir_alarm")
+        } else {
+            (schedule.expires_at, "drug_stability")
+        };
+        let margin = jiff::SignedDuration::from_hours(24 * i64::from(policy.margin_days));
+        let due_by = Timestamp::from_second(limit.checked_sub(margin).unwrap_or(limit).as_second()).unwrap_or(limit);
+        return Ok(Due {
+            due_by,
+            due_on: policy.zone.to_datetime(due_by).date(),
+            alarm_at: Some(alarm_at),
+            expires_at: schedule.expires_at,
+            limited_by,
+        });
+    }
     Ok(Due {
         due_by: schedule.due_by,
         due_on: schedule.due_on,
@@ -168,12 +194,28 @@ mod tests {
             prescription: Some(
                 Prescription::simple_continuous(itb_dose::DoseRate::micrograms_per_day(400)).expect("rx"),
             ),
+            alarm_sounded_at: None,
         };
         let policy = RefillPolicy { margin_days: 0, ..RefillPolicy::default() };
         let due = refill_due(&reference, &policy).expect("computed");
         assert_eq!(due.alarm_at, Some("2027-02-23T10:00:00Z".parse().expect("instant")));
         assert_eq!(due.due_on, date(2027, 2, 23));
         assert_eq!(due.limited_by, "low_reservoir_alarm");
+        // Read 93 days after the fill, 1.4 mL left: the alarm sounded 3 days before (0.6 mL
+        // below the 2 mL threshold at 0.2 mL a day), and the refill stays overdue.
+        let late = Reference {
+            at: "2027-02-26T10:00:00Z".parse().expect("instant"),
+            reservoir: Volume::nl(1_400_000),
+            ..reference.clone()
+        };
+        let due_late = refill_due(&late, &policy).expect("computed");
+        assert_eq!(due_late.alarm_at, Some("2027-02-23T10:00:00Z".parse().expect("instant")));
+        assert_eq!(due_late.due_on, date(2027, 2, 23));
+        let told = Reference { alarm_sounded_at: Some("2027-02-23T09:00:00Z".parse().expect("instant")), ..late };
+        assert_eq!(
+            refill_due(&told, &policy).expect("computed").alarm_at,
+            Some("2027-02-23T09:00:00Z".parse().expect("instant"))
+        );
         let none = Reference { prescription: None, ..reference };
         assert!(refill_due(&none, &policy).is_err());
     }

@@ -116,6 +116,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The backend a URL names.
+    pub fn backend_of(url: &str) -> Backend {
+        Backend::of(url)
+    }
+
     /// Which database.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -199,6 +199,8 @@ pub struct PumpRow {
     pub concentration: Concentration,
     /// When it went in.
     pub filled_at: Timestamp,
+    /// When the low-reservoir alarm sounded, as the reference reading said.
+    pub ref_alarm_at: Option<Timestamp>,
     /// The prescription in force.
     pub prescription_id: Option<i64>,
 }
@@ -218,6 +220,7 @@ fn pump_row(row: &sqlx::any::AnyRow) -> Result<PumpRow, ClinicError> {
         ref_reservoir: Volume::nl(unsigned(row, "ref_reservoir_nl")?),
         concentration: Concentration::ng_per_ml(unsigned(row, "concentration_ng_per_ml")?),
         filled_at: ts(int(row, "filled_at_ms")?),
+        ref_alarm_at: int_opt(row, "ref_alarm_at_ms")?.map(ts),
         prescription_id: int_opt(row, "prescription_id")?,
     })
 }
@@ -269,6 +272,7 @@ pub async fn recompute_due(conn: &mut AnyConnection, pump_id: i64, policy: &Refi
         filled_at: pump.filled_at,
         alarm_threshold: pump.alarm_threshold,
         prescription,
+        alarm_sounded_at: pump.ref_alarm_at,
     };
     let query = match refill_due(&reference, policy) {
         Ok(due) => sqlx::query(
@@ -1535,7 +1539,7 @@ impl Store {
                 _ => None,
             }
         };
-        sqlx::query("UPDATE pumps SET ref_kind = 'refill', ref_at_ms = $1, ref_reservoir_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $1 WHERE id = $4")
+        sqlx::query("UPDATE pumps SET ref_kind = 'refill', ref_at_ms = $1, ref_reservoir_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $1, ref_alarm_at_ms = NULL WHERE id = $4")
             .bind(at.as_millisecond())
             .bind(signed(added.as_nl())?)
             .bind(signed(concentration.as_ng_per_ml())?)
@@ -1717,12 +1721,13 @@ impl Store {
         // Strictly later than the reference: a reading at a fill's own instant is not newer.
         let latest = at > pump.ref_at;
         if latest {
-            sqlx::query("UPDATE pumps SET ref_kind = 'interrogation', ref_at_ms = $1, ref_reservoir_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $4, alarm_threshold_nl = $5 WHERE id = $6")
+            sqlx::query("UPDATE pumps SET ref_kind = 'interrogation', ref_at_ms = $1, ref_reservoir_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $4, alarm_threshold_nl = $5, ref_alarm_at_ms = $6 WHERE id = $7")
                 .bind(at.as_millisecond())
                 .bind(signed(reading.reservoir.as_nl())?)
                 .bind(signed(reading.concentration.unwrap_or(pump.concentration).as_ng_per_ml())?)
                 .bind(reading.filled_at.unwrap_or(pump.filled_at).as_millisecond())
                 .bind(signed(reading.alarm_threshold.unwrap_or(pump.alarm_threshold).as_nl())?)
+                .bind(reading.low_reservoir_since.map(|t| t.as_millisecond()))
                 .bind(pump_id)
                 .execute(tx.conn())
                 .await?;
@@ -1942,6 +1947,8 @@ pub struct Reading {
     pub battery_remaining: Option<Duration>,
     /// The Elective Replacement Indicator.
     pub eri: Option<bool>,
+    /// When the low-reservoir alarm sounded, if it is on (`alarms`: kind `low_reservoir`).
+    pub low_reservoir_since: Option<Timestamp>,
 }
 
 impl Reading {
@@ -1980,7 +1987,18 @@ impl Reading {
         let eri = field("elective_replacement")
             .map(|v| v.as_bool().ok_or_else(|| invalid("reported.elective_replacement", "give true or false")))
             .transpose()?;
-        Ok(Self { reservoir, concentration, filled_at, alarm_threshold, battery_remaining, eri })
+        let low_reservoir_since = match field("alarms") {
+            None => None,
+            Some(Value::Array(alarms)) => alarms
+                .iter()
+                .filter(|a| a.get("kind").and_then(Value::as_str) == Some("low_reservoir"))
+                .filter_map(|a| a.get("raised_at").and_then(Value::as_str))
+                .map(|t| read_instant("reported.alarms.raised_at", t))
+                .next()
+                .transpose()?,
+            Some(_) => return Err(invalid("reported.alarms", "give the alarms as a list of {kind, raised_at}")),
+        };
+        Ok(Self { reservoir, concentration, filled_at, alarm_threshold, battery_remaining, eri, low_reservoir_since })
     }
 }
 
