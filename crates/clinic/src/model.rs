@@ -14,7 +14,7 @@ use crate::error::{ClinicError, invalid};
 /// A count of small units as a JSON number of the large one (`places` decimals), exactly.
 fn to_json(count: u64, places: u32) -> Value {
     let scale = 10u64.pow(places);
-    if count % scale == 0 {
+    if count.is_multiple_of(scale) {
         return Value::from(count / scale);
     }
     // count / scale, correctly rounded, prints as its shortest decimal: the exact one.

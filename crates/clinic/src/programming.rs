@@ -40,7 +40,7 @@ pub enum StagedKind {
     /// A refill after a withdrawal.
     Refill {
         /// What the refill records.
-        input: RefillInput,
+        input: Box<RefillInput>,
         /// The pump's estimate before the withdrawal.
         expected: Volume,
     },
@@ -264,7 +264,7 @@ pub async fn stage_refill(
     let staged = Staged {
         review: review_json(pending.review(), &itb_dose::text::service_zone()),
         hash: hex(pending.hash()),
-        kind: StagedKind::Refill { input: refill, expected: withdrawal.expected },
+        kind: StagedKind::Refill { input: Box::new(refill), expected: withdrawal.expected },
         programmer,
         pending,
         by: caller.0.id,
@@ -289,7 +289,13 @@ pub async fn commit(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let input: CommitInput = parse_body(&body).inspect_err(|_| {})?;
+    // Both kinds of change are committed by the roles that may make them: check before reading.
+    if !(crate::rules::access::allows(caller.0.role, Permission::Prescribe)
+        || crate::rules::access::allows(caller.0.role, Permission::Refill))
+    {
+        caller.require(Permission::Prescribe)?;
+    }
+    let input: CommitInput = parse_body(&body)?;
     let mut map = state.staged.lock().await;
     let Some(staged) = map.get(&id) else {
         caller.require(Permission::Prescribe)?;
@@ -403,7 +409,7 @@ pub async fn commit(
                     .await?
             }
             StagedKind::Refill { input, expected } => {
-                let input = RefillInput { at: instant(now), ..input.clone() };
+                let input = RefillInput { at: instant(now), ..(**input).clone() };
                 state.store.record_refill_expecting(&caller.0, id, input, Some(*expected), now).await?
             }
         };

@@ -12,6 +12,7 @@ pub mod copy;
 pub mod migrate;
 pub mod postgres;
 pub mod record;
+pub mod seed;
 pub mod sqlite;
 pub mod users;
 pub mod worklist;

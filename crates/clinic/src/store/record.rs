@@ -1064,6 +1064,7 @@ impl Store {
     }
 
     /// Records a battery estimate (from an interrogation or a clinician's reading).
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_battery_estimate(
         &self,
         actor: &User,
