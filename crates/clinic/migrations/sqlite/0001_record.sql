@@ -159,6 +159,7 @@ CREATE TABLE appointments (
 CREATE INDEX appointments_day ON appointments (on_date);
 CREATE INDEX appointments_open ON appointments (pump_id, kind, state);
 CREATE INDEX appointments_patient ON appointments (patient_id);
+CREATE INDEX appointments_kind ON appointments (kind, state);
 CREATE TABLE appointment_events (
     id INTEGER PRIMARY KEY,
     appointment_id INTEGER NOT NULL REFERENCES appointments(id),

@@ -662,8 +662,12 @@ impl Store {
                 .map(|r| int(r, "id"))
                 .collect::<Result<_, _>>()?;
         let mut pumps = Vec::new();
-        for pump in pump_ids {
-            pumps.push(self.pump(pump).await?);
+        if !pump_ids.is_empty() {
+            let mut conn = self.pool().acquire().await?;
+            let settings = load_settings(&mut conn).await?;
+            for pump in pump_ids {
+                pumps.push(pump_view(&mut conn, pump, &settings).await?);
+            }
         }
         let mut view = patient_json(&row)?;
         view["pumps"] = Value::Array(pumps);
@@ -996,73 +1000,9 @@ impl Store {
     /// A pump: its details, drug, prescription in force, refill-due figures, keys and battery.
     pub async fn pump(&self, id: i64) -> Result<Value, ClinicError> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query("SELECT * FROM pumps WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| ClinicError::NotFound(format!("there is no pump {id}")))?;
-        let pump = pump_row(&row)?;
-        let prescription = match pump.prescription_id {
-            Some(pid) => {
-                Some(sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(pid).fetch_one(&mut *conn).await?)
-            }
-            None => None,
-        };
-        let keys = sqlx::query("SELECT * FROM pump_keys WHERE pump_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-        let battery =
-            sqlx::query("SELECT * FROM battery_estimates WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 20")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
         let settings = load_settings(&mut conn).await?;
-        let eri = int(&row, "eri")? == 1;
-        let eos_on = text_opt(&row, "eos_on")?;
-        let today = service_date(Timestamp::now());
-        let replacement =
-            crate::rules::replacement::replacement_due(eri, eos_on.as_deref().and_then(|d| d.parse().ok()), today);
-        Ok(json!({
-            "id": pump.id,
-            "patient_id": pump.patient_id,
-            "profile": pump.profile,
-            "serial": pump.serial,
-            "implanted_at": instant(pump.implanted_at),
-            "catheter_cm": pump.catheter_cm,
-            "catheter_tip_level": text_opt(&row, "catheter_tip_level")?,
-            "alarm_threshold_ml": ml(pump.alarm_threshold),
-            "state": if pump.implanted { "implanted" } else { "explanted" },
-            "explanted_at": int_opt(&row, "explanted_at_ms")?.map(instant_ms),
-            "explant_reason": text_opt(&row, "explant_reason")?,
-            "replaces_pump_id": int_opt(&row, "replaces_pump_id")?,
-            "high_risk": int(&row, "high_risk")? == 1,
-            "reservoir": {
-                "source": pump.ref_kind,
-                "at": instant(pump.ref_at),
-                "volume_ml": ml(pump.ref_reservoir),
-            },
-            "concentration_micrograms_per_ml": micrograms_per_ml(pump.concentration),
-            "filled_at": instant(pump.filled_at),
-            "prescription": match &prescription { Some(p) => prescription_view(p)?, None => Value::Null },
-            "refill": {
-                "refill_due_by": int_opt(&row, "due_by_ms")?.map(instant_ms),
-                "refill_due_on": text_opt(&row, "due_on")?,
-                "low_reservoir_alarm_at": int_opt(&row, "alarm_at_ms")?.map(instant_ms),
-                "drug_expires_at": int_opt(&row, "expires_at_ms")?.map(instant_ms),
-                "limited_by": text_opt(&row, "limited_by")?,
-                "unknown_reason": text_opt(&row, "unknown_reason")?,
-                "margin_days": settings.margin_days,
-            },
-            "gap_review_pending": int(&row, "gap_review_pending")? == 1,
-            "keys": keys.iter().map(|k| Ok(json!({"id": int(k, "id")?, "role": text(k, "role")?, "public_key": text(k, "public_key")?, "paired_at": instant_ms(int(k, "paired_at_ms")?)}))).collect::<Result<Vec<_>, ClinicError>>()?,
-            "battery": battery.iter().map(battery_view).collect::<Result<Vec<_>, ClinicError>>()?,
-            "elective_replacement": eri,
-            "end_of_service_on": eos_on,
-            "replacement_due": replacement,
-        }))
+        pump_view(&mut conn, id, &settings).await
     }
-
     /// Records a battery estimate (from an interrogation or a clinician's reading).
     #[allow(clippy::too_many_arguments)]
     pub async fn add_battery_estimate(
@@ -1265,7 +1205,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        let row = sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT prescriptions.*, users.username AS authorised_by_username FROM prescriptions JOIN users ON users.id = prescriptions.authorised_by WHERE prescriptions.id = $1").bind(id).fetch_one(self.pool()).await?;
         prescription_view(&row)
     }
 
@@ -1273,7 +1213,7 @@ impl Store {
     pub async fn prescriptions(&self, pump_id: i64, limit: i64, offset: i64) -> Result<Listed<Value>, ClinicError> {
         self.pump_patient(pump_id).await?;
         let rows =
-            sqlx::query("SELECT * FROM prescriptions WHERE pump_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3")
+            sqlx::query("SELECT prescriptions.*, users.username AS authorised_by_username FROM prescriptions JOIN users ON users.id = prescriptions.authorised_by WHERE prescriptions.pump_id = $1 ORDER BY prescriptions.version DESC LIMIT $2 OFFSET $3")
                 .bind(pump_id)
                 .bind(limit)
                 .bind(offset)
@@ -1345,7 +1285,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        let row = sqlx::query("SELECT * FROM prescriptions WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT prescriptions.*, users.username AS authorised_by_username FROM prescriptions JOIN users ON users.id = prescriptions.authorised_by WHERE prescriptions.id = $1").bind(id).fetch_one(self.pool()).await?;
         prescription_view(&row)
     }
 
@@ -1925,6 +1865,72 @@ impl Store {
     }
 }
 
+/// A pump's view, read on one connection.
+async fn pump_view(conn: &mut AnyConnection, id: i64, settings: &Settings) -> Result<Value, ClinicError> {
+    let row = sqlx::query("SELECT * FROM pumps WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| ClinicError::NotFound(format!("there is no pump {id}")))?;
+    let pump = pump_row(&row)?;
+    let prescription = match pump.prescription_id {
+        Some(pid) => {
+            Some(sqlx::query("SELECT prescriptions.*, users.username AS authorised_by_username FROM prescriptions JOIN users ON users.id = prescriptions.authorised_by WHERE prescriptions.id = $1").bind(pid).fetch_one(&mut *conn).await?)
+        }
+        None => None,
+    };
+    let keys =
+        sqlx::query("SELECT * FROM pump_keys WHERE pump_id = $1 ORDER BY id").bind(id).fetch_all(&mut *conn).await?;
+    let battery =
+        sqlx::query("SELECT * FROM battery_estimates WHERE pump_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 20")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let eri = int(&row, "eri")? == 1;
+    let eos_on = text_opt(&row, "eos_on")?;
+    let today = service_date(Timestamp::now());
+    let replacement =
+        crate::rules::replacement::replacement_due(eri, eos_on.as_deref().and_then(|d| d.parse().ok()), today);
+    Ok(json!({
+        "id": pump.id,
+        "patient_id": pump.patient_id,
+        "profile": pump.profile,
+        "serial": pump.serial,
+        "implanted_at": instant(pump.implanted_at),
+        "catheter_cm": pump.catheter_cm,
+        "catheter_tip_level": text_opt(&row, "catheter_tip_level")?,
+        "alarm_threshold_ml": ml(pump.alarm_threshold),
+        "state": if pump.implanted { "implanted" } else { "explanted" },
+        "explanted_at": int_opt(&row, "explanted_at_ms")?.map(instant_ms),
+        "explant_reason": text_opt(&row, "explant_reason")?,
+        "replaces_pump_id": int_opt(&row, "replaces_pump_id")?,
+        "high_risk": int(&row, "high_risk")? == 1,
+        "reservoir": {
+            "source": pump.ref_kind,
+            "at": instant(pump.ref_at),
+            "volume_ml": ml(pump.ref_reservoir),
+        },
+        "concentration_micrograms_per_ml": micrograms_per_ml(pump.concentration),
+        "filled_at": instant(pump.filled_at),
+        "prescription": match &prescription { Some(p) => prescription_view(p)?, None => Value::Null },
+        "refill": {
+            "refill_due_by": int_opt(&row, "due_by_ms")?.map(instant_ms),
+            "refill_due_on": text_opt(&row, "due_on")?,
+            "low_reservoir_alarm_at": int_opt(&row, "alarm_at_ms")?.map(instant_ms),
+            "drug_expires_at": int_opt(&row, "expires_at_ms")?.map(instant_ms),
+            "limited_by": text_opt(&row, "limited_by")?,
+            "unknown_reason": text_opt(&row, "unknown_reason")?,
+            "margin_days": settings.margin_days,
+        },
+        "gap_review_pending": int(&row, "gap_review_pending")? == 1,
+        "keys": keys.iter().map(|k| Ok(json!({"id": int(k, "id")?, "role": text(k, "role")?, "public_key": text(k, "public_key")?, "paired_at": instant_ms(int(k, "paired_at_ms")?)}))).collect::<Result<Vec<_>, ClinicError>>()?,
+        "battery": battery.iter().map(battery_view).collect::<Result<Vec<_>, ClinicError>>()?,
+        "elective_replacement": eri,
+        "end_of_service_on": eos_on,
+        "replacement_due": replacement,
+    }))
+}
+
 /// A problem's detail (the text of its one field error).
 fn detail(e: &ClinicError) -> String {
     match e {
@@ -2230,7 +2236,8 @@ fn prescription_view(row: &sqlx::any::AnyRow) -> Result<Value, ClinicError> {
         "largest_day_micrograms": micrograms(totals.max.as_ng()),
         "worst_case_day_micrograms": micrograms(totals.max_with_ptm.as_ng()),
         "at": instant_ms(int(row, "at_ms")?),
-        "authorised_by": int(row, "authorised_by")?,
+        "authorised_by": text(row, "authorised_by_username")?,
+        "authorised_by_user_id": int(row, "authorised_by")?,
         "reason": text(row, "reason")?,
         "review": serde_json::from_str::<Value>(&text(row, "review")?).unwrap_or(Value::Null),
         "verdict": text_opt(row, "verdict")?,

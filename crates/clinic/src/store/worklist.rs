@@ -80,15 +80,26 @@ impl Store {
             }
             counts.insert(bucket.as_str().to_owned(), json!(bucket_count));
         }
-        // The booked refill of each pump on the page: the earliest open refill appointment.
+        // The booked refill of each pump on the page: the earliest open refill appointment,
+        // in one indexed query for the page.
+        let mut booked: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+        if !items.is_empty() {
+            let ids: Vec<String> =
+                items.iter().map(|(_, row)| int(row, "id").map(|id| id.to_string())).collect::<Result<_, _>>()?;
+            let sql = format!(
+                "SELECT pump_id, MIN(on_date) AS on_date FROM appointments WHERE pump_id IN ({}) AND kind = 'refill' AND state IN ('requested', 'scheduled', 'arrived') AND on_date IS NOT NULL GROUP BY pump_id",
+                ids.join(", ")
+            );
+            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                if let Some(on) = text_opt(&row, "on_date")? {
+                    booked.insert(int(&row, "pump_id")?, on);
+                }
+            }
+        }
         let mut out = Vec::with_capacity(items.len());
         for (bucket, row) in &items {
             let pump_id = int(row, "id")?;
-            let booked = sqlx::query("SELECT MIN(on_date) AS on_date FROM appointments WHERE pump_id = $1 AND kind = 'refill' AND state IN ('requested', 'scheduled', 'arrived') AND on_date IS NOT NULL")
-                .bind(pump_id)
-                .fetch_one(self.pool())
-                .await?;
-            let booked_on = text_opt(&booked, "on_date")?;
+            let booked_on = booked.get(&pump_id).cloned();
             let due_on = text_opt(row, "due_on")?;
             let digits = text(row, "nhs_number")?;
             out.push(json!({
@@ -111,8 +122,13 @@ impl Store {
             }));
         }
         let horizon = on.checked_add(jiff::Span::new().months(EOS_WITHIN_MONTHS)).unwrap_or(on).to_string();
-        let replacements = sqlx::query("SELECT pumps.id, pumps.patient_id, pumps.eri, pumps.eos_on, patients.nhs_number FROM pumps JOIN patients ON patients.id = pumps.patient_id WHERE pumps.implanted = 1 AND (pumps.eri = 1 OR pumps.eos_on <= $1) ORDER BY pumps.eos_on, pumps.id LIMIT $2")
-            .bind(&horizon).bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?;
+        // Two indexed ranges (pumps_eri, pumps_eos) rather than an OR that scans every pump.
+        let mut replacements = sqlx::query("SELECT pumps.id, pumps.patient_id, pumps.eri, pumps.eos_on, patients.nhs_number FROM pumps JOIN patients ON patients.id = pumps.patient_id WHERE pumps.implanted = 1 AND pumps.eri = 1 ORDER BY pumps.id LIMIT $1")
+            .bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?;
+        replacements.extend(
+            sqlx::query("SELECT pumps.id, pumps.patient_id, pumps.eri, pumps.eos_on, patients.nhs_number FROM pumps JOIN patients ON patients.id = pumps.patient_id WHERE pumps.implanted = 1 AND pumps.eos_on <= $1 AND pumps.eri = 0 ORDER BY pumps.eos_on, pumps.id LIMIT $2")
+                .bind(&horizon).bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?,
+        );
         let mri = sqlx::query("SELECT appointments.id, appointments.patient_id, appointments.pump_id, appointments.state, appointments.on_date, patients.nhs_number FROM appointments JOIN patients ON patients.id = appointments.patient_id WHERE appointments.kind = 'post_mri_check' AND appointments.state IN ('requested', 'scheduled', 'arrived') ORDER BY appointments.on_date, appointments.id LIMIT $1")
             .bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?;
         let gaps = sqlx::query("SELECT refills.id, refills.pump_id, refills.at_ms, refills.gap_nl, refills.gap_direction, pumps.patient_id, patients.nhs_number FROM refills JOIN pumps ON pumps.id = refills.pump_id JOIN patients ON patients.id = pumps.patient_id WHERE refills.gap_needs_review = 1 AND refills.reviewed_at_ms IS NULL ORDER BY refills.at_ms, refills.id LIMIT $1")

@@ -121,6 +121,14 @@ pub struct Reply {
 }
 
 impl Service {
+    /// Gives the service virtual pumps (each pump implanted from now on gets one): the fleet.
+    pub fn with_fleet(&mut self) -> std::sync::Arc<itb_clinic::fleet::Fleet> {
+        let fleet = std::sync::Arc::new(itb_clinic::fleet::Fleet::new(self.clock.clone()));
+        self.router =
+            router(AppState::new(self.store.clone(), self.clock.clone()).with_fleet(std::sync::Arc::clone(&fleet)));
+        fleet
+    }
+
     /// Moves the service's clock.
     pub fn set_now(&self, at: &str) {
         self.clock.set(at.parse::<Timestamp>().expect("instant"));
