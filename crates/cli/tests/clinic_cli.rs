@@ -175,3 +175,81 @@ fn serve_explains_bad_flags() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--clock-start: 'yesterday' is not an instant"), "{}", text(&out));
 }
+
+/// The worklist's refill-due figures are `itb calc refill`'s for the same inputs, for every
+/// example prescription (every mode, PTM limits taken in full) and across the change to and
+/// from British Summer Time.
+#[test]
+fn the_clinic_and_itb_calc_refill_give_the_same_figures() {
+    let dir = TempDir::new("itb_cli_calc");
+    let db = dir.sqlite("itb.sqlite");
+    add_user(&db, "nurse.a", "nurse_specialist");
+    let server = Server::start(&["--database", &db, "--clock-start", "2027-12-31T10:00:00Z"]);
+    let token = server.sign_in("nurse.a");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/prescriptions");
+    let cases = [
+        ("simple-continuous.toml", "2027-01-20T09:30:00Z", "20", "2000"),
+        ("simple-continuous-ptm.toml", "2027-08-20T23:30:00Z", "20", "2000"),
+        ("flex-nightly.toml", "2026-12-30T15:00:00Z", "18.5", "1500"),
+        ("flex-weekly.toml", "2027-03-01T00:30:00Z", "20", "500"),
+        ("periodic-bolus.toml", "2027-07-15T12:00:00Z", "19.25", "1000"),
+        ("stopped.toml", "2027-05-05T08:00:00Z", "20", "2000"),
+    ];
+    for (n, (file, start, fill, concentration)) in cases.into_iter().enumerate() {
+        let path = format!("{examples}/{file}");
+        let text = std::fs::read_to_string(&path).expect("example");
+        let prescription: serde_json::Value =
+            serde_json::to_value(toml::from_str::<toml::Value>(&text).expect("toml")).expect("json");
+        let nhs = format!("{}", 9_000_000_000u64 + 11 * u64::try_from(n).expect("n"));
+        let nhs = valid_nhs(&nhs);
+        let (status, patient) = server
+            .request("POST", "/api/v1/patients", Some(&token), Some(&json!({"nhs_number": nhs, "given_name": "A", "family_name": "B", "date_of_birth": "1970-01-01", "origin": "spinal"})), &[])
+            .expect("patient");
+        assert_eq!(status, 201, "{patient}");
+        let body = json!({"profile": "synchromed-ii-20", "serial": format!("NGV3000{n}"), "implanted_at": start, "catheter_cm": 50,
+            "fill_ml": fill.parse::<f64>().expect("fill"), "concentration_micrograms_per_ml": concentration.parse::<u64>().expect("c"), "prescription": prescription});
+        let (status, pump) = server
+            .request("POST", &format!("/api/v1/patients/{}/pumps", patient["id"]), Some(&token), Some(&body), &[])
+            .expect("pump");
+        assert_eq!(status, 201, "{file}: {pump}");
+        let out = itb(&[
+            "calc",
+            "refill",
+            "--prescription",
+            &path,
+            "--fill-ml",
+            fill,
+            "--concentration",
+            concentration,
+            "--start",
+            start,
+            "--alarm-ml",
+            "2",
+            "--margin-days",
+            "0",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{file}: {}", text_of(&out));
+        let calc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        for field in ["low_reservoir_alarm_at", "drug_expires_at", "refill_due_by", "refill_due_on", "limited_by"] {
+            assert_eq!(pump["refill"][field], calc[field], "{file}: {field}");
+        }
+    }
+}
+
+fn text_of(out: &std::process::Output) -> String {
+    text(out)
+}
+
+fn valid_nhs(seed: &str) -> String {
+    let mut n: u64 = seed[..9].parse().expect("digits");
+    loop {
+        let digits: Vec<u32> = format!("{n:09}").chars().map(|c| c.to_digit(10).expect("digit")).collect();
+        let sum: u32 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
+        match 11 - sum % 11 {
+            10 => n += 1,
+            11 => return format!("{n:09}0"),
+            check => return format!("{n:09}{check}"),
+        }
+    }
+}
