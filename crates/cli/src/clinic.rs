@@ -174,6 +174,16 @@ pub fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
         let store = open(&url).await?;
         let fleet = Arc::new(Fleet::new(clock.clone()));
         let mut state = AppState::new(store.clone(), clock.clone());
+        let users = store.user_count().await.map_err(clinic_error)?;
+        if args.demo && users > 0 {
+            return Err(CliError(format!(
+                "--demo builds its service in an empty database, and {} already holds a record; leave out --database to use {DEMO_URL} (made anew)",
+                store.describe()
+            )));
+        }
+        if !args.demo && users == 0 {
+            println!("itb serve: no users yet: add the first with printf '%s\\n' \"$PASSWORD\" | itb user add --username NAME --role admin --database {}", store.describe());
+        }
         if args.demo {
             let built = itb_clinic::demo::build(&store, clock.now(), Some(&fleet)).await.map_err(clinic_error)?;
             state = state.with_fleet(Arc::clone(&fleet));

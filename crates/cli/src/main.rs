@@ -64,6 +64,15 @@ impl CliError {
     }
 }
 
+/// `'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// The command a clap error is about: from its usage line (`itb calc refill`), or, when clap
 /// gives none, the words of the command line before its first flag.
 fn command_path(usage: Option<String>) -> String {
@@ -158,9 +167,17 @@ fn clap_error_sentence(error: &clap::Error) -> Option<String> {
         }
         ErrorKind::InvalidSubcommand => {
             let given = context(ContextKind::InvalidSubcommand).unwrap_or_default();
-            match context(ContextKind::SuggestedSubcommand) {
+            let suggested = match error.get(ContextKind::SuggestedSubcommand) {
+                Some(ContextValue::Strings(list)) => {
+                    let quoted: Vec<String> = list.iter().map(|s| format!("'{s}'")).collect();
+                    Some(or_list(&quoted))
+                }
+                Some(ContextValue::String(s)) => Some(format!("'{s}'")),
+                _ => None,
+            };
+            match suggested {
                 Some(suggested) => Some(format!(
-                    "'{given}' is not a command of {command}; did you mean '{suggested}'? See {command} --help"
+                    "'{given}' is not a command of {command}; did you mean {suggested}? See {command} --help"
                 )),
                 None => Some(format!("'{given}' is not a command of {command}. See {command} --help for the commands")),
             }

@@ -24,7 +24,7 @@ fn an_unknown_command_is_named_with_a_suggestion() {
         &["pump", "batery"],
         "itb: 'batery' is not a command of itb pump; did you mean 'battery'? See itb pump --help",
     );
-    wrong(&["serve"], "itb: 'serve' is not a command of itb. See itb --help for the commands");
+    wrong(&["serv"], "itb: 'serv' is not a command of itb; did you mean 'user' or 'serve'? See itb --help");
     wrong(
         &["program", "--pump", "127.0.0.1:7410", "--key", "programmer.key"],
         "itb: a command is missing after 'itb program': see itb program --help for the commands",

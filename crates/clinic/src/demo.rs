@@ -145,11 +145,11 @@ pub async fn build(store: &Store, now: Timestamp, fleet: Option<&Fleet>) -> Resu
     stories[30].stage = "titration";
     stories[31].stage = "titration";
     let mut built = Built { patients: 0, pumps: 0 };
-    // Four before the pump: assessment and screening.
-    for i in 0..4u64 {
+    // Six before the pump: assessment and screening.
+    for i in 0..6u64 {
         let n = 100 + i;
         store
-            .create_patient(&staff.nurse, patient_input(n, if i < 2 { "assessment" } else { "screening" }, None), now)
+            .create_patient(&staff.nurse, patient_input(n, if i < 3 { "assessment" } else { "screening" }, None), now)
             .await?;
         built.patients += 1;
     }
@@ -231,7 +231,7 @@ pub async fn build(store: &Store, now: Timestamp, fleet: Option<&Fleet>) -> Resu
             fill_days -= 85;
         }
         // Book the next refill two days before its due date; one (index 4) after it.
-        let pump = store.pump(pump_id).await?;
+        let pump = store.pump(pump_id, now).await?;
         if let Some(due_on) = pump["refill"]["refill_due_on"].as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok())
         {
             let offset = if index == 4 { 3 } else { -2 };

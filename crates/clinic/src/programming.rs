@@ -169,7 +169,7 @@ pub async fn stage_therapy(
     let input: TherapyInput = parse_body(&body)?;
     let prescription = crate::model::read_prescription("prescription", &input.prescription)?;
     let reason = input.reason.unwrap_or_else(|| "programmed from the clinic".to_owned());
-    let patient = state.store.patient(state.store.pump_patient(id).await?).await?;
+    let patient = state.store.patient(state.store.pump_patient(id).await?, state.clock.now()).await?;
     let origin = match patient["origin"].as_str() {
         Some("spinal") => Some(itb_dose::calc::titrate::Origin::Spinal),
         Some("cerebral") => Some(itb_dose::calc::titrate::Origin::Cerebral),
@@ -425,7 +425,7 @@ pub async fn commit(
         "outcome": outcome,
         "answer": answer,
         "recorded": recorded,
-        "pump": state.store.pump(id).await?,
+        "pump": state.store.pump(id, state.clock.now()).await?,
     })))
 }
 

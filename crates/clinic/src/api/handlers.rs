@@ -90,7 +90,7 @@ pub async fn list_patients(
     let (limit, offset) = q.page()?;
     if caller.0.role == Role::Patient {
         let own = match caller.0.patient_id {
-            Some(id) => vec![state.store.patient(id).await?],
+            Some(id) => vec![state.store.patient(id, state.clock.now()).await?],
             None => vec![],
         };
         return Ok(Json(json!({"items": own, "total": own.len(), "limit": limit, "offset": 0})));
@@ -109,7 +109,7 @@ pub async fn register_patient(State(state): State<AppState>, caller: Caller, bod
 /// `GET /api/v1/patients/{id}`.
 pub async fn get_patient(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>> {
     caller.may_read(id)?;
-    Ok(Json(state.store.patient(id).await?))
+    Ok(Json(state.store.patient(id, state.clock.now()).await?))
 }
 
 /// `PATCH /api/v1/patients/{id}`.
@@ -144,7 +144,7 @@ pub async fn implant_pump(
 pub async fn get_pump(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>> {
     caller.require(Permission::ReadRecord)?;
     caller.may_read(state.store.pump_patient(id).await?)?;
-    Ok(Json(state.store.pump(id).await?))
+    Ok(Json(state.store.pump(id, state.clock.now()).await?))
 }
 
 #[derive(Deserialize)]

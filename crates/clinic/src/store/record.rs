@@ -564,7 +564,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.patient(id).await
+        self.patient(id, now).await
     }
 
     /// Changes a patient's details.
@@ -643,11 +643,12 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.patient(id).await
+        self.patient(id, now).await
     }
 
     /// A patient's record: details and pumps.
-    pub async fn patient(&self, id: i64) -> Result<Value, ClinicError> {
+    /// `now` is the service's clock, for what depends on the day (a replacement due).
+    pub async fn patient(&self, id: i64, now: Timestamp) -> Result<Value, ClinicError> {
         let row = sqlx::query("SELECT * FROM patients WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -666,7 +667,7 @@ impl Store {
             let mut conn = self.pool().acquire().await?;
             let settings = load_settings(&mut conn).await?;
             for pump in pump_ids {
-                pumps.push(pump_view(&mut conn, pump, &settings).await?);
+                pumps.push(pump_view(&mut conn, pump, &settings, now).await?);
             }
         }
         let mut view = patient_json(&row)?;
@@ -956,7 +957,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.pump(pump_id).await
+        self.pump(pump_id, now).await
     }
 
     /// Records an explant.
@@ -994,14 +995,15 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.pump(pump_id).await
+        self.pump(pump_id, now).await
     }
 
     /// A pump: its details, drug, prescription in force, refill-due figures, keys and battery.
-    pub async fn pump(&self, id: i64) -> Result<Value, ClinicError> {
+    /// `now` is the service's clock, for what depends on the day (a replacement due).
+    pub async fn pump(&self, id: i64, now: Timestamp) -> Result<Value, ClinicError> {
         let mut conn = self.pool().acquire().await?;
         let settings = load_settings(&mut conn).await?;
-        pump_view(&mut conn, id, &settings).await
+        pump_view(&mut conn, id, &settings, now).await
     }
     /// Records a battery estimate (from an interrogation or a clinician's reading).
     #[allow(clippy::too_many_arguments)]
@@ -1024,7 +1026,7 @@ impl Store {
         insert_battery(&mut tx, pump_id, at, remaining, eri, eos_on, "recorded by a clinician").await?;
         tx.audit(now, &actor.username, "battery.estimated", &format!("pump/{pump_id}"), &json!({"at": instant(at), "elective_replacement": eri, "end_of_service_on": eos_on.map(|d| d.to_string())})).await?;
         tx.commit().await?;
-        self.pump(pump_id).await
+        self.pump(pump_id, now).await
     }
 
     /// Records a key paired with the pump (the clinic's programmer, a patient's therapy manager).
@@ -1067,7 +1069,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.pump(pump_id).await
+        self.pump(pump_id, now).await
     }
 
     /// A pump's row and the prescription in force (for the fleet and programming).
@@ -1691,7 +1693,7 @@ impl Store {
         tx.audit(now, &actor.username, "pump.interrogated", &format!("pump/{pump_id}"), &json!({"interrogation_id": id, "at": instant(at), "latest": latest, "reservoir_ml": ml(reading.reservoir)})).await?;
         tx.commit().await?;
         Ok(
-            json!({"id": id, "pump_id": pump_id, "at": instant(at), "reported": input.reported, "latest": latest, "pump": self.pump(pump_id).await?}),
+            json!({"id": id, "pump_id": pump_id, "at": instant(at), "reported": input.reported, "latest": latest, "pump": self.pump(pump_id, now).await?}),
         )
     }
 
@@ -1866,7 +1868,12 @@ impl Store {
 }
 
 /// A pump's view, read on one connection.
-async fn pump_view(conn: &mut AnyConnection, id: i64, settings: &Settings) -> Result<Value, ClinicError> {
+async fn pump_view(
+    conn: &mut AnyConnection,
+    id: i64,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<Value, ClinicError> {
     let row = sqlx::query("SELECT * FROM pumps WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -1888,7 +1895,7 @@ async fn pump_view(conn: &mut AnyConnection, id: i64, settings: &Settings) -> Re
             .await?;
     let eri = int(&row, "eri")? == 1;
     let eos_on = text_opt(&row, "eos_on")?;
-    let today = service_date(Timestamp::now());
+    let today = service_date(now);
     let replacement =
         crate::rules::replacement::replacement_due(eri, eos_on.as_deref().and_then(|d| d.parse().ok()), today);
     Ok(json!({

@@ -247,6 +247,11 @@ impl Store {
         row.as_ref().map(user_from).transpose()
     }
 
+    /// How many users there are.
+    pub async fn user_count(&self) -> Result<i64, ClinicError> {
+        int(&sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()).await?, "n")
+    }
+
     /// A page of users, by name.
     pub async fn users(&self, limit: i64, offset: i64) -> Result<Listed<User>, ClinicError> {
         let rows = sqlx::query("SELECT * FROM users ORDER BY username LIMIT $1 OFFSET $2")
