@@ -1388,7 +1388,8 @@ fn audit_chain_verifies_and_names_the_first_tampered_entry() {
     block(async {
         for service in backends().await {
             let b = service.backend;
-            // Entries: 1 admin added, 2 nurse added, 3 patient registered, 4 pump implanted.
+            // Entries: 1 admin added, 2 admin signed in, 3 nurse added, 4 nurse signed in, 5 patient
+            // registered, 6 pump implanted.
             let admin = service.user("admin.audit", Role::Admin).await;
             let nurse = service.user("nurse.audit", Role::NurseSpecialist).await;
             let patient = service.patient(&nurse, &nhs_number(1), None).await;
@@ -1398,12 +1399,12 @@ fn audit_chain_verifies_and_names_the_first_tampered_entry() {
             expect(&verified, StatusCode::OK, b);
             assert_fields(
                 &verified.body,
-                &[("entries", json!(4)), ("valid", json!(true)), ("first_broken", Value::Null)],
+                &[("entries", json!(6)), ("valid", json!(true)), ("first_broken", Value::Null)],
                 &format!("{b}: a whole chain"),
             );
             let log = service.get("/api/v1/audit", &admin).await;
             expect(&log, StatusCode::OK, b);
-            assert_eq!(log.body["total"], json!(4), "{b}");
+            assert_eq!(log.body["total"], json!(6), "{b}");
             let actions: Vec<&str> = log.body["items"]
                 .as_array()
                 .expect("items")
@@ -1412,11 +1413,11 @@ fn audit_chain_verifies_and_names_the_first_tampered_entry() {
                 .collect();
             assert_eq!(
                 actions,
-                vec!["pump.implanted", "patient.registered", "user.added", "user.added"],
+                vec!["pump.implanted", "patient.registered", "sign_in", "user.added", "sign_in", "user.added"],
                 "{b}: newest first"
             );
 
-            // Six registrations at once: the chain does not fork (entries 5-10).
+            // Six registrations at once: the chain does not fork (entries 7-12).
             let register_one = |n: u32| {
                 let (service, nurse) = (&service, &nurse);
                 async move {
@@ -1453,7 +1454,7 @@ fn audit_chain_verifies_and_names_the_first_tampered_entry() {
             let verified = service.get("/api/v1/audit/verify", &admin).await;
             assert_fields(
                 &verified.body,
-                &[("entries", json!(10)), ("valid", json!(true)), ("first_broken", Value::Null)],
+                &[("entries", json!(12)), ("valid", json!(true)), ("first_broken", Value::Null)],
                 &format!("{b}: concurrent writers never fork the chain"),
             );
 

@@ -67,6 +67,7 @@ CREATE TABLE pumps (
     ref_kind TEXT NOT NULL,
     ref_at_ms INTEGER NOT NULL,
     ref_reservoir_nl INTEGER NOT NULL,
+    ref_expected_nl INTEGER NOT NULL,
     concentration_ng_per_ml INTEGER NOT NULL,
     filled_at_ms INTEGER NOT NULL,
     ref_alarm_at_ms INTEGER,
@@ -79,6 +80,7 @@ CREATE TABLE pumps (
     limited_by TEXT,
     unknown_reason TEXT,
     gap_review_pending INTEGER NOT NULL DEFAULT 0,
+    pump_prescription_differs INTEGER NOT NULL DEFAULT 0,
     eri INTEGER NOT NULL DEFAULT 0,
     eos_on TEXT
 );
@@ -202,3 +204,7 @@ CREATE TABLE idempotency (
     created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (user_id, key)
 );
+CREATE INDEX appointment_events_appointment ON appointment_events (appointment_id);
+CREATE INDEX pump_keys_pump ON pump_keys (pump_id);
+CREATE INDEX audit_subject ON audit (subject, seq);
+CREATE INDEX patients_name ON patients (family_name, given_name, id);

@@ -83,8 +83,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let status = response.status();
     if status.is_server_error() {
-        // Nothing was recorded: the key may be used again.
-        let _ = release(&state, user_id, &key).await;
+        // The change may or may not have been recorded before the failure: the key stays
+        // claimed, and a retry is told to look at the record (never done twice).
         return response;
     }
     let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -148,16 +148,6 @@ async fn claim(state: &AppState, user_id: i64, key: &str, request_hash: &str) ->
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(Claim::Replay(response))
-}
-
-async fn release(state: &AppState, user_id: i64, key: &str) -> Result<(), ClinicError> {
-    let mut tx = state.store.begin().await?;
-    sqlx::query("DELETE FROM idempotency WHERE user_id = $1 AND key = $2")
-        .bind(user_id)
-        .bind(key)
-        .execute(tx.conn())
-        .await?;
-    tx.commit().await
 }
 
 async fn keep(

@@ -63,7 +63,7 @@ pub async fn copy(from: &Store, to: &Store) -> Result<CopyReport, ClinicError> {
             audit.problem.unwrap_or_default()
         )));
     }
-    let mut source = from.pool().begin().await?;
+    let mut source = from.read_snapshot().await?;
     let mut target = to.begin().await?;
     let mut report = Vec::new();
     for (table, key) in TABLES {

@@ -151,6 +151,15 @@ impl Store {
         Ok(WriteTx { tx, _guard: guard })
     }
 
+    /// A read-only transaction that sees one snapshot of the record throughout.
+    pub async fn read_snapshot(&self) -> Result<Transaction<'static, Any>, ClinicError> {
+        Ok(match self.backend {
+            // In WAL mode a deferred transaction reads one snapshot from its first read.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        })
+    }
+
     /// Closes the pool (a SQLite file is checkpointed).
     pub async fn close(&self) {
         self.pool.close().await;

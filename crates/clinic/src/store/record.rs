@@ -69,7 +69,7 @@ fn ts(ms: i64) -> Timestamp {
 
 fn not_future(field: &str, at: Timestamp, now: Timestamp) -> Result<(), ClinicError> {
     if at > now.checked_add(FUTURE_SLACK).unwrap_or(now) {
-        return Err(invalid(field, format!("{} is in the future: give when it happened", instant(at))));
+        return Err(invalid(field, format!("{} is in the future: give when it happened", person_time(at))));
     }
     Ok(())
 }
@@ -193,8 +193,12 @@ pub struct PumpRow {
     pub ref_kind: String,
     /// The reference instant.
     pub ref_at: Timestamp,
-    /// The reservoir then.
+    /// The reservoir then, at worst (every allowed PTM bolus taken): for the refill date.
     pub ref_reservoir: Volume,
+    /// The reservoir then as the record expects it (the mean day): for a refill's gap.
+    pub ref_expected: Volume,
+    /// The pump last reported a prescription other than the record's.
+    pub prescription_differs: bool,
     /// The drug.
     pub concentration: Concentration,
     /// When it went in.
@@ -218,6 +222,8 @@ fn pump_row(row: &sqlx::any::AnyRow) -> Result<PumpRow, ClinicError> {
         ref_kind: text(row, "ref_kind")?,
         ref_at: ts(int(row, "ref_at_ms")?),
         ref_reservoir: Volume::nl(unsigned(row, "ref_reservoir_nl")?),
+        ref_expected: Volume::nl(unsigned(row, "ref_expected_nl")?),
+        prescription_differs: int(row, "pump_prescription_differs")? == 1,
         concentration: Concentration::ng_per_ml(unsigned(row, "concentration_ng_per_ml")?),
         filled_at: ts(int(row, "filled_at_ms")?),
         ref_alarm_at: int_opt(row, "ref_alarm_at_ms")?.map(ts),
@@ -274,7 +280,12 @@ pub async fn recompute_due(conn: &mut AnyConnection, pump_id: i64, policy: &Refi
         prescription,
         alarm_sounded_at: pump.ref_alarm_at,
     };
-    let query = match refill_due(&reference, policy) {
+    let due = if pump.prescription_differs {
+        Err("the pump runs a different prescription from the record's: record what it runs, or program the prescribed one, then interrogate".to_owned())
+    } else {
+        refill_due(&reference, policy)
+    };
+    let query = match due {
         Ok(due) => sqlx::query(
             "UPDATE pumps SET due_by_ms = $1, due_on = $2, alarm_at_ms = $3, expires_at_ms = $4, limited_by = $5, unknown_reason = NULL WHERE id = $6",
         )
@@ -522,7 +533,7 @@ impl Store {
         let stage = input.stage.unwrap_or_else(|| "assessment".to_owned());
         check_stage(&mut problems, &stage);
         problems.finish()?;
-        let nhs = nhs.ok_or_else(|| ClinicError::Internal("checked".to_owned()))?;
+        let nhs = nhs.ok_or_else(|| ClinicError::Internal("a checked field was missing".to_owned()))?;
         let high_risk = high_risk_reason(level);
         let mut tx = self.begin().await?;
         if sqlx::query("SELECT id FROM patients WHERE nhs_number = $1")
@@ -791,7 +802,7 @@ impl Store {
         let (Some(profile), Some(at), Some(fill), Some(concentration), Some(prescription), Some(threshold)) =
             (profile, implanted_at, fill, concentration, prescription, threshold)
         else {
-            return Err(ClinicError::Internal("checked".to_owned()));
+            return Err(ClinicError::Internal("a checked field was missing".to_owned()));
         };
         let mut tx = self.begin().await?;
         let patient = sqlx::query("SELECT * FROM patients WHERE id = $1")
@@ -816,6 +827,12 @@ impl Store {
             .collect::<Result<_, _>>()?;
         match input.replaces_pump_id {
             Some(old) if !implanted_now.contains(&old) => {
+                if !implanted_now.is_empty() {
+                    return Err(ClinicError::Conflict(format!(
+                        "pump {old} is already explanted, and this patient has an implanted pump ({}): name that pump in replaces_pump_id, or record its explant first",
+                        implanted_now.iter().map(|i| format!("pump {i}")).collect::<Vec<_>>().join(", ")
+                    )));
+                }
                 let known = sqlx::query("SELECT id FROM pumps WHERE id = $1 AND patient_id = $2")
                     .bind(old)
                     .bind(patient_id)
@@ -832,6 +849,7 @@ impl Store {
                     .bind(old)
                     .execute(tx.conn())
                     .await?;
+                close_open_appointments(&mut tx, old, actor.id, now, "the pump was replaced").await?;
                 tx.audit(
                     now,
                     &actor.username,
@@ -851,7 +869,7 @@ impl Store {
         }
         let high_risk = int(&patient, "high_risk")?;
         let row = sqlx::query(
-            "INSERT INTO pumps (patient_id, profile, serial, implanted_at_ms, catheter_cm, catheter_tip_level, alarm_threshold_nl, implanted, replaces_pump_id, ref_kind, ref_at_ms, ref_reservoir_nl, concentration_ng_per_ml, filled_at_ms, high_risk) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, 'implant', $9, $10, $11, $12, $13) RETURNING id",
+            "INSERT INTO pumps (patient_id, profile, serial, implanted_at_ms, catheter_cm, catheter_tip_level, alarm_threshold_nl, implanted, replaces_pump_id, ref_kind, ref_at_ms, ref_reservoir_nl, ref_expected_nl, concentration_ng_per_ml, filled_at_ms, high_risk) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, 'implant', $9, $10, $10, $11, $12, $13) RETURNING id",
         )
         .bind(patient_id)
         .bind(&profile.name)
@@ -897,7 +915,7 @@ impl Store {
         let prescription_id =
             insert_prescription(&mut tx, pump_id, 1, &prescription, at, actor.id, "implant", &review_value, None, None)
                 .await?;
-        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE pumps SET prescription_id = $1, pump_prescription_differs = 0 WHERE id = $2")
             .bind(prescription_id)
             .bind(pump_id)
             .execute(tx.conn())
@@ -986,6 +1004,7 @@ impl Store {
             .bind(pump_id)
             .execute(tx.conn())
             .await?;
+        close_open_appointments(&mut tx, pump_id, actor.id, now, "the pump was explanted").await?;
         tx.audit(
             now,
             &actor.username,
@@ -1143,7 +1162,7 @@ impl Store {
         let reason = problems.take("reason", reason_text("reason", &input.reason).map_err(|e| detail(&e)));
         problems.finish()?;
         let (Some(prescription), Some(at), Some(reason)) = (prescription, at, reason) else {
-            return Err(ClinicError::Internal("checked".to_owned()));
+            return Err(ClinicError::Internal("a checked field was missing".to_owned()));
         };
         let mut tx = self.begin().await?;
         let pump = load_pump(tx.conn(), pump_id).await?;
@@ -1188,7 +1207,7 @@ impl Store {
         .await?;
         // The record's reservoir moves to `at` under the old prescription before the new one runs.
         move_reference_to(tx.conn(), &pump, at).await?;
-        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE pumps SET prescription_id = $1, pump_prescription_differs = 0 WHERE id = $2")
             .bind(id)
             .bind(pump_id)
             .execute(tx.conn())
@@ -1268,7 +1287,7 @@ impl Store {
         )
         .await?;
         move_reference_to(tx.conn(), &pump, at).await?;
-        sqlx::query("UPDATE pumps SET prescription_id = $1 WHERE id = $2")
+        sqlx::query("UPDATE pumps SET prescription_id = $1, pump_prescription_differs = 0 WHERE id = $2")
             .bind(id)
             .bind(pump_id)
             .execute(tx.conn())
@@ -1415,7 +1434,7 @@ impl Store {
             Some(checker),
         ) = (at, withdrawn, added, concentration, expires_on, place, nurse, checker)
         else {
-            return Err(ClinicError::Internal("checked".to_owned()));
+            return Err(ClinicError::Internal("a checked field was missing".to_owned()));
         };
         let mut tx = self.begin().await?;
         let pump = load_pump(tx.conn(), pump_id).await?;
@@ -1432,7 +1451,24 @@ impl Store {
         if at.as_millisecond() <= not_after {
             return Err(invalid(
                 "at",
-                format!("the refill must be after the last fill ({}); check the date and time", instant_ms(not_after)),
+                format!(
+                    "the refill must be after the last fill ({}); check the date and time",
+                    person_time(ts(not_after))
+                ),
+            ));
+        }
+        if at < pump.ref_at {
+            return Err(invalid(
+                "at",
+                format!(
+                    "a later {} is on record ({}): a refill cannot be dated before it; check the date and time",
+                    match pump.ref_kind.as_str() {
+                        "interrogation" => "reading of the pump",
+                        "refill" => "refill",
+                        _ => "change",
+                    },
+                    person_time(pump.ref_at)
+                ),
             ));
         }
         let device = pump.device()?;
@@ -1482,7 +1518,7 @@ impl Store {
                 _ => None,
             }
         };
-        sqlx::query("UPDATE pumps SET ref_kind = 'refill', ref_at_ms = $1, ref_reservoir_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $1, ref_alarm_at_ms = NULL WHERE id = $4")
+        sqlx::query("UPDATE pumps SET ref_kind = 'refill', ref_at_ms = $1, ref_reservoir_nl = $2, ref_expected_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $1, ref_alarm_at_ms = NULL WHERE id = $4")
             .bind(at.as_millisecond())
             .bind(signed(added.as_nl())?)
             .bind(signed(concentration.as_ng_per_ml())?)
@@ -1650,6 +1686,10 @@ impl Store {
             return Err(invalid("reported", "an interrogation is at most 64 KiB of JSON"));
         }
         let reading = Reading::from_reported(&input.reported)?;
+        let reading_prescription = match input.reported.get("prescription").filter(|v| !v.is_null()) {
+            Some(value) => Some(read_prescription("reported.prescription", value)?),
+            None => None,
+        };
         let mut tx = self.begin().await?;
         let pump = load_pump(tx.conn(), pump_id).await?;
         if !pump.implanted {
@@ -1663,14 +1703,18 @@ impl Store {
         let id = int(&row, "id")?;
         // Strictly later than the reference: a reading at a fill's own instant is not newer.
         let latest = at > pump.ref_at;
+        let in_force = load_prescription(tx.conn(), pump.prescription_id).await?;
+        let differs =
+            matches!((&reading_prescription, &in_force), (Some(reported), Some(recorded)) if reported != recorded);
         if latest {
-            sqlx::query("UPDATE pumps SET ref_kind = 'interrogation', ref_at_ms = $1, ref_reservoir_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $4, alarm_threshold_nl = $5, ref_alarm_at_ms = $6 WHERE id = $7")
+            sqlx::query("UPDATE pumps SET ref_kind = 'interrogation', ref_at_ms = $1, ref_reservoir_nl = $2, ref_expected_nl = $2, concentration_ng_per_ml = $3, filled_at_ms = $4, alarm_threshold_nl = $5, ref_alarm_at_ms = $6, pump_prescription_differs = $7 WHERE id = $8")
                 .bind(at.as_millisecond())
                 .bind(signed(reading.reservoir.as_nl())?)
                 .bind(signed(reading.concentration.unwrap_or(pump.concentration).as_ng_per_ml())?)
                 .bind(reading.filled_at.unwrap_or(pump.filled_at).as_millisecond())
                 .bind(signed(reading.alarm_threshold.unwrap_or(pump.alarm_threshold).as_nl())?)
                 .bind(reading.low_reservoir_since.map(|t| t.as_millisecond()))
+                .bind(i64::from(differs))
                 .bind(pump_id)
                 .execute(tx.conn())
                 .await?;
@@ -1748,7 +1792,7 @@ impl Store {
         let note = bounded(&mut problems, "note", input.note.as_deref().unwrap_or(""), 500, false);
         problems.finish()?;
         let (Some(kind), Some(state), Some(place)) = (kind, state, place) else {
-            return Err(ClinicError::Internal("checked".to_owned()));
+            return Err(ClinicError::Internal("a checked field was missing".to_owned()));
         };
         let mut tx = self.begin().await?;
         if sqlx::query("SELECT id FROM patients WHERE id = $1")
@@ -1846,7 +1890,7 @@ impl Store {
     ) -> Result<Listed<Value>, ClinicError> {
         let (rows, total) = match (on, patient_id) {
             (_, Some(p)) => (
-                sqlx::query("SELECT * FROM appointments WHERE patient_id = $1 ORDER BY on_date, id LIMIT $2 OFFSET $3").bind(p).bind(limit).bind(offset).fetch_all(self.pool()).await?,
+                sqlx::query("SELECT * FROM appointments WHERE patient_id = $1 ORDER BY on_date IS NULL, on_date, id LIMIT $2 OFFSET $3").bind(p).bind(limit).bind(offset).fetch_all(self.pool()).await?,
                 sqlx::query("SELECT COUNT(*) AS n FROM appointments WHERE patient_id = $1").bind(p).fetch_one(self.pool()).await?,
             ),
             (Some(day), None) => (
@@ -1854,7 +1898,7 @@ impl Store {
                 sqlx::query("SELECT COUNT(*) AS n FROM appointments WHERE on_date = $1").bind(day.to_string()).fetch_one(self.pool()).await?,
             ),
             (None, None) => (
-                sqlx::query("SELECT * FROM appointments WHERE state IN ('requested', 'scheduled', 'arrived') ORDER BY on_date, id LIMIT $1 OFFSET $2").bind(limit).bind(offset).fetch_all(self.pool()).await?,
+                sqlx::query("SELECT * FROM appointments WHERE state IN ('requested', 'scheduled', 'arrived') ORDER BY on_date IS NULL, on_date, id LIMIT $1 OFFSET $2").bind(limit).bind(offset).fetch_all(self.pool()).await?,
                 sqlx::query("SELECT COUNT(*) AS n FROM appointments WHERE state IN ('requested', 'scheduled', 'arrived')").fetch_one(self.pool()).await?,
             ),
         };
@@ -2016,16 +2060,66 @@ impl Reading {
     }
 }
 
-/// The reservoir the record expects at `at`.
-pub fn expected_now(pump: &PumpRow, prescription: Option<&Prescription>, at: Timestamp) -> Volume {
+fn since_reference(pump: &PumpRow, at: Timestamp) -> Duration {
     let elapsed = at.as_millisecond().saturating_sub(pump.ref_at.as_millisecond());
-    let elapsed = Duration::ms(u64::try_from(elapsed).unwrap_or(0));
+    Duration::ms(u64::try_from(elapsed).unwrap_or(0))
+}
+
+/// The reservoir the record expects at `at` (the mean day): what a refill's withdrawal is
+/// compared with.
+pub fn expected_now(pump: &PumpRow, prescription: Option<&Prescription>, at: Timestamp) -> Volume {
+    match (prescription, Baclofen::new(pump.concentration)) {
+        (Some(p), Ok(drug)) => expected_reservoir(
+            pump.ref_expected,
+            drug,
+            DoseRate::ng_per_day(p.daily_totals().mean.as_ng()),
+            since_reference(pump, at),
+        ),
+        _ => pump.ref_expected,
+    }
+}
+
+/// The least the reservoir can hold at `at` (every allowed PTM bolus taken on the largest
+/// day): what the refill date is computed from.
+pub fn worst_case_now(pump: &PumpRow, prescription: Option<&Prescription>, at: Timestamp) -> Volume {
     match (prescription, Baclofen::new(pump.concentration)) {
         (Some(p), Ok(drug)) => {
-            expected_reservoir(pump.ref_reservoir, drug, DoseRate::ng_per_day(p.daily_totals().mean.as_ng()), elapsed)
+            expected_reservoir(pump.ref_reservoir, drug, p.worst_case_rate(), since_reference(pump, at))
         }
         _ => pump.ref_reservoir,
     }
+}
+
+/// An instant for a person: `Wed 25 Nov 2026 10:00` in the service's zone.
+pub fn person_time(at: Timestamp) -> String {
+    itb_dose::text::date_time(at, &itb_dose::text::service_zone())
+}
+
+async fn close_open_appointments(
+    tx: &mut WriteTx,
+    pump_id: i64,
+    by: i64,
+    now: Timestamp,
+    reason: &str,
+) -> Result<(), ClinicError> {
+    let open = sqlx::query(
+        "SELECT id FROM appointments WHERE pump_id = $1 AND state IN ('requested', 'scheduled', 'arrived')",
+    )
+    .bind(pump_id)
+    .fetch_all(tx.conn())
+    .await?;
+    for row in open {
+        let id = int(&row, "id")?;
+        sqlx::query("UPDATE appointments SET state = 'cancelled' WHERE id = $1").bind(id).execute(tx.conn()).await?;
+        sqlx::query("INSERT INTO appointment_events (appointment_id, state, on_date, at_ms, by_user, reason) VALUES ($1, 'cancelled', NULL, $2, $3, $4)")
+            .bind(id)
+            .bind(now.as_millisecond())
+            .bind(by)
+            .bind(reason)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
 }
 
 async fn move_reference_to(conn: &mut AnyConnection, pump: &PumpRow, at: Timestamp) -> Result<(), ClinicError> {
@@ -2033,10 +2127,12 @@ async fn move_reference_to(conn: &mut AnyConnection, pump: &PumpRow, at: Timesta
         return Ok(());
     }
     let prescription = load_prescription(conn, pump.prescription_id).await?;
-    let reservoir = expected_now(pump, prescription.as_ref(), at);
-    sqlx::query("UPDATE pumps SET ref_at_ms = $1, ref_reservoir_nl = $2 WHERE id = $3")
+    let worst = worst_case_now(pump, prescription.as_ref(), at);
+    let expected = expected_now(pump, prescription.as_ref(), at);
+    sqlx::query("UPDATE pumps SET ref_at_ms = $1, ref_reservoir_nl = $2, ref_expected_nl = $3 WHERE id = $4")
         .bind(at.as_millisecond())
-        .bind(signed(reservoir.as_nl())?)
+        .bind(signed(worst.as_nl())?)
+        .bind(signed(expected.as_nl())?)
         .bind(pump.id)
         .execute(conn)
         .await?;

@@ -44,7 +44,7 @@ pub async fn bulk(store: &Store, n: u32, now: Timestamp) -> Result<(), ClinicErr
             alarm_sounded_at: None,
         };
         let due = refill_due(&reference, &policy).map_err(ClinicError::Internal)?;
-        let pump = sqlx::query("INSERT INTO pumps (patient_id, profile, serial, implanted_at_ms, catheter_cm, alarm_threshold_nl, implanted, ref_kind, ref_at_ms, ref_reservoir_nl, concentration_ng_per_ml, filled_at_ms, high_risk, due_by_ms, due_on, alarm_at_ms, expires_at_ms, limited_by) VALUES ($1, 'synchromed-ii-20', $2, $3, 50, 2000000, 1, 'refill', $3, 20000000, 2000000, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+        let pump = sqlx::query("INSERT INTO pumps (patient_id, profile, serial, implanted_at_ms, catheter_cm, alarm_threshold_nl, implanted, ref_kind, ref_at_ms, ref_reservoir_nl, ref_expected_nl, concentration_ng_per_ml, filled_at_ms, high_risk, due_by_ms, due_on, alarm_at_ms, expires_at_ms, limited_by) VALUES ($1, 'synchromed-ii-20', $2, $3, 50, 2000000, 1, 'refill', $3, 20000000, 20000000, 2000000, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
             .bind(patient_id)
             .bind(format!("BENCH{i:07}"))
             .bind(filled.as_millisecond())

@@ -83,6 +83,20 @@ pub async fn hash_password(password: String) -> Result<String, ClinicError> {
     .map_err(|e| ClinicError::Internal(e.to_string()))?
 }
 
+/// An argon2id hash of a random password, made once: what an unknown username is checked
+/// against, so that it costs what a known one does.
+async fn dummy_hash() -> Result<String, ClinicError> {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| async {
+            let mut bytes = [0u8; 24];
+            getrandom::fill(&mut bytes).map_err(|e| ClinicError::Internal(format!("no randomness: {e}")))?;
+            hash_password(bytes.iter().map(|b| format!("{b:02x}")).collect()).await
+        })
+        .await
+        .cloned()
+}
+
 async fn verify_password(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
@@ -156,20 +170,27 @@ impl Store {
         Ok(User { id, username: username.to_owned(), role, patient_id })
     }
 
-    /// Signs in: a token, or why not. After [`FREE_FAILURES`] failures each attempt waits twice
-    /// as long as the last (up to [`WAIT_MAX_SECONDS`]), whatever the password.
+    /// Signs in: a token, or why not. Each attempt is counted before the password is checked,
+    /// in its own write, so attempts in parallel cannot share one count: after
+    /// [`FREE_FAILURES`] failures each attempt waits twice as long as the last (up to
+    /// [`WAIT_MAX_SECONDS`]), whatever the password. An unknown username costs the same
+    /// argon2id work as a known one.
     pub async fn sign_in(&self, username: &str, password: &str, now: Timestamp) -> Result<(Token, User), ClinicError> {
         let wrong =
             || ClinicError::Unauthorized("the username or password is wrong; check both and try again".to_owned());
         let row =
             sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(self.pool()).await?;
         let Some(row) = row else {
-            // Spend the same time as a real check.
-            let _ = verify_password(password.to_owned(), String::new()).await;
+            let _ = verify_password(password.to_owned(), dummy_hash().await?).await;
             return Err(wrong());
         };
         let user = user_from(&row)?;
-        let retry_after = int(&row, "retry_after_ms")?;
+        let mut tx = self.begin().await?;
+        let current = sqlx::query("SELECT failed_count, retry_after_ms, password_hash FROM users WHERE id = $1")
+            .bind(user.id)
+            .fetch_one(tx.conn())
+            .await?;
+        let retry_after = int(&current, "retry_after_ms")?;
         if now.as_millisecond() < retry_after {
             let wait = (retry_after - now.as_millisecond() + 999) / 1000;
             return Err(ClinicError::TooManyAttempts {
@@ -177,20 +198,22 @@ impl Store {
                 retry_after_s: u64::try_from(wait).unwrap_or(1),
             });
         }
-        if !verify_password(password.to_owned(), text(&row, "password_hash")?).await {
-            let failures = int(&row, "failed_count")? + 1;
-            let wait_s = if failures > FREE_FAILURES {
-                (1i64 << (failures - FREE_FAILURES).min(20)).min(WAIT_MAX_SECONDS)
-            } else {
-                0
-            };
+        let failures = int(&current, "failed_count")? + 1;
+        let wait_s = if failures > FREE_FAILURES {
+            (1i64 << (failures - FREE_FAILURES).min(20)).min(WAIT_MAX_SECONDS)
+        } else {
+            0
+        };
+        sqlx::query("UPDATE users SET failed_count = $1, retry_after_ms = $2 WHERE id = $3")
+            .bind(failures)
+            .bind(now.as_millisecond() + wait_s * 1000)
+            .bind(user.id)
+            .execute(tx.conn())
+            .await?;
+        let stored = text(&current, "password_hash")?;
+        tx.commit().await?;
+        if !verify_password(password.to_owned(), stored).await {
             let mut tx = self.begin().await?;
-            sqlx::query("UPDATE users SET failed_count = $1, retry_after_ms = $2 WHERE id = $3")
-                .bind(failures)
-                .bind(now.as_millisecond() + wait_s * 1000)
-                .bind(user.id)
-                .execute(tx.conn())
-                .await?;
             tx.audit(now, username, "sign_in.failed", &format!("user/{}", user.id), &json!({"failures": failures}))
                 .await?;
             tx.commit().await?;
@@ -218,6 +241,14 @@ impl Store {
             .bind(expires.as_millisecond())
             .execute(tx.conn())
             .await?;
+        tx.audit(
+            now,
+            &user.username,
+            "sign_in",
+            &format!("user/{}", user.id),
+            &json!({"expires_at": instant(expires)}),
+        )
+        .await?;
         tx.commit().await?;
         Ok((Token { token, expires_at: instant(expires) }, user))
     }

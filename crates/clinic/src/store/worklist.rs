@@ -38,6 +38,9 @@ fn range_sql(bucket: Bucket, on: Date) -> (String, Vec<String>) {
 impl Store {
     /// The worklist on `on`: counts per bucket, a page of items, and the lists beside it.
     pub async fn worklist(&self, on: Date, limit: i64, offset: i64) -> Result<Value, ClinicError> {
+        // One snapshot for every count and page: a change committed meanwhile cannot show a
+        // pump twice or not at all.
+        let mut snapshot = self.read_snapshot().await?;
         let mut counts = serde_json::Map::new();
         let mut items = Vec::new();
         let mut skip = offset;
@@ -52,7 +55,7 @@ impl Store {
                 for b in &binds {
                     count = count.bind(b);
                 }
-                let n = int(&count.fetch_one(self.pool()).await?, "n")?;
+                let n = int(&count.fetch_one(&mut *snapshot).await?, "n")?;
                 bucket_count += n;
                 total += n;
                 let want = limit - i64::try_from(items.len()).unwrap_or(limit);
@@ -74,7 +77,7 @@ impl Store {
                 for b in &binds {
                     page = page.bind(b);
                 }
-                for row in page.fetch_all(self.pool()).await? {
+                for row in page.fetch_all(&mut *snapshot).await? {
                     items.push((bucket, row));
                 }
             }
@@ -90,7 +93,7 @@ impl Store {
                 "SELECT pump_id, MIN(on_date) AS on_date FROM appointments WHERE pump_id IN ({}) AND kind = 'refill' AND state IN ('requested', 'scheduled', 'arrived') AND on_date IS NOT NULL GROUP BY pump_id",
                 ids.join(", ")
             );
-            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+            for row in sqlx::query(&sql).fetch_all(&mut *snapshot).await? {
                 if let Some(on) = text_opt(&row, "on_date")? {
                     booked.insert(int(&row, "pump_id")?, on);
                 }
@@ -124,15 +127,16 @@ impl Store {
         let horizon = on.checked_add(jiff::Span::new().months(EOS_WITHIN_MONTHS)).unwrap_or(on).to_string();
         // Two indexed ranges (pumps_eri, pumps_eos) rather than an OR that scans every pump.
         let mut replacements = sqlx::query("SELECT pumps.id, pumps.patient_id, pumps.eri, pumps.eos_on, patients.nhs_number FROM pumps JOIN patients ON patients.id = pumps.patient_id WHERE pumps.implanted = 1 AND pumps.eri = 1 ORDER BY pumps.id LIMIT $1")
-            .bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?;
+            .bind(SIDE_LIST_MAX).fetch_all(&mut *snapshot).await?;
         replacements.extend(
             sqlx::query("SELECT pumps.id, pumps.patient_id, pumps.eri, pumps.eos_on, patients.nhs_number FROM pumps JOIN patients ON patients.id = pumps.patient_id WHERE pumps.implanted = 1 AND pumps.eos_on <= $1 AND pumps.eri = 0 ORDER BY pumps.eos_on, pumps.id LIMIT $2")
-                .bind(&horizon).bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?,
+                .bind(&horizon).bind(SIDE_LIST_MAX).fetch_all(&mut *snapshot).await?,
         );
-        let mri = sqlx::query("SELECT appointments.id, appointments.patient_id, appointments.pump_id, appointments.state, appointments.on_date, patients.nhs_number FROM appointments JOIN patients ON patients.id = appointments.patient_id WHERE appointments.kind = 'post_mri_check' AND appointments.state IN ('requested', 'scheduled', 'arrived') ORDER BY appointments.on_date, appointments.id LIMIT $1")
-            .bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?;
+        let mri = sqlx::query("SELECT appointments.id, appointments.patient_id, appointments.pump_id, appointments.state, appointments.on_date, patients.nhs_number FROM appointments JOIN patients ON patients.id = appointments.patient_id WHERE appointments.kind = 'post_mri_check' AND appointments.state IN ('requested', 'scheduled', 'arrived') ORDER BY appointments.on_date IS NULL, appointments.on_date, appointments.id LIMIT $1")
+            .bind(SIDE_LIST_MAX).fetch_all(&mut *snapshot).await?;
         let gaps = sqlx::query("SELECT refills.id, refills.pump_id, refills.at_ms, refills.gap_nl, refills.gap_direction, pumps.patient_id, patients.nhs_number FROM refills JOIN pumps ON pumps.id = refills.pump_id JOIN patients ON patients.id = pumps.patient_id WHERE refills.gap_needs_review = 1 AND refills.reviewed_at_ms IS NULL ORDER BY refills.at_ms, refills.id LIMIT $1")
-            .bind(SIDE_LIST_MAX).fetch_all(self.pool()).await?;
+            .bind(SIDE_LIST_MAX).fetch_all(&mut *snapshot).await?;
+        snapshot.commit().await?;
         Ok(json!({
             "on": on.to_string(),
             "counts": counts,
