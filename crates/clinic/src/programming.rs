@@ -240,13 +240,30 @@ pub async fn stage_refill(
         }
         _ => return Err(ApiError(invalid("second_checker", "name a clinician who checks this refill with you"))),
     }
+    let lot = input.lot.trim().to_owned();
+    if lot.is_empty() || lot.chars().count() > 40 {
+        return Err(ApiError(invalid("lot", "give the batch (lot) number on the vial, at most 40 characters")));
+    }
+    if !matches!(input.place.as_deref().unwrap_or("clinic"), "clinic" | "home") {
+        return Err(ApiError(invalid("place", "a refill is done in clinic or at home")));
+    }
     let bridge = input.bridge.unwrap_or(false);
     let mut programmer = connect(&state, id).await?;
     let status = programmer.interrogate().await.map_err(pump_error)?;
     programmer.check_refill(added, concentration, bridge).await.map_err(pump_error)?;
     let withdrawal = match status.withdrawal {
         Some(done) => done,
-        None => programmer.withdraw(status.refill_gap_limit).await.map_err(pump_error)?,
+        None => {
+            let withdrawal = programmer.withdraw(status.refill_gap_limit).await.map_err(pump_error)?;
+            // From here the reservoir is empty, whatever happens next: the record says so.
+            let answer = json!({
+                "volume_withdrawn_ml": ml(withdrawal.withdrawn), "volume_expected_ml": ml(withdrawal.expected),
+                "gap_ml": ml(withdrawal.gap.gap), "gap_needs_review": withdrawal.gap.stops_the_refill(),
+                "at": instant(withdrawal.at),
+            });
+            state.store.record_programming(&caller.0, id, "withdrawal", &Value::Null, "", &answer, "withdrawn: the reservoir is empty until the refill is committed", state.clock.now()).await?;
+            withdrawal
+        }
     };
     let pending = programmer.stage_refill(added, concentration, bridge).await.map_err(pump_error)?;
     let refill = RefillInput {
@@ -254,7 +271,7 @@ pub async fn stage_refill(
         volume_withdrawn_ml: ml(withdrawal.withdrawn),
         volume_added_ml: ml(added),
         concentration_micrograms_per_ml: micrograms_per_ml(concentration),
-        lot: input.lot,
+        lot,
         expires_on: expires_on.to_string(),
         nurse: caller.0.username.clone(),
         second_checker: input.second_checker.trim().to_owned(),
@@ -391,7 +408,7 @@ pub async fn commit(
         .await?;
     let mut recorded = Value::Null;
     if outcome.starts_with("committed") {
-        recorded = match &staged.kind {
+        let recorded_result = match &staged.kind {
             StagedKind::Therapy { prescription, reason } => {
                 let verdict = staged.pending.review().titration.as_ref().map(|t| t.verdict.as_str());
                 state
@@ -406,11 +423,24 @@ pub async fn commit(
                         verdict,
                         override_text.as_deref(),
                     )
-                    .await?
+                    .await
             }
             StagedKind::Refill { input, expected } => {
                 let input = RefillInput { at: instant(now), ..(**input).clone() };
-                state.store.record_refill_expecting(&caller.0, id, input, Some(*expected), now).await?
+                state.store.record_refill_expecting(&caller.0, id, input, Some(*expected), now).await
+            }
+        };
+        recorded = match recorded_result {
+            Ok(value) => value,
+            Err(e) => {
+                // The pump changed; the record must still learn what it runs.
+                if let Some(status) = &committed_status {
+                    let _ = record_status(&state, &caller, id, status).await;
+                }
+                return Err(ApiError(ClinicError::Pump(format!(
+                    "the pump was changed (committed), but the record could not be written: {e}; record this {} in the record by hand now, before the patient leaves",
+                    kind_name(&staged.kind)
+                ))));
             }
         };
     }
