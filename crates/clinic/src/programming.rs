@@ -261,7 +261,19 @@ pub async fn stage_refill(
                 "gap_ml": ml(withdrawal.gap.gap), "gap_needs_review": withdrawal.gap.stops_the_refill(),
                 "at": instant(withdrawal.at),
             });
-            state.store.record_programming(&caller.0, id, "withdrawal", &Value::Null, "", &answer, "withdrawn: the reservoir is empty until the refill is committed", state.clock.now()).await?;
+            state
+                .store
+                .record_programming(
+                    &caller.0,
+                    id,
+                    "withdrawal",
+                    &Value::Null,
+                    "",
+                    &answer,
+                    "withdrawn: the reservoir is empty until the refill is committed",
+                    state.clock.now(),
+                )
+                .await?;
             withdrawal
         }
     };
