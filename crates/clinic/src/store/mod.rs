@@ -46,6 +46,9 @@ impl Backend {
     }
 }
 
+/// Sign-in tokens kept in memory at most.
+pub const TOKEN_CACHE_MAX: usize = 10_000;
+
 /// The default database: a SQLite file under `./itb-data/`.
 pub const DEFAULT_URL: &str = "sqlite://itb-data/itb.sqlite";
 
@@ -56,6 +59,8 @@ pub struct Store {
     backend: Backend,
     writer: Arc<Mutex<()>>,
     url: String,
+    settings: Arc<std::sync::RwLock<Option<record::Settings>>>,
+    tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (users::User, i64)>>>,
 }
 
 /// A write: one transaction holding the write lock.
@@ -112,7 +117,14 @@ impl Store {
         if backend == Backend::Sqlite {
             sqlite::prepare(&pool).await?;
         }
-        let store = Store { pool, backend, writer: Arc::new(Mutex::new(())), url: redact(url) };
+        let store = Store {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+            url: redact(url),
+            settings: Arc::default(),
+            tokens: Arc::default(),
+        };
         migrate::apply(&store).await?;
         Ok(store)
     }
@@ -158,6 +170,29 @@ impl Store {
             Backend::Sqlite => self.pool.begin().await?,
             Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
         })
+    }
+
+    pub(crate) fn cached_settings(&self) -> Option<record::Settings> {
+        *self.settings.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn cache_settings(&self, settings: record::Settings) {
+        *self.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(settings);
+    }
+
+    /// A token's user from memory while the token lasts (tokens are never changed once
+    /// issued; at most [`TOKEN_CACHE_MAX`] are kept).
+    pub(crate) fn cached_token(&self, hash: &str, now_ms: i64) -> Option<users::User> {
+        let tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.get(hash).filter(|(_, expires)| now_ms < *expires).map(|(user, _)| user.clone())
+    }
+
+    pub(crate) fn cache_token(&self, hash: String, user: users::User, expires_ms: i64) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.len() >= TOKEN_CACHE_MAX {
+            tokens.clear();
+        }
+        tokens.insert(hash, (user, expires_ms));
     }
 
     /// Closes the pool (a SQLite file is checkpointed).

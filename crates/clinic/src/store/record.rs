@@ -449,9 +449,16 @@ fn place(field: &str, value: Option<&str>) -> Result<&'static str, ClinicError> 
 
 impl Store {
     /// The service's settings.
+    /// The service's settings (kept in memory once read; a change through this store
+    /// replaces them; writes read them from the database in their own transaction).
     pub async fn settings(&self) -> Result<Settings, ClinicError> {
+        if let Some(settings) = self.cached_settings() {
+            return Ok(settings);
+        }
         let mut conn = self.pool().acquire().await?;
-        load_settings(&mut conn).await
+        let settings = load_settings(&mut conn).await?;
+        self.cache_settings(settings);
+        Ok(settings)
     }
 
     /// Changes the settings and recomputes every implanted pump's dates, in one transaction.
@@ -488,6 +495,7 @@ impl Store {
         }
         tx.audit(now, &actor.username, "settings.changed", "service", &json!(settings)).await?;
         tx.commit().await?;
+        self.cache_settings(settings);
         Ok(settings)
     }
 
@@ -660,26 +668,20 @@ impl Store {
     /// A patient's record: details and pumps.
     /// `now` is the service's clock, for what depends on the day (a replacement due).
     pub async fn patient(&self, id: i64, now: Timestamp) -> Result<Value, ClinicError> {
+        let settings = self.settings().await?;
+        let mut conn = self.pool().acquire().await?;
         let row = sqlx::query("SELECT * FROM patients WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| ClinicError::NotFound(format!("there is no patient {id}")))?;
-        let pump_ids: Vec<i64> =
-            sqlx::query("SELECT id FROM pumps WHERE patient_id = $1 ORDER BY implanted_at_ms DESC")
-                .bind(id)
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| int(r, "id"))
-                .collect::<Result<_, _>>()?;
-        let mut pumps = Vec::new();
-        if !pump_ids.is_empty() {
-            let mut conn = self.pool().acquire().await?;
-            let settings = load_settings(&mut conn).await?;
-            for pump in pump_ids {
-                pumps.push(pump_view(&mut conn, pump, &settings, now).await?);
-            }
+        let pump_rows = sqlx::query("SELECT * FROM pumps WHERE patient_id = $1 ORDER BY implanted_at_ms DESC, id DESC")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut pumps = Vec::with_capacity(pump_rows.len());
+        for pump in &pump_rows {
+            pumps.push(pump_view(&mut conn, pump, &settings, now).await?);
         }
         let mut view = patient_json(&row)?;
         view["pumps"] = Value::Array(pumps);
@@ -1020,9 +1022,14 @@ impl Store {
     /// A pump: its details, drug, prescription in force, refill-due figures, keys and battery.
     /// `now` is the service's clock, for what depends on the day (a replacement due).
     pub async fn pump(&self, id: i64, now: Timestamp) -> Result<Value, ClinicError> {
+        let settings = self.settings().await?;
         let mut conn = self.pool().acquire().await?;
-        let settings = load_settings(&mut conn).await?;
-        pump_view(&mut conn, id, &settings, now).await
+        let row = sqlx::query("SELECT * FROM pumps WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| ClinicError::NotFound(format!("there is no pump {id}")))?;
+        pump_view(&mut conn, &row, &settings, now).await
     }
     /// Records a battery estimate (from an interrogation or a clinician's reading).
     #[allow(clippy::too_many_arguments)]
@@ -1914,16 +1921,12 @@ impl Store {
 /// A pump's view, read on one connection.
 async fn pump_view(
     conn: &mut AnyConnection,
-    id: i64,
+    row: &sqlx::any::AnyRow,
     settings: &Settings,
     now: Timestamp,
 ) -> Result<Value, ClinicError> {
-    let row = sqlx::query("SELECT * FROM pumps WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| ClinicError::NotFound(format!("there is no pump {id}")))?;
-    let pump = pump_row(&row)?;
+    let pump = pump_row(row)?;
+    let id = pump.id;
     let prescription = match pump.prescription_id {
         Some(pid) => {
             Some(sqlx::query("SELECT prescriptions.*, users.username AS authorised_by_username FROM prescriptions JOIN users ON users.id = prescriptions.authorised_by WHERE prescriptions.id = $1").bind(pid).fetch_one(&mut *conn).await?)

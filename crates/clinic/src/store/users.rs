@@ -255,14 +255,21 @@ impl Store {
 
     /// The user a token belongs to, while it lasts.
     pub async fn user_for_token(&self, token: &str, now: Timestamp) -> Result<Option<User>, ClinicError> {
+        let hash = token_hash(token);
+        if let Some(user) = self.cached_token(&hash, now.as_millisecond()) {
+            return Ok(Some(user));
+        }
         let row = sqlx::query(
-            "SELECT users.* FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = $1 AND tokens.expires_at_ms > $2",
+            "SELECT users.*, tokens.expires_at_ms AS token_expires_at_ms FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = $1 AND tokens.expires_at_ms > $2",
         )
-        .bind(token_hash(token))
+        .bind(&hash)
         .bind(now.as_millisecond())
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(user_from).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from(&row)?;
+        self.cache_token(hash, user.clone(), int(&row, "token_expires_at_ms")?);
+        Ok(Some(user))
     }
 
     /// A user by name.
