@@ -1940,8 +1940,8 @@ async fn pump_view(
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
-    let eri = int(&row, "eri")? == 1;
-    let eos_on = text_opt(&row, "eos_on")?;
+    let eri = int(row, "eri")? == 1;
+    let eos_on = text_opt(row, "eos_on")?;
     let today = service_date(now);
     let replacement =
         crate::rules::replacement::replacement_due(eri, eos_on.as_deref().and_then(|d| d.parse().ok()), today);
@@ -1952,13 +1952,13 @@ async fn pump_view(
         "serial": pump.serial,
         "implanted_at": instant(pump.implanted_at),
         "catheter_cm": pump.catheter_cm,
-        "catheter_tip_level": text_opt(&row, "catheter_tip_level")?,
+        "catheter_tip_level": text_opt(row, "catheter_tip_level")?,
         "alarm_threshold_ml": ml(pump.alarm_threshold),
         "state": if pump.implanted { "implanted" } else { "explanted" },
-        "explanted_at": int_opt(&row, "explanted_at_ms")?.map(instant_ms),
-        "explant_reason": text_opt(&row, "explant_reason")?,
-        "replaces_pump_id": int_opt(&row, "replaces_pump_id")?,
-        "high_risk": int(&row, "high_risk")? == 1,
+        "explanted_at": int_opt(row, "explanted_at_ms")?.map(instant_ms),
+        "explant_reason": text_opt(row, "explant_reason")?,
+        "replaces_pump_id": int_opt(row, "replaces_pump_id")?,
+        "high_risk": int(row, "high_risk")? == 1,
         "reservoir": {
             "source": pump.ref_kind,
             "at": instant(pump.ref_at),
@@ -1968,15 +1968,15 @@ async fn pump_view(
         "filled_at": instant(pump.filled_at),
         "prescription": match &prescription { Some(p) => prescription_view(p)?, None => Value::Null },
         "refill": {
-            "refill_due_by": int_opt(&row, "due_by_ms")?.map(instant_ms),
-            "refill_due_on": text_opt(&row, "due_on")?,
-            "low_reservoir_alarm_at": int_opt(&row, "alarm_at_ms")?.map(instant_ms),
-            "drug_expires_at": int_opt(&row, "expires_at_ms")?.map(instant_ms),
-            "limited_by": text_opt(&row, "limited_by")?,
-            "unknown_reason": text_opt(&row, "unknown_reason")?,
+            "refill_due_by": int_opt(row, "due_by_ms")?.map(instant_ms),
+            "refill_due_on": text_opt(row, "due_on")?,
+            "low_reservoir_alarm_at": int_opt(row, "alarm_at_ms")?.map(instant_ms),
+            "drug_expires_at": int_opt(row, "expires_at_ms")?.map(instant_ms),
+            "limited_by": text_opt(row, "limited_by")?,
+            "unknown_reason": text_opt(row, "unknown_reason")?,
             "margin_days": settings.margin_days,
         },
-        "gap_review_pending": int(&row, "gap_review_pending")? == 1,
+        "gap_review_pending": int(row, "gap_review_pending")? == 1,
         "keys": keys.iter().map(|k| Ok(json!({"id": int(k, "id")?, "role": text(k, "role")?, "public_key": text(k, "public_key")?, "paired_at": instant_ms(int(k, "paired_at_ms")?)}))).collect::<Result<Vec<_>, ClinicError>>()?,
         "battery": battery.iter().map(battery_view).collect::<Result<Vec<_>, ClinicError>>()?,
         "elective_replacement": eri,
