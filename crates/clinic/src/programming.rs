@@ -158,6 +158,30 @@ fn staged_view(staged: &Staged, pump_id: i64) -> Value {
     })
 }
 
+/// Keeps a reviewed change until its commit (replacing any earlier one on the pump): what the
+/// person is shown.
+async fn keep_staged(
+    state: &AppState,
+    pump_id: i64,
+    kind: StagedKind,
+    programmer: Programmer<MemoryLink>,
+    pending: PendingChange,
+    by: i64,
+) -> Json<Value> {
+    let staged = Staged {
+        review: review_json(pending.review(), &itb_dose::text::service_zone()),
+        hash: hex(pending.hash()),
+        kind,
+        programmer,
+        pending,
+        by,
+        staged_at: state.clock.now(),
+    };
+    let view = staged_view(&staged, pump_id);
+    state.staged.lock().await.insert(pump_id, staged);
+    Json(view)
+}
+
 /// `POST /api/v1/pumps/{id}/program/therapy`: stage and review; nothing changes until commit.
 pub async fn stage_therapy(
     State(state): State<AppState>,
@@ -183,18 +207,7 @@ pub async fn stage_therapy(
     let facts = itb_dose::review::Patient { origin, age_years: age.map(|y| y.floor().max(0.0) as u32) };
     let mut programmer = connect(&state, id).await?;
     let pending = programmer.stage_therapy(&prescription, facts).await.map_err(pump_error)?;
-    let staged = Staged {
-        review: review_json(pending.review(), &itb_dose::text::service_zone()),
-        hash: hex(pending.hash()),
-        kind: StagedKind::Therapy { prescription, reason },
-        programmer,
-        pending,
-        by: caller.0.id,
-        staged_at: state.clock.now(),
-    };
-    let view = staged_view(&staged, id);
-    state.staged.lock().await.insert(id, staged);
-    Ok(Json(view))
+    Ok(keep_staged(&state, id, StagedKind::Therapy { prescription, reason }, programmer, pending, caller.0.id).await)
 }
 
 #[derive(Deserialize)]
@@ -290,18 +303,8 @@ pub async fn stage_refill(
         place: input.place,
         drug: None,
     };
-    let staged = Staged {
-        review: review_json(pending.review(), &itb_dose::text::service_zone()),
-        hash: hex(pending.hash()),
-        kind: StagedKind::Refill { input: Box::new(refill), expected: withdrawal.expected },
-        programmer,
-        pending,
-        by: caller.0.id,
-        staged_at: state.clock.now(),
-    };
-    let view = staged_view(&staged, id);
-    state.staged.lock().await.insert(id, staged);
-    Ok(Json(view))
+    let kind = StagedKind::Refill { input: Box::new(refill), expected: withdrawal.expected };
+    Ok(keep_staged(&state, id, kind, programmer, pending, caller.0.id).await)
 }
 
 #[derive(Deserialize)]
@@ -491,8 +494,7 @@ pub async fn list(
     Path(id): Path<i64>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadRecord)?;
-    caller.may_read(state.store.pump_patient(id).await?)?;
+    caller.may_read_pump(&state, id).await?;
     let q = q.map_err(|_| ApiError(invalid("query", "limit and offset are whole numbers")))?.0;
     let (limit, offset) = crate::model::Page { limit: q.limit, offset: q.offset }.bounds()?;
     Ok(Json(json!(state.store.programmings(id, limit, offset).await?)))

@@ -142,8 +142,7 @@ pub async fn implant_pump(
 
 /// `GET /api/v1/pumps/{id}`.
 pub async fn get_pump(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Json<Value>> {
-    caller.require(Permission::ReadRecord)?;
-    caller.may_read(state.store.pump_patient(id).await?)?;
+    caller.may_read_pump(&state, id).await?;
     Ok(Json(state.store.pump(id, state.clock.now()).await?))
 }
 
@@ -228,8 +227,7 @@ pub async fn list_prescriptions(
     Path(id): Path<i64>,
     q: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>> {
-    caller.require(Permission::ReadRecord)?;
-    caller.may_read(state.store.pump_patient(id).await?)?;
+    caller.may_read_pump(&state, id).await?;
     let (limit, offset) = query(q)?.page()?;
     Ok(Json(json!(state.store.prescriptions(id, limit, offset).await?)))
 }
@@ -272,8 +270,7 @@ pub async fn list_refills(
     Path(id): Path<i64>,
     q: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>> {
-    caller.require(Permission::ReadRecord)?;
-    caller.may_read(state.store.pump_patient(id).await?)?;
+    caller.may_read_pump(&state, id).await?;
     let (limit, offset) = query(q)?.page()?;
     Ok(Json(json!(state.store.refills(id, limit, offset).await?)))
 }
@@ -323,8 +320,7 @@ pub async fn list_interrogations(
     Path(id): Path<i64>,
     q: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>> {
-    caller.require(Permission::ReadRecord)?;
-    caller.may_read(state.store.pump_patient(id).await?)?;
+    caller.may_read_pump(&state, id).await?;
     let (limit, offset) = query(q)?.page()?;
     Ok(Json(json!(state.store.interrogations(id, limit, offset).await?)))
 }

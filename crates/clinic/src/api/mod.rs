@@ -86,6 +86,11 @@ impl Caller {
         }
         Ok(())
     }
+    /// Refuses unless the caller may read the record of pump `pump_id`'s patient.
+    pub async fn may_read_pump(&self, state: &AppState, pump_id: i64) -> Result<(), ApiError> {
+        self.require(Permission::ReadRecord)?;
+        self.may_read(state.store.pump_patient(pump_id).await?)
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
