@@ -99,7 +99,15 @@ pub fn reported(status: &PumpStatus) -> Value {
         "elective_replacement": status.elective_replacement,
         "ptm_boluses_last_24h": status.ptm_boluses_last_24h,
         "worst_case_day_micrograms": micrograms(status.figures.worst_case_day.as_ng()),
-        "low_reservoir_alarm_at": schedule.and_then(|s| s.alarm_at).map(instant),
+        // Once the alarm has sounded, its instant is the one the pump raised it at (to the second,
+        // as every refill date is), not the reading's.
+        "low_reservoir_alarm_at": status
+            .alarms
+            .iter()
+            .find(|a| a.kind == itb_pump::AlarmKind::LowReservoir)
+            .map(|a| crate::store::record::whole_second(a.raised_at))
+            .or_else(|| schedule.and_then(|s| s.alarm_at))
+            .map(instant),
         "refill_due_by": schedule.map(|s| instant(s.due_by)),
     })
 }

@@ -112,6 +112,28 @@ fn interrogate_stage_review_commit_and_read_back_on_a_virtual_pump() {
                 json!("440 micrograms/day"),
                 "the old therapy runs"
             );
+            // After the alarm has sounded, the pump's alarm instant stays the one it reported.
+            let alarm_at = still.body["reported"]["low_reservoir_alarm_at"].clone();
+            service.set_now("2027-03-10T10:00:00Z");
+            let late_nurse = service.sign_in("nurse.jones").await;
+            let late = service.post(&format!("/api/v1/pumps/{pump}/interrogate"), &late_nurse, json!({})).await;
+            assert_eq!(late.status, StatusCode::CREATED, "{:?}", late.body);
+            let raised = late.body["reported"]["alarms"]
+                .as_array()
+                .expect("alarms")
+                .iter()
+                .find(|a| a["kind"] == json!("low_reservoir"))
+                .map(|a| a["raised_at"].clone());
+            // The pump raised it within the second the schedule gave (the pump counts milliseconds).
+            let second = alarm_at.as_str().expect("instant").trim_end_matches('Z').to_owned();
+            assert!(
+                raised.as_ref().and_then(|r| r.as_str()).is_some_and(|r| r.starts_with(&second)),
+                "{raised:?} {second}"
+            );
+            assert_eq!(late.body["reported"]["low_reservoir_alarm_at"], alarm_at.clone());
+            let overdue = service.get("/api/v1/worklist?on=2027-03-10", &late_nurse).await;
+            assert_eq!(overdue.body["items"][0]["bucket"], json!("overdue"));
+            assert_eq!(overdue.body["items"][0]["low_reservoir_alarm_at"], alarm_at.clone());
         }
     });
 }

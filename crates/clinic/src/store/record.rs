@@ -2054,7 +2054,7 @@ impl Reading {
                 .iter()
                 .filter(|a| a.get("kind").and_then(Value::as_str) == Some("low_reservoir"))
                 .filter_map(|a| a.get("raised_at").and_then(Value::as_str))
-                .map(|t| read_instant("reported.alarms.raised_at", t))
+                .map(|t| read_instant("reported.alarms.raised_at", t).map(whole_second))
                 .next()
                 .transpose()?,
             Some(_) => return Err(invalid("reported.alarms", "give the alarms as a list of {kind, raised_at}")),
@@ -2091,6 +2091,11 @@ pub fn worst_case_now(pump: &PumpRow, prescription: Option<&Prescription>, at: T
         }
         _ => pump.ref_reservoir,
     }
+}
+
+/// An instant rounded down to the whole second, as refill dates are.
+pub fn whole_second(at: Timestamp) -> Timestamp {
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
 }
 
 /// An instant for a person: `Wed 25 Nov 2026 10:00` in the service's zone.
