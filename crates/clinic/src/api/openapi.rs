@@ -23,6 +23,48 @@ fn prescription() -> Value {
 
 fn schemas() -> Value {
     json!({
+        "Token": {"type": "object", "required": ["token", "expires_at"], "properties": {
+            "token": string("The bearer token: send 'Authorization: Bearer <token>'"),
+            "expires_at": {"type": "string", "format": "date-time"},
+            "user": {"type": "object"}}},
+        "AuditVerification": {"type": "object", "required": ["entries", "valid", "first_broken"], "properties": {
+            "entries": integer("Entries that verify"), "valid": {"type": "boolean"},
+            "first_broken": {"type": ["integer", "null"], "description": "The first broken or missing entry"},
+            "problem": {"type": ["string", "null"]}}},
+        "Refill": {"type": "object", "required": ["id", "pump_id", "at", "volume_expected_ml", "volume_withdrawn_ml", "gap_ml", "gap_needs_review", "volume_added_ml", "concentration_micrograms_per_ml", "lot", "expires_on", "nurse", "second_checker", "low_reservoir_alarm_at", "refill_due_by"], "properties": {
+            "id": integer("Refill"), "pump_id": integer("Pump"), "at": {"type": "string", "format": "date-time"},
+            "volume_expected_ml": number("What the pump (or the record) expected in the reservoir"),
+            "volume_withdrawn_ml": number("Withdrawn"), "gap_ml": number("The difference, either way"),
+            "gap_direction": {"type": ["string", "null"], "enum": ["less", "more", null]},
+            "gap_limit_ml": number("The device's threshold"),
+            "gap_needs_review": {"type": "boolean", "description": "Over the threshold: held for a clinician's review"},
+            "volume_added_ml": number("Added"), "concentration_micrograms_per_ml": number("Drug added"),
+            "lot": string("Batch"), "expires_on": {"type": "string", "format": "date"},
+            "bridge_bolus": {"type": ["object", "null"]},
+            "low_reservoir_alarm_at": {"type": ["string", "null"], "format": "date-time"},
+            "refill_due_by": {"type": ["string", "null"], "format": "date-time"},
+            "refill_due_on": {"type": ["string", "null"], "format": "date"},
+            "limited_by": {"type": ["string", "null"], "enum": ["low_reservoir_alarm", "drug_stability", null]},
+            "nurse": string("Username"), "second_checker": string("Username"), "place": {"type": "string", "enum": ["clinic", "home"]}}},
+        "WorklistItem": {"type": "object", "required": ["pump_id", "patient_id", "nhs_number", "bucket", "refill_due_by", "refill_due_on", "low_reservoir_alarm_at", "drug_expires_at", "limited_by", "booked_on", "booking_after_due", "high_risk"], "properties": {
+            "pump_id": integer("Pump"), "patient_id": integer("Patient"), "nhs_number": string("10 digits"),
+            "nhs_number_display": string("3-3-4"), "patient_name": string("Given and family name"),
+            "bucket": {"type": "string", "enum": ["overdue", "unknown", "due_7", "due_28", "later"]},
+            "refill_due_by": {"type": ["string", "null"], "format": "date-time"},
+            "refill_due_on": {"type": ["string", "null"], "format": "date"},
+            "low_reservoir_alarm_at": {"type": ["string", "null"], "format": "date-time"},
+            "drug_expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "limited_by": {"type": ["string", "null"]}, "unknown_reason": {"type": ["string", "null"]},
+            "booked_on": {"type": ["string", "null"], "format": "date"}, "booking_after_due": {"type": "boolean"},
+            "high_risk": {"type": "boolean"}, "gap_review_pending": {"type": "boolean"}}},
+        "Worklist": {"type": "object", "required": ["on", "counts", "items", "total", "limit", "offset"], "properties": {
+            "on": {"type": "string", "format": "date"},
+            "counts": {"type": "object", "required": ["overdue", "unknown", "due_7", "due_28", "later"], "additionalProperties": {"type": "integer"}},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/WorklistItem"}},
+            "total": integer("Implanted pumps"), "limit": integer("Page size"), "offset": integer("Skipped"),
+            "replacements_due": {"type": "array", "items": {"type": "object"}},
+            "post_mri_checks": {"type": "array", "items": {"type": "object"}},
+            "gaps_to_review": {"type": "array", "items": {"type": "object"}}}},
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "required": ["type", "title", "status", "detail"], "properties": {
             "type": string("urn:itb:problem:<kind>"), "title": string("What kind of problem"), "status": integer("HTTP status"),
             "detail": string("What is wrong and what to do"),
@@ -106,10 +148,23 @@ pub fn document() -> Value {
             parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": super::idempotency::KEY_MAX}, "description": "A retry with the same key and request gets the first answer"}));
         }
         let mut responses = Map::new();
+        let schema = match endpoint.operation {
+            "signIn" => json!({"$ref": "#/components/schemas/Token"}),
+            "recordRefill" | "getRefill" => json!({"$ref": "#/components/schemas/Refill"}),
+            "worklist" => json!({"$ref": "#/components/schemas/Worklist"}),
+            "verifyAudit" => json!({"$ref": "#/components/schemas/AuditVerification"}),
+            _ => json!({"type": "object"}),
+        };
         responses.insert(
             endpoint.success.to_string(),
-            json!({"description": "Done", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            json!({"description": "Done", "content": {"application/json": {"schema": schema}}}),
         );
+        if endpoint.operation == "signIn" {
+            responses.insert("429".to_owned(), problem_response("Too many failed sign-ins: wait (Retry-After)"));
+        }
+        if matches!(endpoint.operation, "interrogate" | "stageTherapy" | "stageRefill" | "commitProgramming") {
+            responses.insert("502".to_owned(), problem_response("The pump could not be reached or refused"));
+        }
         responses.insert("401".to_owned(), problem_response("Not signed in"));
         responses.insert("403".to_owned(), problem_response("The role does not allow this"));
         responses.insert("404".to_owned(), problem_response("Not found"));
