@@ -77,6 +77,20 @@ impl Problems {
     pub fn take<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         result.map_err(|e| self.add(field, e.to_string())).ok()
     }
+    /// Takes a result whose error already names its fields (a reader of a field).
+    pub fn absorb<T>(&mut self, result: Result<T, ClinicError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(ClinicError::Invalid(errors)) => {
+                self.0.extend(errors);
+                None
+            }
+            Err(other) => {
+                self.add("body", other.to_string());
+                None
+            }
+        }
+    }
     /// `Err` with every problem, or `Ok`.
     pub fn finish(self) -> Result<(), ClinicError> {
         if self.0.is_empty() { Ok(()) } else { Err(ClinicError::Invalid(self.0)) }

@@ -208,7 +208,7 @@ fn figures_json(figures: &itb_dose::review::Figures) -> Value {
 
 /// A review as JSON: the figures old beside new, the titration check, and every warning with
 /// its code, severity, sentence and whether it needs an override.
-pub fn review_json(review: &itb_dose::review::Review, _zone: &jiff::tz::TimeZone) -> Value {
+pub fn review_json(review: &itb_dose::review::Review) -> Value {
     serde_json::json!({
         "change": review.change.as_str(),
         "old": figures_json(&review.old),

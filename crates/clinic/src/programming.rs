@@ -177,7 +177,7 @@ async fn keep_staged(
     by: i64,
 ) -> Json<Value> {
     let staged = Staged {
-        review: review_json(pending.review(), &itb_dose::text::service_zone()),
+        review: review_json(pending.review()),
         hash: hex(pending.hash()),
         kind,
         programmer,

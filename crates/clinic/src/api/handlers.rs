@@ -260,7 +260,7 @@ pub async fn review_prescription(
         None => state.clock.now(),
     };
     let review = state.store.review_prescription(id, &prescription, at).await?;
-    Ok(Json(crate::model::review_json(&review, &itb_dose::text::service_zone())))
+    Ok(Json(crate::model::review_json(&review)))
 }
 
 /// `GET /api/v1/pumps/{id}/refills`.

@@ -510,8 +510,7 @@ impl Store {
         let nhs = problems.take("nhs_number", input.nhs_number.parse::<NhsNumber>());
         let given = bounded(&mut problems, "given_name", &input.given_name, 100, true);
         let family = bounded(&mut problems, "family_name", &input.family_name, 100, true);
-        let born =
-            problems.take("date_of_birth", read_date("date_of_birth", &input.date_of_birth).map_err(|e| detail(&e)));
+        let born = problems.absorb(read_date("date_of_birth", &input.date_of_birth));
         if let Some(born) = born
             && born > service_date(now)
         {
@@ -522,7 +521,7 @@ impl Store {
         }
         let level = read_level(&mut problems, &input.origin, input.injury_level.as_deref());
         let weight = match &input.weight_kg {
-            Some(v) => problems.take("weight_kg", read_kg("weight_kg", v).map_err(|e| detail(&e))),
+            Some(v) => problems.absorb(read_kg("weight_kg", v)),
             None => None,
         };
         if weight.is_some_and(|g| g == 0 || g > 400_000) {
@@ -606,9 +605,7 @@ impl Store {
             None => text_opt(&current, "injury_level")?,
         };
         let weight = match &update.weight_kg {
-            Some(v) => {
-                problems.take("weight_kg", read_kg("weight_kg", v).map_err(|e| detail(&e))).map(signed).transpose()?
-            }
+            Some(v) => problems.absorb(read_kg("weight_kg", v)).map(signed).transpose()?,
             None => int_opt(&current, "weight_g")?,
         };
         let gp = match &update.gp_practice {
@@ -754,10 +751,9 @@ impl Store {
         let mut problems = Problems::default();
         let profile = problems.take("profile", DeviceProfile::built_in(&input.profile));
         let serial = bounded(&mut problems, "serial", &input.serial, 40, true);
-        let implanted_at =
-            problems.take("implanted_at", read_instant("implanted_at", &input.implanted_at).map_err(|e| detail(&e)));
+        let implanted_at = problems.absorb(read_instant("implanted_at", &input.implanted_at));
         if let Some(at) = implanted_at {
-            problems.take("implanted_at", not_future("implanted_at", at, now).map_err(|e| detail(&e)));
+            problems.absorb(not_future("implanted_at", at, now));
         }
         if !(1..=200).contains(&input.catheter_cm) {
             problems.add("catheter_cm", "give the catheter length in centimetres, from 1 to 200");
@@ -767,19 +763,15 @@ impl Store {
         if !tip.is_empty() {
             problems.take("catheter_tip_level", tip.parse::<SpinalLevel>());
         }
-        let fill = problems.take("fill_ml", read_ml("fill_ml", &input.fill_ml).map_err(|e| detail(&e)));
-        let concentration = problems.take(
-            "concentration_micrograms_per_ml",
-            read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml)
-                .map_err(|e| detail(&e)),
-        );
+        let fill = problems.absorb(read_ml("fill_ml", &input.fill_ml));
+        let concentration = problems
+            .absorb(read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml));
         if let Some(c) = concentration {
             problems.take("concentration_micrograms_per_ml", Baclofen::new(c));
         }
-        let prescription = problems
-            .take("prescription", read_prescription("prescription", &input.prescription).map_err(|e| detail(&e)));
+        let prescription = problems.absorb(read_prescription("prescription", &input.prescription));
         let threshold = match &input.alarm_threshold_ml {
-            Some(v) => problems.take("alarm_threshold_ml", read_ml("alarm_threshold_ml", v).map_err(|e| detail(&e))),
+            Some(v) => problems.absorb(read_ml("alarm_threshold_ml", v)),
             None => profile.as_ref().map(|p| p.reservoir.low_alarm_default.value),
         };
         if let (Some(profile), Some(fill)) = (&profile, fill) {
@@ -913,7 +905,7 @@ impl Store {
             off: itb_dose::calc::titrate::DeliveryOff::default(),
             gap: None,
         });
-        let review_value = review_json(&first_review, &policy.zone);
+        let review_value = review_json(&first_review);
         let prescription_id =
             insert_prescription(&mut tx, pump_id, 1, &prescription, at, actor.id, "implant", &review_value, None, None)
                 .await?;
@@ -1157,16 +1149,15 @@ impl Store {
         now: Timestamp,
     ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
-        let prescription = problems
-            .take("prescription", read_prescription("prescription", &input.prescription).map_err(|e| detail(&e)));
+        let prescription = problems.absorb(read_prescription("prescription", &input.prescription));
         let at = match &input.at {
-            Some(at) => problems.take("at", read_instant("at", at).map_err(|e| detail(&e))),
+            Some(at) => problems.absorb(read_instant("at", at)),
             None => Some(now),
         };
         if let Some(at) = at {
-            problems.take("at", not_future("at", at, now).map_err(|e| detail(&e)));
+            problems.absorb(not_future("at", at, now));
         }
-        let reason = problems.take("reason", reason_text("reason", &input.reason).map_err(|e| detail(&e)));
+        let reason = problems.absorb(reason_text("reason", &input.reason));
         problems.finish()?;
         let (Some(prescription), Some(at), Some(reason)) = (prescription, at, reason) else {
             return Err(ClinicError::Internal("a checked field was missing".to_owned()));
@@ -1187,7 +1178,7 @@ impl Store {
         let version = int_opt(&latest, "version")?.unwrap_or(0) + 1;
         let settings = load_settings(tx.conn()).await?;
         let checked = review_against_record(tx.conn(), pump_id, &prescription, at).await?;
-        let review_value = review_json(&checked, &settings.policy().zone);
+        let review_value = review_json(&checked);
         let override_reason = match (&input.override_reason, checked.needs_override()) {
             (_, false) => None,
             (Some(reason), true) => {
@@ -1388,25 +1379,17 @@ impl Store {
         now: Timestamp,
     ) -> Result<Value, ClinicError> {
         let mut problems = Problems::default();
-        let at = problems.take("at", read_instant("at", &input.at).map_err(|e| detail(&e)));
+        let at = problems.absorb(read_instant("at", &input.at));
         if let Some(at) = at {
-            problems.take("at", not_future("at", at, now).map_err(|e| detail(&e)));
+            problems.absorb(not_future("at", at, now));
         }
-        let withdrawn = problems.take(
-            "volume_withdrawn_ml",
-            read_ml("volume_withdrawn_ml", &input.volume_withdrawn_ml).map_err(|e| detail(&e)),
-        );
-        let added = problems
-            .take("volume_added_ml", read_ml("volume_added_ml", &input.volume_added_ml).map_err(|e| detail(&e)));
-        let concentration = problems.take(
-            "concentration_micrograms_per_ml",
-            read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml)
-                .map_err(|e| detail(&e)),
-        );
+        let withdrawn = problems.absorb(read_ml("volume_withdrawn_ml", &input.volume_withdrawn_ml));
+        let added = problems.absorb(read_ml("volume_added_ml", &input.volume_added_ml));
+        let concentration = problems
+            .absorb(read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml));
         let lot = bounded(&mut problems, "lot", &input.lot, 40, true);
-        let expires_on =
-            problems.take("expires_on", read_date("expires_on", &input.expires_on).map_err(|e| detail(&e)));
-        let place = problems.take("place", place("place", input.place.as_deref()).map_err(|e| detail(&e)));
+        let expires_on = problems.absorb(read_date("expires_on", &input.expires_on));
+        let place = problems.absorb(place("place", input.place.as_deref()));
         if input.drug.as_deref().is_some_and(|d| d != "baclofen") {
             problems.add("drug", "only baclofen is given by this service's pumps");
         }
@@ -1780,7 +1763,7 @@ impl Store {
         let mut problems = Problems::default();
         let kind = problems.take("kind", Kind::parse(&input.kind));
         let on = match &input.on {
-            Some(on) => problems.take("on", read_date("on", on).map_err(|e| detail(&e))),
+            Some(on) => problems.absorb(read_date("on", on)),
             None => None,
         };
         let state = match &input.state {
@@ -1795,7 +1778,7 @@ impl Store {
         if state == Some(State::Scheduled) && on.is_none() {
             problems.add("on", "a scheduled appointment needs its date");
         }
-        let place = problems.take("place", place("place", input.place.as_deref()).map_err(|e| detail(&e)));
+        let place = problems.absorb(place("place", input.place.as_deref()));
         let note = bounded(&mut problems, "note", input.note.as_deref().unwrap_or(""), 500, false);
         problems.finish()?;
         let (Some(kind), Some(state), Some(place)) = (kind, state, place) else {
@@ -1983,14 +1966,6 @@ async fn pump_view(
         "end_of_service_on": eos_on,
         "replacement_due": replacement,
     }))
-}
-
-/// A problem's detail (the text of its one field error).
-fn detail(e: &ClinicError) -> String {
-    match e {
-        ClinicError::Invalid(errors) => errors.iter().map(|e| e.detail.clone()).collect::<Vec<_>>().join("; "),
-        other => other.to_string(),
-    }
 }
 
 /// What an interrogation's report says, read from the fields the clinic needs.
