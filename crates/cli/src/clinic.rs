@@ -5,11 +5,12 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use itb_clinic::api::{AppState, router};
+use itb_clinic::api::AppState;
 use itb_clinic::fleet::Fleet;
 use itb_clinic::rules::access::Role;
 use itb_clinic::store::{DEFAULT_URL, copy};
 use itb_clinic::{ClinicError, ServiceClock, Store};
+use itb_web::router;
 
 use crate::CliError;
 use crate::program::Outcome;
@@ -197,7 +198,7 @@ pub fn serve(args: ServeArgs) -> Result<Outcome, CliError> {
             .await
             .map_err(|e| CliError::flag("--listen", format!("cannot listen on {listen}: {e}; choose another port")))?;
         let bound = listener.local_addr().map_err(|e| CliError(e.to_string()))?;
-        println!("itb serve listening on http://{bound} (database {}; the API is under /api/v1/, its OpenAPI document at /api/v1/openapi.json)", store.describe());
+        println!("itb serve listening on http://{bound} (database {}; sign in at http://{bound}/sign-in; the API is under /api/v1/, its OpenAPI document at /api/v1/openapi.json)", store.describe());
         use std::io::Write;
         let _ = std::io::stdout().flush();
         axum::serve(listener, router(state))

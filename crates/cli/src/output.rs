@@ -3,7 +3,6 @@
 use std::fmt::Display;
 
 use itb_dose::Prescription;
-use itb_dose::prescription::{FlexSchedule, Therapy};
 use itb_dose::text;
 use serde_json::{Map, Number, Value};
 
@@ -40,41 +39,9 @@ pub fn capitalised(text: &str) -> String {
     chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }
 
-/// A prescription in one line for people, its figures in `itb_dose::text`'s style.
+/// A prescription in one line for people (`itb_dose::text::prescription_words`).
 pub fn prescription_words(prescription: &Prescription) -> String {
-    let mut words = match prescription.therapy() {
-        Therapy::Stopped => "stopped (no delivery)".to_owned(),
-        Therapy::SimpleContinuous { rate } => format!("simple continuous {}", text::dose_rate(*rate)),
-        Therapy::Flex(FlexSchedule::Daily(day)) => match day.steps().len() {
-            1 => "flex, 1 step a day".to_owned(),
-            steps => format!("flex, {steps} steps a day"),
-        },
-        Therapy::Flex(FlexSchedule::Weekly(_)) => "flex, a pattern for each day of the week".to_owned(),
-        Therapy::PeriodicBolus(periodic) => {
-            let basal = if periodic.basal.is_zero() {
-                String::new()
-            } else {
-                format!(" over a basal {}", text::dose_rate(periodic.basal))
-            };
-            format!(
-                "periodic bolus {} over {} every {} from {}{basal}",
-                text::mass(periodic.bolus),
-                text::duration(periodic.bolus_duration),
-                text::duration(periodic.interval),
-                periodic.first_at
-            )
-        }
-    };
-    if let Some(ptm) = prescription.ptm() {
-        words.push_str(&format!(
-            "; PTM {} over {}, at least {} apart, at most {} in 24 hours",
-            text::mass(ptm.bolus),
-            text::duration(ptm.bolus_duration),
-            text::duration(ptm.lockout),
-            ptm.max_per_day
-        ));
-    }
-    words
+    text::prescription_words(prescription)
 }
 
 impl Report {

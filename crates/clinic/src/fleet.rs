@@ -59,6 +59,18 @@ impl Fleet {
     /// Builds the virtual pump of an implanted pump from the record (its latest fill or
     /// reading, drug and prescription) and pairs the clinic's programmer key with it, recorded.
     pub async fn implanted(&self, store: &Store, pump_id: i64) -> Result<(), ClinicError> {
+        self.implanted_with_error(store, pump_id, 0).await
+    }
+
+    /// As [`Fleet::implanted`], with a pump that runs `rate_error_ppm` parts per million fast
+    /// (or slow, when negative) from its latest fill: the record's estimate drifts from the
+    /// truth, and the next withdrawal finds the gap.
+    pub async fn implanted_with_error(
+        &self,
+        store: &Store,
+        pump_id: i64,
+        rate_error_ppm: i64,
+    ) -> Result<(), ClinicError> {
         let (pump, prescription) = store.pump_state(pump_id).await?;
         let Some(prescription) = prescription else {
             return Err(ClinicError::Conflict(format!("pump {pump_id} has no prescription to run")));
@@ -69,7 +81,7 @@ impl Fleet {
             at,
             clock: PumpTime::from_ms(pump.ref_at.as_millisecond()),
             catheter_cm: pump.catheter_cm,
-            rate_error_ppm: 0,
+            rate_error_ppm,
             fill: pump.ref_reservoir,
             concentration: pump.concentration,
             prescription,

@@ -138,18 +138,26 @@ pub async fn interrogate(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::Interrogate)?;
-    let mut programmer = connect(&state, id).await?;
-    let status = programmer.interrogate().await.map_err(pump_error)?;
-    let recorded = record_status(&state, &caller, id, &status).await?;
+    let recorded = interrogate_pump(&state, &caller, id).await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
 
-#[derive(Deserialize)]
+/// Interrogates pump `id` through the clinic's programmer and records what it reported.
+pub async fn interrogate_pump(state: &AppState, caller: &Caller, id: i64) -> Result<Value, ApiError> {
+    caller.require(Permission::Interrogate)?;
+    let mut programmer = connect(state, id).await?;
+    let status = programmer.interrogate().await.map_err(pump_error)?;
+    record_status(state, caller, id, &status).await
+}
+
+/// A therapy to stage.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TherapyInput {
-    prescription: Value,
-    reason: Option<String>,
+pub struct TherapyInput {
+    /// The prescription (the fields of a prescription file).
+    pub prescription: Value,
+    /// Why it changes.
+    pub reason: Option<String>,
 }
 
 fn staged_view(staged: &Staged, pump_id: i64) -> Value {
@@ -159,6 +167,21 @@ fn staged_view(staged: &Staged, pump_id: i64) -> Value {
         "hash": staged.hash,
         "expires_at": instant(staged.pending.expires_at()),
         "review": staged.review,
+        "prescription": match &staged.kind {
+            StagedKind::Therapy { prescription, .. } => prescription_json(prescription),
+            StagedKind::Refill { .. } => Value::Null,
+        },
+        "reason": match &staged.kind {
+            StagedKind::Therapy { reason, .. } => Value::from(reason.as_str()),
+            StagedKind::Refill { .. } => Value::Null,
+        },
+        "refill": match &staged.kind {
+            StagedKind::Therapy { .. } => Value::Null,
+            StagedKind::Refill { input, .. } => json!({
+                "volume_added_ml": input.volume_added_ml, "concentration_micrograms_per_ml": input.concentration_micrograms_per_ml,
+                "lot": input.lot, "expires_on": input.expires_on, "second_checker": input.second_checker, "place": input.place,
+            }),
+        },
         "withdrawal": staged.pending.withdrawal().map(|w| json!({
             "volume_withdrawn_ml": ml(w.withdrawn), "volume_expected_ml": ml(w.expected), "gap_ml": ml(w.gap.gap),
             "gap_needs_review": w.gap.stops_the_refill(), "gap": w.gap.sentence(),
@@ -175,7 +198,7 @@ async fn keep_staged(
     programmer: Programmer<MemoryLink>,
     pending: PendingChange,
     by: i64,
-) -> Json<Value> {
+) -> Value {
     let staged = Staged {
         review: review_json(pending.review()),
         hash: hex(pending.hash()),
@@ -187,7 +210,7 @@ async fn keep_staged(
     };
     let view = staged_view(&staged, pump_id);
     state.staged.lock().await.insert(pump_id, staged);
-    Json(view)
+    view
 }
 
 /// `POST /api/v1/pumps/{id}/program/therapy`: stage and review; nothing changes until commit.
@@ -199,6 +222,17 @@ pub async fn stage_therapy(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Prescribe)?;
     let input: TherapyInput = parse_body(&body)?;
+    Ok(Json(stage_therapy_on(&state, &caller, id, input).await?))
+}
+
+/// Stages a therapy on pump `id` and reviews it; nothing changes until commit.
+pub async fn stage_therapy_on(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    input: TherapyInput,
+) -> Result<Value, ApiError> {
+    caller.require(Permission::Prescribe)?;
     let prescription = crate::model::read_prescription("prescription", &input.prescription)?;
     let reason = input.reason.unwrap_or_else(|| "programmed from the clinic".to_owned());
     let patient = state.store.patient(state.store.pump_patient(id).await?, state.clock.now()).await?;
@@ -213,21 +247,29 @@ pub async fn stage_therapy(
     });
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let facts = itb_dose::review::Patient { origin, age_years: age.map(|y| y.floor().max(0.0) as u32) };
-    let mut programmer = connect(&state, id).await?;
+    let mut programmer = connect(state, id).await?;
     let pending = programmer.stage_therapy(&prescription, facts).await.map_err(pump_error)?;
-    Ok(keep_staged(&state, id, StagedKind::Therapy { prescription, reason }, programmer, pending, caller.0.id).await)
+    Ok(keep_staged(state, id, StagedKind::Therapy { prescription, reason }, programmer, pending, caller.0.id).await)
 }
 
-#[derive(Deserialize)]
+/// A refill to stage: the fields of `POST /api/v1/pumps/{id}/program/refill`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProgramRefill {
-    volume_added_ml: Value,
-    concentration_micrograms_per_ml: Value,
-    lot: String,
-    expires_on: String,
-    second_checker: String,
-    bridge: Option<bool>,
-    place: Option<String>,
+pub struct ProgramRefill {
+    /// mL added.
+    pub volume_added_ml: Value,
+    /// The drug's concentration.
+    pub concentration_micrograms_per_ml: Value,
+    /// The vial's batch.
+    pub lot: String,
+    /// The drug's expiry, `YYYY-MM-DD`.
+    pub expires_on: String,
+    /// The second checker's username.
+    pub second_checker: String,
+    /// A bridge bolus when the concentration changes.
+    pub bridge: Option<bool>,
+    /// `clinic` or `home`.
+    pub place: Option<String>,
 }
 
 /// `POST /api/v1/pumps/{id}/program/refill`: checks the refill against the pump's limits,
@@ -240,6 +282,18 @@ pub async fn stage_refill(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Refill)?;
     let input: ProgramRefill = parse_body(&body)?;
+    Ok(Json(stage_refill_on(&state, &caller, id, input).await?))
+}
+
+/// Checks a refill against the pump's limits, withdraws (the gap is known from here), stages
+/// the refill and reviews it.
+pub async fn stage_refill_on(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    input: ProgramRefill,
+) -> Result<Value, ApiError> {
+    caller.require(Permission::Refill)?;
     let added = read_ml("volume_added_ml", &input.volume_added_ml)?;
     let concentration =
         read_micrograms_per_ml("concentration_micrograms_per_ml", &input.concentration_micrograms_per_ml)?;
@@ -269,7 +323,7 @@ pub async fn stage_refill(
         return Err(ApiError(invalid("place", "a refill is done in clinic or at home")));
     }
     let bridge = input.bridge.unwrap_or(false);
-    let mut programmer = connect(&state, id).await?;
+    let mut programmer = connect(state, id).await?;
     let status = programmer.interrogate().await.map_err(pump_error)?;
     programmer.check_refill(added, concentration, bridge).await.map_err(pump_error)?;
     let withdrawal = match status.withdrawal {
@@ -312,14 +366,37 @@ pub async fn stage_refill(
         drug: None,
     };
     let kind = StagedKind::Refill { input: Box::new(refill), expected: withdrawal.expected };
-    Ok(keep_staged(&state, id, kind, programmer, pending, caller.0.id).await)
+    Ok(keep_staged(state, id, kind, programmer, pending, caller.0.id).await)
 }
 
-#[derive(Deserialize)]
+/// A commit: the hash of the change reviewed, and the written reason where a warning needs one.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CommitInput {
-    hash: String,
-    override_reason: Option<String>,
+pub struct CommitInput {
+    /// The hash shown with the review.
+    pub hash: String,
+    /// Why a dangerous change is made.
+    pub override_reason: Option<String>,
+}
+
+/// The change staged on pump `id`, as the review shows it (`None` when nothing is staged or it
+/// has expired), with the id of the user who staged it.
+pub async fn staged_on(state: &AppState, id: i64) -> Option<(Value, i64)> {
+    let map = state.staged.lock().await;
+    let staged = map.get(&id)?;
+    let expires = staged.staged_at.checked_add(jiff::SignedDuration::from_mins(STAGED_MINUTES)).ok()?;
+    (state.clock.now() <= expires).then(|| (staged_view(staged, id), staged.by))
+}
+
+/// Forgets the change staged on pump `id` by `by` (the person left the review): the pump
+/// keeps running what it ran.
+pub async fn discard_staged(state: &AppState, id: i64, by: i64) -> bool {
+    let mut map = state.staged.lock().await;
+    if map.get(&id).is_some_and(|s| s.by == by) {
+        map.remove(&id);
+        return true;
+    }
+    false
 }
 
 /// `POST /api/v1/pumps/{id}/program/commit`: commits the staged change by its hash.
@@ -336,6 +413,16 @@ pub async fn commit(
         caller.require(Permission::Prescribe)?;
     }
     let input: CommitInput = parse_body(&body)?;
+    Ok(Json(commit_on(&state, &caller, id, input).await?))
+}
+
+/// Commits the change staged on pump `id` by its hash; what the pump answered is recorded.
+pub async fn commit_on(state: &AppState, caller: &Caller, id: i64, input: CommitInput) -> Result<Value, ApiError> {
+    if !(crate::rules::access::allows(caller.0.role, Permission::Prescribe)
+        || crate::rules::access::allows(caller.0.role, Permission::Refill))
+    {
+        caller.require(Permission::Prescribe)?;
+    }
     let mut map = state.staged.lock().await;
     let Some(staged) = map.get(&id) else {
         caller.require(Permission::Prescribe)?;
@@ -458,7 +545,7 @@ pub async fn commit(
             Err(e) => {
                 // The pump changed; the record must still learn what it runs.
                 if let Some(status) = &committed_status {
-                    let _ = record_status(&state, &caller, id, status).await;
+                    let _ = record_status(state, caller, id, status).await;
                 }
                 return Err(ApiError(ClinicError::Pump(format!(
                     "the pump was changed (committed), but the record could not be written: {e}; record this {} in the record by hand now, before the patient leaves",
@@ -468,18 +555,18 @@ pub async fn commit(
         };
     }
     if let Some(status) = &committed_status {
-        record_status(&state, &caller, id, status).await?;
+        record_status(state, caller, id, status).await?;
     }
     if outcome == "uncertain" {
         return Err(ApiError(ClinicError::Pump("the link dropped during the commit and the pump could not be interrogated: the pump runs either the old or the new settings; interrogate it before the patient leaves".to_owned())));
     }
-    Ok(Json(json!({
+    Ok(json!({
         "programming_id": programming,
         "outcome": outcome,
         "answer": answer,
         "recorded": recorded,
         "pump": state.store.pump(id, state.clock.now()).await?,
-    })))
+    }))
 }
 
 fn kind_name(kind: &StagedKind) -> &'static str {

@@ -13,6 +13,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
 use crate::decimal;
+use crate::prescription::{FlexSchedule, Prescription, Therapy};
 use crate::quantity::{Concentration, DoseRate, Duration, Mass, Volume, VolumeRate};
 
 /// The zone a UK ITB service works in, and the default for every date shown to people.
@@ -141,6 +142,43 @@ pub fn duration(span: Duration) -> String {
         (d, 0, _) => format!("{d} {}", day_word(d)),
         (d, h, _) => format!("{d} {} {h} h", day_word(d)),
     }
+}
+
+/// A prescription in one line for people, its figures in `itb_dose::text`'s style.
+pub fn prescription_words(prescription: &Prescription) -> String {
+    let mut words = match prescription.therapy() {
+        Therapy::Stopped => "stopped (no delivery)".to_owned(),
+        Therapy::SimpleContinuous { rate } => format!("simple continuous {}", dose_rate(*rate)),
+        Therapy::Flex(FlexSchedule::Daily(day)) => match day.steps().len() {
+            1 => "flex, 1 step a day".to_owned(),
+            steps => format!("flex, {steps} steps a day"),
+        },
+        Therapy::Flex(FlexSchedule::Weekly(_)) => "flex, a pattern for each day of the week".to_owned(),
+        Therapy::PeriodicBolus(periodic) => {
+            let basal = if periodic.basal.is_zero() {
+                String::new()
+            } else {
+                format!(" over a basal {}", dose_rate(periodic.basal))
+            };
+            format!(
+                "periodic bolus {} over {} every {} from {}{basal}",
+                mass(periodic.bolus),
+                duration(periodic.bolus_duration),
+                duration(periodic.interval),
+                periodic.first_at
+            )
+        }
+    };
+    if let Some(ptm) = prescription.ptm() {
+        words.push_str(&format!(
+            "; PTM {} over {}, at least {} apart, at most {} in 24 hours",
+            mass(ptm.bolus),
+            duration(ptm.bolus_duration),
+            duration(ptm.lockout),
+            ptm.max_per_day
+        ));
+    }
+    words
 }
 
 #[cfg(test)]

@@ -113,8 +113,13 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The API's router.
 pub fn router(state: AppState) -> Router {
+    routes(state).fallback(handlers::not_found)
+}
+
+/// The API's routes without a fallback, to merge beside other routes (the pages).
+pub fn routes(state: AppState) -> Router {
     let api = endpoints::routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(BODY_MAX));
-    Router::new().merge(api).fallback(handlers::not_found).with_state(state)
+    Router::new().merge(api).with_state(state)
 }

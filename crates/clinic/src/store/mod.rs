@@ -195,6 +195,10 @@ impl Store {
         tokens.insert(hash, (user, expires_ms));
     }
 
+    pub(crate) fn forget_token(&self, hash: &str) {
+        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(hash);
+    }
+
     /// Closes the pool (a SQLite file is checkpointed).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -685,6 +685,27 @@ impl Store {
         Ok(view)
     }
 
+    /// The name (`given family`) and NHS number of each patient of `ids` that exists, in one
+    /// indexed read a page.
+    pub async fn patient_names(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, (String, String)>, ClinicError> {
+        let mut names = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let sql = format!(
+                "SELECT id, given_name, family_name, nhs_number FROM patients WHERE id IN ({})",
+                list.join(", ")
+            );
+            for row in sqlx::query(&sql).fetch_all(self.pool()).await? {
+                let name = format!("{} {}", text(&row, "given_name")?, text(&row, "family_name")?);
+                names.insert(int(&row, "id")?, (name, text(&row, "nhs_number")?));
+            }
+        }
+        Ok(names)
+    }
+
     /// The id of the patient a pump belongs to.
     pub async fn pump_patient(&self, pump_id: i64) -> Result<i64, ClinicError> {
         let row = sqlx::query("SELECT patient_id FROM pumps WHERE id = $1")

@@ -272,6 +272,22 @@ impl Store {
         Ok(Some(user))
     }
 
+    /// Signs out: the token stops working at once. Audited; an unknown token is no error.
+    pub async fn sign_out(&self, token: &str, now: Timestamp) -> Result<(), ClinicError> {
+        let hash = token_hash(token);
+        self.forget_token(&hash);
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT users.id AS id, users.username AS username FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = $1")
+            .bind(&hash)
+            .fetch_optional(tx.conn())
+            .await?;
+        let Some(row) = row else { return Ok(()) };
+        sqlx::query("DELETE FROM tokens WHERE hash = $1").bind(&hash).execute(tx.conn()).await?;
+        let (id, username) = (int(&row, "id")?, text(&row, "username")?);
+        tx.audit(now, &username, "sign_out", &format!("user/{id}"), &json!({})).await?;
+        tx.commit().await
+    }
+
     /// A user by name.
     pub async fn user_named(&self, username: &str) -> Result<Option<User>, ClinicError> {
         let row =

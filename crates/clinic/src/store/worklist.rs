@@ -38,6 +38,18 @@ fn range_sql(bucket: Bucket, on: Date) -> (String, Vec<String>) {
 impl Store {
     /// The worklist on `on`: counts per bucket, a page of items, and the lists beside it.
     pub async fn worklist(&self, on: Date, limit: i64, offset: i64) -> Result<Value, ClinicError> {
+        self.worklist_of(on, None, limit, offset).await
+    }
+
+    /// As [`Store::worklist`], with the page's items from one bucket only (`only`); the counts
+    /// and the lists beside it are the whole service's.
+    pub async fn worklist_of(
+        &self,
+        on: Date,
+        only: Option<Bucket>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Value, ClinicError> {
         // One snapshot for every count and page: a change committed meanwhile cannot show a
         // pump twice or not at all.
         let mut snapshot = self.read_snapshot().await?;
@@ -59,7 +71,7 @@ impl Store {
                 bucket_count += n;
                 total += n;
                 let want = limit - i64::try_from(items.len()).unwrap_or(limit);
-                if want <= 0 || n == 0 {
+                if want <= 0 || n == 0 || only.is_some_and(|b| b != bucket) {
                     continue;
                 }
                 if skip >= n {
@@ -82,6 +94,9 @@ impl Store {
                 }
             }
             counts.insert(bucket.as_str().to_owned(), json!(bucket_count));
+        }
+        if let Some(b) = only {
+            total = counts.get(b.as_str()).and_then(Value::as_i64).unwrap_or(0);
         }
         // The booked refill of each pump on the page: the earliest open refill appointment,
         // in one indexed query for the page.

@@ -7,3 +7,4 @@ pub mod refill;
 pub mod refill_gap;
 pub mod screening;
 pub mod titrate;
+pub mod travel;

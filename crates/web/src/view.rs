@@ -1,0 +1,227 @@
+//! Text for people from the record's JSON: dates as `25 Nov 2026`, volumes in mL, doses in
+//! micrograms written in full, NHS numbers 3-3-4, and the status tags.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde_json::Value;
+
+/// `25 Nov 2026` from a `YYYY-MM-DD` date or an RFC 3339 instant (in the service's zone);
+/// "not known" when absent.
+pub fn date(value: &Value) -> String {
+    value.as_str().map_or_else(|| "not known".to_owned(), date_text)
+}
+
+/// As [`date`], from text.
+pub fn date_text(text: &str) -> String {
+    if let Ok(day) = text.parse::<Date>() {
+        return itb_dose::text::civil_date(day);
+    }
+    match text.parse::<Timestamp>() {
+        Ok(at) => itb_dose::text::date(at, &itb_dose::text::service_zone()),
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// `Wed 25 Nov 2026 10:00` from an RFC 3339 instant.
+pub fn when(value: &Value) -> String {
+    match value.as_str().and_then(|t| t.parse::<Timestamp>().ok()) {
+        Some(at) => itb_dose::text::date_time(at, &itb_dose::text::service_zone()),
+        None => "not known".to_owned(),
+    }
+}
+
+/// The day an instant or date falls on, in the service's zone.
+pub fn day_of(value: &Value) -> Option<Date> {
+    let text = value.as_str()?;
+    if let Ok(day) = text.parse::<Date>() {
+        return Some(day);
+    }
+    let at = text.parse::<Timestamp>().ok()?;
+    Some(itb_dose::text::service_zone().to_datetime(at).date())
+}
+
+/// A number of the record (exact decimal) as written.
+pub fn number(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => "not known".to_owned(),
+    }
+}
+
+/// `20 mL`, to the 0.01 mL a person reads (the record keeps it to the nanolitre).
+pub fn ml(value: &Value) -> String {
+    match itb_clinic::model::read_ml("", value) {
+        Ok(volume) => itb_dose::text::volume(volume),
+        Err(_) => "not known".to_owned(),
+    }
+}
+
+/// `0.175 mL`: a small volume (a day's) to the microlitre.
+pub fn ml_fine(value: &Value) -> String {
+    match itb_clinic::model::read_ml("", value) {
+        Ok(volume) => itb_dose::text::volume_fine(volume),
+        Err(_) => "not known".to_owned(),
+    }
+}
+
+/// `400 micrograms a day`.
+pub fn per_day(value: &Value) -> String {
+    if value.is_null() { "not known".to_owned() } else { format!("{} micrograms a day", number(value)) }
+}
+
+/// `2000 micrograms/mL`.
+pub fn concentration(value: &Value) -> String {
+    if value.is_null() { "not known".to_owned() } else { format!("{} micrograms/mL", number(value)) }
+}
+
+/// A text field, or "".
+pub fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// What limits a refill date, in words.
+pub fn limited_by(value: &Value) -> String {
+    match value.as_str() {
+        Some("low_reservoir_alarm") => "the low-reservoir alarm".to_owned(),
+        Some("drug_stability") => "the drug's stability limit".to_owned(),
+        Some(other) => other.replace('_', " "),
+        None => "not known".to_owned(),
+    }
+}
+
+/// A status tag: its colour class and words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    /// `red`, `orange`, `yellow`, `blue`, `green` or `grey`.
+    pub colour: &'static str,
+    /// The words.
+    pub text: String,
+}
+
+impl Tag {
+    /// A tag.
+    pub fn new(colour: &'static str, text: impl Into<String>) -> Self {
+        Self { colour, text: text.into() }
+    }
+}
+
+/// The tag of a worklist bucket.
+pub fn bucket_tag(bucket: &str) -> Tag {
+    match bucket {
+        "overdue" => Tag::new("red", "Overdue"),
+        "unknown" => Tag::new("grey", "Unknown"),
+        "due_7" => Tag::new("orange", "Due within 7 days"),
+        "due_28" => Tag::new("yellow", "Due within 28 days"),
+        _ => Tag::new("green", "Fine"),
+    }
+}
+
+/// A worklist bucket's heading.
+pub fn bucket_heading(bucket: &str) -> &'static str {
+    match bucket {
+        "overdue" => "Overdue",
+        "unknown" => "Refill date unknown",
+        "due_7" => "Due within 7 days",
+        "due_28" => "Due within 28 days",
+        _ => "Due later",
+    }
+}
+
+/// The tag of an appointment's state.
+pub fn appointment_tag(state: &str) -> Tag {
+    match state {
+        "requested" => Tag::new("grey", "Requested"),
+        "scheduled" => Tag::new("blue", "Booked"),
+        "arrived" => Tag::new("yellow", "Arrived"),
+        "completed" => Tag::new("green", "Completed"),
+        "missed" => Tag::new("red", "Missed"),
+        _ => Tag::new("grey", "Cancelled"),
+    }
+}
+
+/// An appointment's kind in words.
+pub fn appointment_kind(kind: &str) -> &'static str {
+    match kind {
+        "refill" => "Refill",
+        "wound_check" => "Wound check",
+        "neurosurgical_follow_up" => "Neurosurgical follow-up",
+        "dose_review" => "Dose review",
+        "annual_review" => "Annual review",
+        "battery_replacement" => "Pump replacement (battery)",
+        "post_mri_check" => "Pump check after MRI",
+        _ => "Appointment",
+    }
+}
+
+/// A stage of the pathway in words.
+pub fn stage(value: &Value) -> String {
+    match value.as_str() {
+        Some("assessment") => "Assessment".to_owned(),
+        Some("screening") => "Screening trial".to_owned(),
+        Some("titration") => "Titration after implant".to_owned(),
+        Some("maintenance") => "Maintenance".to_owned(),
+        Some(other) => other.replace('_', " "),
+        None => "not known".to_owned(),
+    }
+}
+
+/// A pump model in words.
+pub fn profile(value: &Value) -> String {
+    match value.as_str() {
+        Some(name) => {
+            itb_dose::profile::DeviceProfile::built_in(name).map_or_else(|_| name.replace('-', " "), |p| p.description)
+        }
+        None => "not known".to_owned(),
+    }
+}
+
+/// A prescription of the record (the fields of a prescription file) in words.
+pub fn prescription(value: &Value) -> String {
+    match itb_clinic::model::read_prescription("prescription", value) {
+        Ok(rx) => itb_dose::text::prescription_words(&rx),
+        Err(_) => "not known".to_owned(),
+    }
+}
+
+/// Percent-encodes text for a query string.
+pub fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A role in words, capitalised.
+pub fn role(role: itb_clinic::rules::access::Role) -> String {
+    let text = role.describe();
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().collect::<String>() + chars.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_and_quantities_read_as_people_write_them() {
+        assert_eq!(date(&json!("2026-11-25")), "25 Nov 2026");
+        assert_eq!(date(&json!("2026-11-24T23:30:00Z")), "24 Nov 2026");
+        // Summer time: 23:30 UTC on 1 July is 00:30 on 2 July in London.
+        assert_eq!(date(&json!("2026-07-01T23:30:00Z")), "2 Jul 2026");
+        assert_eq!(date(&Value::Null), "not known");
+        assert_eq!(ml(&json!(3.5)), "3.5 mL");
+        assert_eq!(ml(&json!(4.999951)), "5 mL");
+        assert_eq!(ml(&json!(1.500004)), "1.5 mL");
+        assert_eq!(ml(&Value::Null), "not known");
+        assert_eq!(per_day(&json!(400)), "400 micrograms a day");
+        assert_eq!(concentration(&json!(2000)), "2000 micrograms/mL");
+        assert_eq!(url_encode("/worklist?bucket=due 7"), "/worklist%3Fbucket%3Ddue%207");
+    }
+}
