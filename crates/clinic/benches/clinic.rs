@@ -36,12 +36,7 @@ fn fixture() -> &'static Fixture {
         let n = patients();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-clinic");
         std::fs::create_dir_all(&dir).expect("bench dir");
-        // The file is named for the schema it was seeded with: a changed migration seeds anew.
-        let schema = itb_clinic::store::sqlite::MIGRATIONS
-            .iter()
-            .flat_map(|(_, _, sql)| sql.bytes())
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-        let file = dir.join(format!("clinic-{n}-{schema:016x}.sqlite"));
+        let file = itb_clinic::store::seed::bench_file(&dir, n);
         let (router, token) = runtime.block_on(async {
             let fresh = !file.exists();
             let store = Store::open(&format!("sqlite://{}", file.display())).await.expect("open");

@@ -377,6 +377,9 @@ pub struct CommitInput {
     pub hash: String,
     /// Why a dangerous change is made.
     pub override_reason: Option<String>,
+    /// A refill: the second checker's own password, confirming it in person. Checked as a
+    /// sign-in (audited) before the commit; the programming records that it was.
+    pub second_checker_password: Option<String>,
 }
 
 /// The change staged on pump `id`, as the review shows it (`None` when nothing is staged or it
@@ -466,6 +469,27 @@ pub async fn commit_on(state: &AppState, caller: &Caller, id: i64, input: Commit
             }));
         }
     };
+    // A refill's second checker confirms with their own password, checked as their sign-in.
+    let mut checker_signed_in = false;
+    if let (StagedKind::Refill { input: refill, .. }, Some(password)) = (&staged.kind, &input.second_checker_password) {
+        let checker = refill.second_checker.clone();
+        match state.store.sign_in(&checker, password, state.clock.now()).await {
+            Ok((token, _)) => {
+                state.store.sign_out(&token.token, state.clock.now()).await?;
+                checker_signed_in = true;
+            }
+            Err(ClinicError::Unauthorized(_)) => {
+                return Err(ApiError(invalid(
+                    "second_checker_password",
+                    format!("the password is not {checker}'s: the second checker enters their own"),
+                )));
+            }
+            Err(ClinicError::TooManyAttempts { detail, .. }) => {
+                return Err(ApiError(invalid("second_checker_password", detail)));
+            }
+            Err(e) => return Err(ApiError(e)),
+        }
+    }
     let Some(mut staged) = map.remove(&id) else {
         return Err(ApiError(ClinicError::Conflict("nothing is staged on this pump".to_owned())));
     };
@@ -512,6 +536,16 @@ pub async fn commit_on(state: &AppState, caller: &Caller, id: i64, input: Commit
             return Err(pump_error(other));
         }
     };
+    // The written reason and the checker's sign-in are kept with what the pump answered.
+    let mut answer = answer;
+    if let Some(map) = answer.as_object_mut() {
+        if let Some(reason) = &override_text {
+            map.insert("override_reason".to_owned(), Value::from(reason.as_str()));
+        }
+        if matches!(staged.kind, StagedKind::Refill { .. }) {
+            map.insert("second_checker_signed_in".to_owned(), Value::Bool(checker_signed_in));
+        }
+    }
     let programming = state
         .store
         .record_programming(&caller.0, id, kind_name(&staged.kind), &staged.review, &staged.hash, &answer, outcome, now)

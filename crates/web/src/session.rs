@@ -174,7 +174,16 @@ pub struct NextQuery {
 /// A `next` address only if it is one of ours.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 512 => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 512
+                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.~?=&%".contains(&b))
+                && !n.contains("%2F%2F")
+                && !n.contains("%5C") =>
+        {
+            n.to_owned()
+        }
         _ => String::new(),
     }
 }
@@ -185,8 +194,8 @@ pub async fn sign_in_page(q: Result<Query<NextQuery>, QueryRejection>) -> Respon
     render(&SignInPage { layout: Layout::public("Sign in"), problems: Problems::none(), username: String::new(), next })
 }
 
-/// `POST /sign-in`.
-pub async fn sign_in(State(state): State<AppState>, body: Bytes) -> Response {
+/// `POST /sign-in`. A session this browser already had ends first.
+pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = match Fields::parse(&body) {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -202,6 +211,11 @@ pub async fn sign_in(State(state): State<AppState>, body: Bytes) -> Response {
         problems.add("password", "Enter your password");
     }
     if problems.is_empty() {
+        if let Some(old) = cookie_token(&headers)
+            && let Err(e) = state.store.sign_out(&old, state.clock.now()).await
+        {
+            return PageError::from(e).into_response();
+        }
         match state.store.sign_in(&username, &password, state.clock.now()).await {
             Ok((token, user)) => {
                 let to = if next.is_empty() { start_page(user.role).to_owned() } else { next };

@@ -180,6 +180,19 @@ async fn every_page_keeps_to_the_role_table_and_sessions_hold() {
     let later = answer.body.find("tag-green\">Fine").expect("a pump due later");
     assert!(overdue < later, "overdue pumps come first");
 
+    // A filter shows one bucket, its pumps only; a filter the page does not know is refused.
+    let answer = get(r, "/worklist?bucket=due_7&sort=name", Some(&nurse)).await;
+    assert_eq!(answer.body.matches("tag-orange\">Due within 7 days").count(), 5, "the 5 pumps due within 7 days");
+    assert!(!answer.body.contains("tag-red\">Overdue"));
+    assert_eq!(get(r, "/worklist?bucket=soon", Some(&nurse)).await.status, StatusCode::BAD_REQUEST);
+
+    // Patients by the start of the family name in any case, or by the NHS number.
+    for q in ["rob", "Roberts", "9990003335", "999+000+3335"] {
+        let answer = get(r, &format!("/patients?q={q}"), Some(&nurse)).await;
+        assert!(answer.body.contains("ROBERTS, Oliver"), "{q} finds Oliver Roberts");
+    }
+    assert!(!get(r, "/patients?q=berts", Some(&nurse)).await.body.contains("ROBERTS, Oliver"), "the start of the name");
+
     // A form without the session's CSRF token, or from another origin, is refused and changes
     // nothing.
     let answer = post(r, "/pumps/2/interrogate", Some(&nurse), "").await;

@@ -760,6 +760,70 @@ impl Store {
         })
     }
 
+    /// Patients found by an NHS number (all ten digits, spaces allowed) or by the start of the
+    /// family name (as typed, or with a capital first letter), in name order: indexed reads at
+    /// any size.
+    pub async fn find_patients(&self, q: &str, limit: i64, offset: i64) -> Result<Listed<Value>, ClinicError> {
+        let digits: String = q.chars().filter(|c| !c.is_whitespace()).collect();
+        let (rows, total) = if digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            (
+                sqlx::query("SELECT * FROM patients WHERE nhs_number = $1 ORDER BY id LIMIT $2 OFFSET $3")
+                    .bind(&digits)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(self.pool())
+                    .await?,
+                sqlx::query("SELECT COUNT(*) AS n FROM patients WHERE nhs_number = $1")
+                    .bind(&digits)
+                    .fetch_one(self.pool())
+                    .await?,
+            )
+        } else {
+            let typed: String = q.trim().chars().take(60).collect();
+            let mut chars = typed.chars();
+            let capital = chars
+                .next()
+                .map(|c| c.to_uppercase().collect::<String>() + &chars.as_str().to_lowercase())
+                .unwrap_or_default();
+            // [from, to) for a prefix: the prefix with its last character raised by one.
+            let range = |prefix: &str| {
+                let mut end: Vec<char> = prefix.chars().collect();
+                if let Some(last) = end.last_mut() {
+                    *last = char::from_u32(u32::from(*last) + 1).unwrap_or(char::MAX);
+                }
+                (prefix.to_owned(), end.into_iter().collect::<String>())
+            };
+            let (a, b) = (range(&typed), range(&capital));
+            let clause = "(family_name >= $1 AND family_name < $2) OR (family_name >= $3 AND family_name < $4)";
+            (
+                sqlx::query(&format!(
+                    "SELECT * FROM patients WHERE {clause} ORDER BY family_name, given_name, id LIMIT $5 OFFSET $6"
+                ))
+                .bind(&a.0)
+                .bind(&a.1)
+                .bind(&b.0)
+                .bind(&b.1)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.pool())
+                .await?,
+                sqlx::query(&format!("SELECT COUNT(*) AS n FROM patients WHERE {clause}"))
+                    .bind(&a.0)
+                    .bind(&a.1)
+                    .bind(&b.0)
+                    .bind(&b.1)
+                    .fetch_one(self.pool())
+                    .await?,
+            )
+        };
+        Ok(Listed {
+            items: rows.iter().map(patient_json).collect::<Result<_, _>>()?,
+            total: int(&total, "n")?,
+            limit,
+            offset,
+        })
+    }
+
     /// Records an implant: the pump, its first prescription, its refill-due date, its battery
     /// estimate, and the wound check and neurosurgical follow-up it calls for.
     pub async fn implant_pump(

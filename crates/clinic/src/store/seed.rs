@@ -10,6 +10,16 @@ use super::record::Settings;
 use crate::error::ClinicError;
 use crate::rules::worklist::{Reference, refill_due};
 
+/// The file a benchmark keeps its seeded service of `n` patients in, under `dir`: named for the
+/// schema it was seeded with, so that a changed migration seeds anew.
+pub fn bench_file(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
+    let schema = super::sqlite::MIGRATIONS
+        .iter()
+        .flat_map(|(_, _, sql)| sql.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    dir.join(format!("clinic-{n}-{schema:016x}.sqlite"))
+}
+
 /// Seeds `n` patients with pumps, filled on days spread over the last 120 days before `now`.
 pub async fn bulk(store: &Store, n: u32, now: Timestamp) -> Result<(), ClinicError> {
     let policy = Settings::default().policy();

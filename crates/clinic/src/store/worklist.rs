@@ -78,11 +78,10 @@ impl Store {
                     skip -= n;
                     continue;
                 }
+                // The page's ids come from the covering index alone (a deep offset skips index
+                // entries, not joined rows); then the page's rows are joined.
                 let page_sql = format!(
-                    "SELECT pumps.id, pumps.patient_id, pumps.high_risk, pumps.due_by_ms, pumps.due_on, pumps.alarm_at_ms, pumps.expires_at_ms, pumps.limited_by, pumps.unknown_reason, pumps.gap_review_pending, patients.nhs_number, patients.given_name, patients.family_name FROM pumps JOIN patients ON patients.id = pumps.patient_id WHERE pumps.implanted = 1 AND pumps.high_risk = $1 AND {} ORDER BY pumps.due_on, pumps.due_by_ms, pumps.id LIMIT {} OFFSET {}",
-                    range.replace("due_on", "pumps.due_on"),
-                    want,
-                    skip
+                    "SELECT pumps.id, pumps.patient_id, pumps.high_risk, pumps.due_by_ms, pumps.due_on, pumps.alarm_at_ms, pumps.expires_at_ms, pumps.limited_by, pumps.unknown_reason, pumps.gap_review_pending, patients.nhs_number, patients.given_name, patients.family_name FROM (SELECT id FROM pumps WHERE implanted = 1 AND high_risk = $1 AND {range} ORDER BY due_on, due_by_ms, id LIMIT {want} OFFSET {skip}) AS page JOIN pumps ON pumps.id = page.id JOIN patients ON patients.id = pumps.patient_id ORDER BY pumps.due_on, pumps.due_by_ms, pumps.id"
                 );
                 skip = 0;
                 let mut page = sqlx::query(&page_sql).bind(high_risk);

@@ -4,14 +4,13 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use itb_clinic::api::AppState;
 use itb_clinic::rules::access::{Permission, Role};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Layout, PageError, render};
+use super::{Layout, PageError, render, render_form};
 use crate::form::{Problems, problems_of};
 use crate::session::Viewer;
 use crate::view;
@@ -167,19 +166,19 @@ async fn users_page(
             patient: u.patient_id.map(|p| format!("record {p}")).unwrap_or_default(),
         })
         .collect();
-    let mut response = render(&UsersPage {
-        layout: viewer.layout("Users"),
-        rows,
-        roles: Role::ALL.iter().map(|r| (r.as_str(), view::role(*r))).collect(),
-        username: form.0,
-        role: form.1,
-        patient_id: form.2,
-        problems: problems.clone(),
-        notice,
-    });
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &UsersPage {
+            layout: viewer.layout("Users"),
+            rows,
+            roles: Role::ALL.iter().map(|r| (r.as_str(), view::role(*r))).collect(),
+            username: form.0,
+            role: form.1,
+            patient_id: form.2,
+            problems: problems.clone(),
+            notice,
+        },
+        &problems,
+    );
     Ok(response)
 }
 

@@ -5,7 +5,6 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use itb_clinic::api::AppState;
 use itb_clinic::rules::access::Permission;
@@ -15,7 +14,7 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Layout, PageError, page_id, render};
+use super::{Layout, PageError, page_id, render, render_form};
 use crate::form::{Fields, Problems, problems_of};
 use crate::session::Viewer;
 use crate::view::{self, Tag};
@@ -200,6 +199,8 @@ pub struct Booking {
     pub on: String,
     pub place: String,
     pub note: String,
+    /// Why a refill is booked after its due date (asked for only then).
+    pub late_reason: String,
 }
 
 /// A kind of appointment, for the form.
@@ -254,18 +255,18 @@ async fn book_page(
     }
     let kinds =
         Kind::ALL.iter().map(|k| KindOption { value: k.as_str(), label: view::appointment_kind(k.as_str()) }).collect();
-    let mut response = render(&BookPage {
-        layout: viewer.layout("Book an appointment"),
-        patient: name,
-        booking,
-        pump,
-        kinds,
-        due,
-        problems: problems.clone(),
-    });
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &BookPage {
+            layout: viewer.layout("Book an appointment"),
+            patient: name,
+            booking,
+            pump,
+            kinds,
+            due,
+            problems: problems.clone(),
+        },
+        &problems,
+    );
     Ok(response)
 }
 
@@ -296,7 +297,8 @@ fn booking_of(fields: &Fields) -> Result<Booking, PageError> {
         kind: fields.get("kind").to_owned(),
         on: fields.get("on").to_owned(),
         place: if fields.get("place") == "home" { "home" } else { "clinic" }.to_owned(),
-        note: fields.text("note", 500).unwrap_or_default(),
+        note: fields.text("note", 400).unwrap_or_default(),
+        late_reason: fields.text("late_reason", 300).unwrap_or_default(),
     })
 }
 
@@ -310,6 +312,7 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
     let from_refill = fields.get("from") == "refill";
     let now = state.clock.now();
     let mut problems = Problems::none();
+    let mut late = None;
     let on = booking.on.parse::<Date>().ok();
     if booking.on.is_empty() {
         problems.add("on", "Choose the date of the appointment");
@@ -321,15 +324,19 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
     if let (Some(pump_id), Some(day), "refill") = (booking.pump_id, on, booking.kind.as_str()) {
         let pump = state.store.pump(pump_id, now).await?;
         let due = pump["refill"]["refill_due_on"].as_str().and_then(|d| d.parse::<Date>().ok());
-        if itb_clinic::rules::worklist::booking_after_due(Some(day), due) && booking.note.is_empty() {
-            problems.add(
-                "on",
-                format!(
-                    "{} is after the refill-due date of {}: the pump may alarm or run out first. Choose an earlier date, or write in the note why the refill cannot be sooner",
-                    itb_dose::text::civil_date(day),
-                    view::date(&pump["refill"]["refill_due_on"])
-                ),
-            );
+        if itb_clinic::rules::worklist::booking_after_due(Some(day), due) {
+            if booking.late_reason.is_empty() {
+                problems.add(
+                    "late_reason",
+                    format!(
+                        "{} is after the refill-due date of {}: the pump may alarm or run out first. Choose an earlier date, or write why the refill cannot be sooner",
+                        itb_dose::text::civil_date(day),
+                        view::date(&pump["refill"]["refill_due_on"])
+                    ),
+                );
+            } else {
+                late = Some(format!("Booked after the refill-due date: {}", booking.late_reason));
+            }
         }
     }
     if problems.is_empty() {
@@ -340,7 +347,12 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
             state: None,
             on: Some(booking.on.clone()),
             place: Some(booking.place.clone()),
-            note: (!booking.note.is_empty()).then(|| booking.note.clone()),
+            note: match (booking.note.as_str(), late) {
+                ("", None) => None,
+                (note, None) => Some(note.to_owned()),
+                ("", Some(late)) => Some(late),
+                (note, Some(late)) => Some(format!("{note}. {late}")),
+            },
         };
         match state.store.book_appointment(&viewer.user, input, now).await {
             Ok(_) => return Ok(Redirect::to(&format!("/patients/{}?done=booked", booking.patient_id)).into_response()),
@@ -355,7 +367,7 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
         let programmings = state.store.programmings(pump_id, 1, 0).await?;
         if let Some(p) = programmings.items.first() {
             let (head, pump) = super::programming::heading_of(&state, &viewer, pump_id).await?;
-            return super::programming::done_page(&viewer, head, &pump, p, problems, booking.note, Some(booking.on));
+            return super::programming::done_page(&viewer, head, &pump, p, problems, Some(&booking));
         }
     }
     book_page(&state, &viewer, booking, problems).await

@@ -5,7 +5,6 @@
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use itb_clinic::api::AppState;
 use itb_clinic::rules::access::Role;
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::patient::Line;
-use super::{Layout, PageError, render};
+use super::{Layout, PageError, render, render_form};
 use crate::form::Problems;
 use crate::session::Viewer;
 use crate::view;
@@ -145,21 +144,21 @@ pub async fn page(
             }
         }
     }
-    let mut response = render(&MePage {
-        layout: viewer.layout(format!("{}'s pump", own.name)),
-        has_pump: own.pump.is_some(),
-        refill_due,
-        alarm,
-        booked,
-        prescription,
-        back,
-        answer,
-        problems: problems.clone(),
-        contacts: CONTACTS,
-    });
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &MePage {
+            layout: viewer.layout(format!("{}'s pump", own.name)),
+            has_pump: own.pump.is_some(),
+            refill_due,
+            alarm,
+            booked,
+            prescription,
+            back,
+            answer,
+            problems: problems.clone(),
+            contacts: CONTACTS,
+        },
+        &problems,
+    );
     Ok(response)
 }
 

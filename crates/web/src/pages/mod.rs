@@ -79,6 +79,15 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
+/// Renders a form's page: 422 when it shows problems with what was sent.
+pub fn render_form<T: Template>(page: &T, problems: &crate::form::Problems) -> Response {
+    let mut response = render(page);
+    if !problems.is_empty() && response.status().is_success() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
 /// Why a page could not be shown.
 #[derive(Debug)]
 pub enum PageError {

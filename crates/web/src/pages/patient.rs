@@ -483,7 +483,11 @@ pub async fn search(
     let q = q.map(|q| q.0).unwrap_or_default();
     let text: String = q.q.as_deref().unwrap_or("").trim().chars().take(60).collect();
     let page = q.page.as_deref().unwrap_or("1").parse::<i64>().ok().filter(|p| (1..=10_000).contains(p)).unwrap_or(1);
-    let listed = state.store.patients((!text.is_empty()).then_some(text.as_str()), 50, (page - 1) * 50).await?;
+    let listed = if text.is_empty() {
+        state.store.patients(None, 50, (page - 1) * 50).await?
+    } else {
+        state.store.find_patients(&text, 50, (page - 1) * 50).await?
+    };
     let found: Vec<Found> = listed
         .items
         .iter()

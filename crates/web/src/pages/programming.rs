@@ -6,7 +6,6 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use itb_clinic::api::AppState;
 use itb_clinic::programming::{self, CommitInput, TherapyInput};
@@ -18,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::patient::Line;
-use super::{Layout, PageError, page_id, render};
+use super::{Layout, PageError, page_id, render, render_form};
 use crate::form::{Fields, Problems, problems_of};
 use crate::session::Viewer;
 use crate::view::{self, Tag};
@@ -154,6 +153,9 @@ pub async fn status(
             ),
             Line::new("PTM boluses in the last 24 hours", view::number(&r["ptm_boluses_last_24h"])),
         ];
+        if r["motor_stalled"].as_bool().unwrap_or(false) {
+            lines.insert(0, Line::new("Motor", "STALLED: the pump may not be delivering. Check the patient for withdrawal now and call the consultant"));
+        }
         if r["awaiting_refill"].as_bool().unwrap_or(false) {
             lines.push(Line::new("Refill", "The reservoir was emptied and the refill is not yet done"));
         }
@@ -209,26 +211,19 @@ pub struct Editor {
     pub ptm_lockout: String,
     pub ptm_max: String,
     pub reason: String,
+    /// The pump runs a pattern for each weekday (the editor writes one for every day).
+    pub weekly: bool,
 }
 
-/// The number before a unit in text the record wrote (`400 micrograms/day` -> `400`).
-fn leading_number(text: &str) -> String {
-    text.split_whitespace().next().unwrap_or("").to_owned()
+/// An exact quantity in thousandths (ng as micrograms) as the editor shows it: `400`, `12.5`.
+fn thousandths(n: u64) -> String {
+    let (whole, part) = (n / 1000, n % 1000);
+    if part == 0 { whole.to_string() } else { format!("{whole}.{part:03}").trim_end_matches('0').to_owned() }
 }
 
-/// Minutes of a duration the record wrote (`1 h`, `10 min`, `1 h 30 min`).
-fn minutes_of(text: &str) -> String {
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let mut minutes = 0u64;
-    for pair in parts.chunks(2) {
-        let n = pair.first().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-        minutes += match pair.get(1).copied() {
-            Some("h") => n * 60,
-            Some("s") => n / 60,
-            _ => n,
-        };
-    }
-    minutes.to_string()
+/// Minutes of a duration as the editor shows them: `60`, `1.5`.
+fn minutes(d: itb_dose::Duration) -> String {
+    thousandths(d.as_ms() / 60)
 }
 
 impl Editor {
@@ -238,38 +233,44 @@ impl Editor {
         }
     }
 
-    /// The editor filled with a prescription of the record (the fields of a file).
+    /// The editor filled with a prescription of the record, read from its exact values.
     fn from_record(rx: &Value) -> Self {
-        let mut e = Editor { mode: view::text(&rx["mode"]), ..Editor::default() };
-        e.dose = leading_number(rx["dose"].as_str().unwrap_or(""));
-        if let Some(steps) = rx["flex"]["steps"].as_array() {
-            e.steps = steps
-                .iter()
-                .map(|s| StepInput {
-                    n: 0,
-                    start: view::text(&s["start"]),
-                    rate: leading_number(s["rate"].as_str().unwrap_or("")),
-                })
-                .collect();
+        let mut e = Editor { mode: "simple_continuous".to_owned(), ..Editor::default() };
+        if let Ok(rx) = itb_clinic::model::read_prescription("prescription", rx) {
+            e.mode = rx.therapy().mode_name().to_owned();
+            let steps = |pattern: &itb_dose::prescription::DayPattern| -> Vec<StepInput> {
+                pattern
+                    .steps()
+                    .iter()
+                    .map(|s| StepInput { n: 0, start: s.start.to_string(), rate: thousandths(s.rate.as_ng_per_day()) })
+                    .collect()
+            };
+            match rx.therapy() {
+                Therapy::Stopped => {}
+                Therapy::SimpleContinuous { rate } => e.dose = thousandths(rate.as_ng_per_day()),
+                Therapy::Flex(itb_dose::prescription::FlexSchedule::Daily(day)) => e.steps = steps(day),
+                Therapy::Flex(itb_dose::prescription::FlexSchedule::Weekly(days)) => {
+                    e.weekly = true;
+                    e.steps = steps(&days[0]);
+                }
+                Therapy::PeriodicBolus(p) => {
+                    e.bolus_dose = thousandths(p.bolus.as_ng());
+                    e.bolus_duration = minutes(p.bolus_duration);
+                    e.interval = minutes(p.interval);
+                    e.first_bolus_at = p.first_at.to_string();
+                    e.basal = if p.basal.is_zero() { String::new() } else { thousandths(p.basal.as_ng_per_day()) };
+                }
+            }
+            if let Some(t) = rx.ptm() {
+                e.ptm = true;
+                e.ptm_dose = thousandths(t.bolus.as_ng());
+                e.ptm_duration = minutes(t.bolus_duration);
+                e.ptm_lockout = minutes(t.lockout);
+                e.ptm_max = t.max_per_day.to_string();
+            }
         }
-        let p = &rx["periodic"];
-        e.bolus_dose = leading_number(p["bolus_dose"].as_str().unwrap_or(""));
-        e.bolus_duration = p["bolus_duration"].as_str().map(minutes_of).unwrap_or_default();
-        e.interval = p["interval"].as_str().map(minutes_of).unwrap_or_default();
-        e.first_bolus_at = view::text(&p["first_bolus_at"]);
-        e.basal = leading_number(p["basal"].as_str().unwrap_or(""));
-        let t = &rx["ptm"];
-        e.ptm = t.is_object();
-        e.ptm_dose = leading_number(t["bolus_dose"].as_str().unwrap_or(""));
-        e.ptm_duration = t["bolus_duration"].as_str().map(minutes_of).unwrap_or_default();
-        e.ptm_lockout = t["lockout"].as_str().map(minutes_of).unwrap_or_default();
-        e.ptm_max = t["max_boluses_per_day"].as_u64().map(|n| n.to_string()).unwrap_or_default();
         if e.steps.is_empty() {
-            let rate = if e.dose.is_empty() { String::new() } else { e.dose.clone() };
-            e.steps.push(StepInput { n: 1, start: "00:00".to_owned(), rate });
-        }
-        if e.mode.is_empty() {
-            e.mode = "simple_continuous".to_owned();
+            e.steps.push(StepInput { n: 1, start: "00:00".to_owned(), rate: e.dose.clone() });
         }
         e.renumber();
         e
@@ -300,6 +301,7 @@ impl Editor {
             ptm_lockout: fields.get("ptm_lockout").to_owned(),
             ptm_max: fields.get("ptm_max").to_owned(),
             reason: fields.text("reason", 500).unwrap_or_default(),
+            weekly: false,
         };
         e.renumber();
         e
@@ -464,7 +466,7 @@ impl PrescribePage {
             name,
             label,
             suffix,
-            mode: if name.contains("first") { "numeric" } else { "decimal" },
+            mode: if name.contains("first") { "text" } else { "decimal" },
             value: value.to_owned(),
             error: problems.at(id).map(str::to_owned),
         };
@@ -578,7 +580,10 @@ pub async fn stage(
                 };
                 match programming::stage_therapy_on(&state, &viewer.caller(), id, input).await {
                     Ok(_) => return Ok(Redirect::to(&format!("/pumps/{id}/review")).into_response()),
-                    Err(e) => match problems_of(&e.0, |f| f.trim_start_matches("prescription.").to_owned()) {
+                    Err(e) => match problems_of(&e.0, |f| match f {
+                        "body" | "prescription" => String::new(),
+                        other => other.trim_start_matches("prescription.").to_owned(),
+                    }) {
                         Some(p) => problems.0.extend(p),
                         None => return Err(PageError::from(e)),
                     },
@@ -589,16 +594,16 @@ pub async fn stage(
     }
     editor.renumber();
     let rx = &pump["prescription"]["prescription"];
-    let mut response = render(&PrescribePage::new(
-        viewer.layout("Change the prescription"),
-        head,
-        view::prescription(rx),
-        editor,
-        problems.clone(),
-    ));
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &PrescribePage::new(
+            viewer.layout("Change the prescription"),
+            head,
+            view::prescription(rx),
+            editor,
+            problems.clone(),
+        ),
+        &problems,
+    );
     Ok(response)
 }
 
@@ -676,7 +681,7 @@ async fn review_page(
     let (head, pump) = heading_of(state, viewer, id).await?;
     let Some((staged, by)) = programming::staged_on(state, id).await else {
         return Err(PageError::Refused(
-            "Nothing is waiting to be sent to this pump: the change was sent, cancelled, or waited more than 15 minutes. The pump runs what it ran before. Start the change again."
+            "Nothing is waiting to be sent to this pump: the change was sent, cancelled, or waited more than 15 minutes. A prescription change that was not sent leaves the pump as it was; a refill that was not sent leaves the reservoir empty. Interrogate the pump now and, for a refill, start it again before the patient leaves."
                 .to_owned(),
         ));
     };
@@ -741,9 +746,9 @@ async fn review_page(
         })
         .collect();
     let gap = staged["withdrawal"].as_object().map(|w| GapView {
-        expected: view::ml(w.get("volume_expected_ml").unwrap_or(&Value::Null)),
-        withdrawn: view::ml(w.get("volume_withdrawn_ml").unwrap_or(&Value::Null)),
-        gap: view::ml(w.get("gap_ml").unwrap_or(&Value::Null)),
+        expected: view::ml_fine(w.get("volume_expected_ml").unwrap_or(&Value::Null)),
+        withdrawn: view::ml_fine(w.get("volume_withdrawn_ml").unwrap_or(&Value::Null)),
+        gap: view::ml_fine(w.get("gap_ml").unwrap_or(&Value::Null)),
         sentence: view::text(w.get("gap").unwrap_or(&Value::Null)),
         stops: w.get("gap_needs_review").and_then(Value::as_bool).unwrap_or(false),
     });
@@ -760,31 +765,31 @@ async fn review_page(
     } else {
         vec![Line::new("Reason for the change", view::text(&staged["reason"]))]
     };
-    let mut response = render(&ReviewPage {
-        layout: viewer.layout(if refill {
-            "Check the refill before it is sent to the pump"
-        } else {
-            "Check the change before it is sent to the pump"
-        }),
-        head,
-        refill,
-        hash: view::text(&staged["hash"]),
-        expires: view::when(&staged["expires_at"]),
-        compare,
-        old_steps,
-        new_steps,
-        titration,
-        warnings,
-        needs_override: review["needs_override"].as_bool().unwrap_or(false),
-        gap,
-        details,
-        checker: view::text(&r["second_checker"]),
-        override_reason,
-        problems: problems.clone(),
-    });
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &ReviewPage {
+            layout: viewer.layout(if refill {
+                "Check the refill before it is sent to the pump"
+            } else {
+                "Check the change before it is sent to the pump"
+            }),
+            head,
+            refill,
+            hash: view::text(&staged["hash"]),
+            expires: view::when(&staged["expires_at"]),
+            compare,
+            old_steps,
+            new_steps,
+            titration,
+            warnings,
+            needs_override: review["needs_override"].as_bool().unwrap_or(false),
+            gap,
+            details,
+            checker: view::text(&r["second_checker"]),
+            override_reason,
+            problems: problems.clone(),
+        },
+        &problems,
+    );
     Ok(response)
 }
 
@@ -819,30 +824,11 @@ pub async fn commit(
         return review_page(&state, &viewer, id, Problems::none(), override_reason).await;
     };
     let mut problems = Problems::none();
-    if staged["kind"].as_str() == Some("refill") {
+    let refill = staged["kind"].as_str() == Some("refill");
+    let password = fields.raw("second_checker_password").to_owned();
+    if refill && password.is_empty() {
         let checker = view::text(&staged["refill"]["second_checker"]);
-        let password = fields.raw("second_checker_password");
-        if password.is_empty() {
-            problems
-                .add("second_checker_password", format!("{checker} must enter their password to confirm the refill"));
-        } else {
-            match state.store.sign_in(&checker, password, state.clock.now()).await {
-                Ok((token, _)) => {
-                    // The checker confirmed; their sign-in is audited, and its token ends here.
-                    state.store.sign_out(&token.token, state.clock.now()).await?;
-                }
-                Err(itb_clinic::error::ClinicError::Unauthorized(_)) => {
-                    problems.add(
-                        "second_checker_password",
-                        format!("The password is not {checker}'s: they enter their own"),
-                    );
-                }
-                Err(itb_clinic::error::ClinicError::TooManyAttempts { detail, .. }) => {
-                    problems.add("second_checker_password", crate::form::sentence(&detail));
-                }
-                Err(e) => return Err(PageError::from(e)),
-            }
-        }
+        problems.add("second_checker_password", format!("{checker} must enter their password to confirm the refill"));
     }
     let needs = staged["review"]["needs_override"].as_bool().unwrap_or(false);
     if needs && override_reason.is_empty() {
@@ -858,8 +844,11 @@ pub async fn commit(
     if !problems.is_empty() {
         return review_page(&state, &viewer, id, problems, override_reason).await;
     }
-    let input =
-        CommitInput { hash: fields.get("hash").to_owned(), override_reason: needs.then_some(override_reason.clone()) };
+    let input = CommitInput {
+        hash: fields.get("hash").to_owned(),
+        override_reason: needs.then_some(override_reason.clone()),
+        second_checker_password: refill.then_some(password),
+    };
     match programming::commit_on(&state, &viewer.caller(), id, input).await {
         Ok(done) => {
             let programming_id = done["programming_id"].as_i64().unwrap_or(0);
@@ -883,12 +872,15 @@ pub async fn discard(
 ) -> Result<Response, PageError> {
     let id = page_id(&id)?;
     viewer.form(&body)?;
+    if !(viewer.may(Permission::Prescribe) || viewer.may(Permission::Refill)) {
+        viewer.require(Permission::Prescribe)?;
+    }
     let (head, _) = heading_of(&state, &viewer, id).await?;
     programming::discard_staged(&state, id, viewer.user.id).await;
     Ok(Redirect::to(&format!("/patients/{}", head.patient_id)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 pub struct DoneQuery {
     programming: Option<String>,
 }
@@ -904,6 +896,8 @@ struct DonePage {
     refill: bool,
     dates: Vec<Line>,
     book_on: String,
+    place: String,
+    late_reason: String,
     due_on: String,
     due_text: String,
     problems: Problems,
@@ -916,16 +910,16 @@ pub async fn done(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(q): Query<DoneQuery>,
+    q: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let id = page_id(&id)?;
-    let wanted = q.programming.as_deref().and_then(|p| p.parse::<i64>().ok()).unwrap_or(0);
+    let wanted = q.ok().and_then(|q| q.0.programming).as_deref().and_then(|p| p.parse::<i64>().ok()).unwrap_or(0);
     let (head, pump) = heading_of(&state, &viewer, id).await?;
     let programmings = state.store.programmings(id, 20, 0).await?;
     let Some(p) = programmings.items.iter().find(|p| p["id"].as_i64() == Some(wanted)) else {
         return Err(PageError::NotFound("There is no such programming of this pump.".to_owned()));
     };
-    done_page(&viewer, head, &pump, p, Problems::none(), String::new(), None)
+    done_page(&viewer, head, &pump, p, Problems::none(), None)
 }
 
 /// The answer page, with the booking form's problems.
@@ -935,8 +929,7 @@ pub fn done_page(
     pump: &Value,
     programming: &Value,
     problems: Problems,
-    note: String,
-    book_on: Option<String>,
+    typed: Option<&super::appointments::Booking>,
 ) -> Result<Response, PageError> {
     let outcome = view::text(&programming["outcome"]);
     let committed = outcome.starts_with("committed");
@@ -960,26 +953,70 @@ pub fn done_page(
         .and_then(|d| d.checked_sub(jiff::Span::new().days(7)).ok())
         .map(|d| d.to_string())
         .unwrap_or_default();
-    let mut response = render(&DonePage {
-        layout: viewer.layout(if committed {
-            "The pump accepted the change"
-        } else {
-            "The pump did not take the change"
-        }),
-        head,
-        committed,
-        outcome: crate::form::sentence(&outcome),
-        answer: crate::form::sentence(&answer),
-        refill,
-        dates,
-        book_on: book_on.unwrap_or(suggested),
-        due_text: view::date_text(&due_on),
-        due_on,
-        problems: problems.clone(),
-        note,
-    });
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &DonePage {
+            layout: viewer.layout(if committed {
+                "The pump accepted the change"
+            } else {
+                "The pump did not take the change"
+            }),
+            head,
+            committed,
+            outcome: crate::form::sentence(&outcome),
+            answer: crate::form::sentence(&answer),
+            refill,
+            dates,
+            book_on: typed.map_or(suggested, |b| b.on.clone()),
+            place: typed.map_or_else(|| "clinic".to_owned(), |b| b.place.clone()),
+            late_reason: typed.map(|b| b.late_reason.clone()).unwrap_or_default(),
+            due_text: view::date_text(&due_on),
+            due_on,
+            problems: problems.clone(),
+            note: typed.map(|b| b.note.clone()).unwrap_or_default(),
+        },
+        &problems,
+    );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_editor_shows_the_exact_values_the_pump_runs() {
+        let rx = json!({"mode": "periodic_bolus", "periodic": {"bolus_dose": "40.5 micrograms", "bolus_duration": "90 s",
+            "interval": "24 h", "first_bolus_at": "02:00", "basal": "120 micrograms/day"},
+            "ptm": {"bolus_dose": "25 micrograms", "bolus_duration": "10 min", "lockout": "3 h", "max_boluses_per_day": 4}});
+        let e = Editor::from_record(&rx);
+        assert_eq!(e.mode, "periodic_bolus");
+        assert_eq!(
+            (
+                e.bolus_dose.as_str(),
+                e.bolus_duration.as_str(),
+                e.interval.as_str(),
+                e.first_bolus_at.as_str(),
+                e.basal.as_str()
+            ),
+            ("40.5", "1.5", "1440", "02:00", "120")
+        );
+        assert_eq!(
+            (e.ptm, e.ptm_dose.as_str(), e.ptm_duration.as_str(), e.ptm_lockout.as_str(), e.ptm_max.as_str()),
+            (true, "25", "10", "180", "4")
+        );
+        // What the editor reads back is what it was given.
+        let back = e.prescription().expect("reads back");
+        assert_eq!(back, itb_clinic::model::read_prescription("p", &rx).expect("reads"));
+        let weekly = Editor::from_record(&json!({"mode": "flex", "flex": {
+            "monday": [{"start": "00:00", "rate": "300 micrograms/day"}, {"start": "08:00", "rate": "420.25 micrograms/day"}],
+            "tuesday": [{"start": "00:00", "rate": "300 micrograms/day"}], "wednesday": [{"start": "00:00", "rate": "300 micrograms/day"}],
+            "thursday": [{"start": "00:00", "rate": "300 micrograms/day"}], "friday": [{"start": "00:00", "rate": "300 micrograms/day"}],
+            "saturday": [{"start": "00:00", "rate": "300 micrograms/day"}], "sunday": [{"start": "00:00", "rate": "300 micrograms/day"}]}}));
+        assert!(weekly.weekly);
+        assert_eq!(
+            weekly.steps.iter().map(|s| (s.n, s.start.as_str(), s.rate.as_str())).collect::<Vec<_>>(),
+            vec![(1, "00:00", "300"), (2, "08:00", "420.25")]
+        );
+    }
 }

@@ -8,7 +8,6 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use itb_clinic::api::AppState;
 use itb_clinic::programming::{self, ProgramRefill};
@@ -17,7 +16,7 @@ use serde_json::Value;
 
 use super::patient::Line;
 use super::programming::PumpHeading;
-use super::{Layout, PageError, page_id, render};
+use super::{Layout, PageError, page_id, render_form};
 use crate::form::{Problems, problems_of};
 use crate::session::Viewer;
 use crate::view;
@@ -105,20 +104,20 @@ async fn page(
         .filter(|u| u.role.is_clinical() && u.id != viewer.user.id)
         .map(|u| Checker { username: u.username.clone(), label: format!("{} ({})", u.username, u.role.describe()) })
         .collect();
-    let mut response = render(&RefillPage {
-        layout: viewer.layout("Refill the pump"),
-        head,
-        identity,
-        expected: itb_dose::text::volume(expected),
-        current_concentration: view::concentration(&pump["concentration_micrograms_per_ml"]),
-        capacity: capacity.map(itb_dose::text::volume).unwrap_or_default(),
-        form,
-        checkers,
-        problems: problems.clone(),
-    });
-    if !problems.is_empty() {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
+    let response = render_form(
+        &RefillPage {
+            layout: viewer.layout("Refill the pump"),
+            head,
+            identity,
+            expected: itb_dose::text::volume(expected),
+            current_concentration: view::concentration(&pump["concentration_micrograms_per_ml"]),
+            capacity: capacity.map(itb_dose::text::volume).unwrap_or_default(),
+            form,
+            checkers,
+            problems: problems.clone(),
+        },
+        &problems,
+    );
     Ok(response)
 }
 

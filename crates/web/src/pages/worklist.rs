@@ -18,6 +18,8 @@ use crate::view::{self, Tag};
 
 /// Rows a page shows.
 pub const PAGE_ROWS: i64 = 100;
+/// Rows the printable clinic list shows on one page.
+pub const PRINT_ROWS: i64 = 500;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Filters {
@@ -120,8 +122,10 @@ pub async fn page(
     };
     let now = state.clock.now();
     let on = service_date(now);
-    let offset = (page_number - 1) * PAGE_ROWS;
-    let list = state.store.worklist_of(on, only, PAGE_ROWS, offset).await?;
+    // The printable clinic list holds up to 500 pumps on its page.
+    let rows_per_page = if filters.print.is_some() { PRINT_ROWS } else { PAGE_ROWS };
+    let offset = (page_number - 1) * rows_per_page;
+    let list = state.store.worklist_of(on, only, rows_per_page, offset).await?;
     let counts = Bucket::ALL
         .into_iter()
         .map(|b| {
@@ -157,13 +161,14 @@ pub async fn page(
     match sort.as_str() {
         "name" => rows.sort_by(|a, b| surname(&a.name).cmp(&surname(&b.name)).then(a.name.cmp(&b.name))),
         "nhs" => rows.sort_by(|a, b| a.nhs.cmp(&b.nhs)),
-        "booked" => rows.sort_by_key(|r| (r.booked == "Not booked", !r.booking_after_due)),
+        "booked" => rows.sort_by_key(|r| (r.booked != "Not booked", !r.booking_after_due)),
         _ => {}
     }
     let total = list["total"].as_i64().unwrap_or(0);
     let sort_key = sort.clone();
+    let print_flag = if filters.print.is_some() { "&print=1" } else { "" };
     let link = move |page: i64| {
-        format!("/worklist?bucket={}&sort={}&page={page}", only.map_or("all", Bucket::as_str), sort_key)
+        format!("/worklist?bucket={}&sort={}&page={page}{print_flag}", only.map_or("all", Bucket::as_str), sort_key)
     };
     let shown_to = offset + i64::try_from(rows.len()).unwrap_or(0);
     let side_ids: Vec<i64> = ["replacements_due", "post_mri_checks", "gaps_to_review"]

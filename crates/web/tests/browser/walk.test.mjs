@@ -71,7 +71,7 @@ test('the worklist shows overdue pumps first, with counts, filters and a printab
   assert.deepEqual(tags.slice(0, 2), ['Overdue', 'Overdue']);
   assert.ok(tags.slice(2).every((t) => t !== 'Overdue'), 'every overdue pump comes before the rest');
   assert.match(await text(page, '#worklist tbody tr:nth-child(1)'), /High risk/);
-  assert.ok(await page.locator('#worklist .flag:has-text("after the due date")').count() >= 1,
+  assert.ok(await page.locator('#worklist .tag-red:has-text("Booked after the due date")').count() >= 1,
     'a booking after the due date is flagged');
   // The filter works without JavaScript: a GET form.
   await page.selectOption('#bucket', 'due_7');
