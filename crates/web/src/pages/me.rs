@@ -71,6 +71,7 @@ async fn own(state: &AppState, viewer: &Viewer) -> Result<(Own, i64), PageError>
 struct MePage {
     layout: Layout,
     has_pump: bool,
+    overdue: bool,
     refill_due: String,
     alarm: String,
     booked: String,
@@ -104,11 +105,13 @@ pub async fn page(
     let back = q.ok().and_then(|q| q.0.back).unwrap_or_default().trim().chars().take(20).collect::<String>();
     let mut problems = Problems::none();
     let mut answer = None;
+    let mut overdue = false;
     let (mut refill_due, mut alarm, mut prescription, mut booked) =
         (String::new(), String::new(), String::new(), "No refill is booked yet: call the service.".to_owned());
     if let Some(pump) = &own.pump {
         let refill = &pump["refill"];
         refill_due = long_date(&refill["refill_due_on"]);
+        overdue = view::day_of(&refill["refill_due_on"]).is_some_and(|d| d < today);
         alarm = long_date(&refill["low_reservoir_alarm_at"]);
         prescription = view::prescription(&pump["prescription"]["prescription"]);
         let appointments = state.store.appointments(None, Some(patient_id), 100, 0).await?;
@@ -148,6 +151,7 @@ pub async fn page(
         &MePage {
             layout: viewer.layout(format!("{}'s pump", own.name)),
             has_pump: own.pump.is_some(),
+        overdue,
             refill_due,
             alarm,
             booked,
