@@ -158,9 +158,28 @@ fn a_refill_through_the_programmer_records_the_pumps_own_gap() {
             assert_eq!(staged.body["withdrawal"]["volume_withdrawn_ml"], json!(8));
             assert_eq!(staged.body["withdrawal"]["gap_needs_review"], json!(false));
             let hash = staged.body["hash"].as_str().expect("hash").to_owned();
-            let done =
-                service.post(&format!("/api/v1/pumps/{pump}/program/commit"), &nurse, json!({"hash": hash})).await;
+            // The second checker confirms with their own password: the nurse's is refused, at
+            // the field, and nothing is committed.
+            let wrong = service
+                .post(
+                    &format!("/api/v1/pumps/{pump}/program/commit"),
+                    &nurse,
+                    json!({"hash": hash, "second_checker_password": "nurse.jones-password"}),
+                )
+                .await;
+            assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", wrong.body);
+            assert_eq!(wrong.body["errors"][0]["field"], json!("second_checker_password"), "{:?}", wrong.body);
+            let done = service
+                .post(
+                    &format!("/api/v1/pumps/{pump}/program/commit"),
+                    &nurse,
+                    json!({"hash": hash, "second_checker_password": "nurse.patel-password"}),
+                )
+                .await;
             assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+            assert_eq!(done.body["answer"]["second_checker_signed_in"], json!(true));
+            let programmings = service.get(&format!("/api/v1/pumps/{pump}/programmings"), &nurse).await;
+            assert_eq!(programmings.body["items"][0]["answer"]["second_checker_signed_in"], json!(true));
             assert_eq!(done.body["recorded"]["volume_expected_ml"], json!(8));
             assert_eq!(done.body["recorded"]["second_checker"], json!("nurse.patel"));
             // 20 mL again from 24 Jan 2027 10:00: the alarm 90 days on, 24 Apr 2027 10:00 UTC (11:00 BST).

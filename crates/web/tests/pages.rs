@@ -246,6 +246,28 @@ async fn every_page_keeps_to_the_role_table_and_sessions_hold() {
     let answer = post(r, "/pumps/2/prescribe", Some(&nurse), &form).await;
     assert!(answer.body.contains(r##"href="#flex.steps[1].start""##), "the first step must start at midnight");
 
+    // A refused change keeps what was typed and shows the problem at its field.
+    let day = get(r, "/appointments", Some(&nurse)).await.body;
+    let id: String = day
+        .split("action=\"/appointments/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an appointment today")
+        .to_owned();
+    let answer =
+        post(r, &format!("/appointments/{id}/state"), Some(&nurse), &format!("csrf={csrf}&state=missed&reason=")).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+    assert!(
+        answer.body.contains(&format!("<a href=\"#reason-{id}\">Write why the appointment was missed or cancelled"))
+    );
+    let answer = post(r, "/refills/25/review", Some(&nurse), &format!("csrf={csrf}&note=")).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+    assert!(
+        answer.body.contains("<a href=\"#note-25\">Write what the review of the refill gap found"),
+        "{}",
+        answer.body
+    );
+
     // Signing out ends the session at once.
     let answer = post(r, "/sign-out", Some(&nurse), &format!("csrf={csrf}")).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);

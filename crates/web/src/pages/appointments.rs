@@ -36,6 +36,10 @@ pub struct Row {
     pub place: &'static str,
     pub note: String,
     pub moves: Vec<Move>,
+    /// What was typed, when a change was refused.
+    pub chosen: String,
+    pub reason: String,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -89,6 +93,9 @@ async fn rows(state: &AppState, items: &[Value], may_move: bool) -> Result<Vec<R
                 place: if a["place"].as_str() == Some("home") { "Home visit" } else { "Clinic" },
                 note: view::text(&a["note"]),
                 moves: if may_move { moves(state_text, !a["on"].is_null()) } else { Vec::new() },
+                chosen: String::new(),
+                reason: String::new(),
+                error: None,
             }
         })
         .collect())
@@ -105,6 +112,7 @@ struct DayPage {
     week: String,
     rows: Vec<Row>,
     notice: String,
+    problems: Problems,
 }
 
 /// `GET /appointments?on=`: a day's appointments.
@@ -117,23 +125,44 @@ pub async fn day(
     let q = q.map(|q| q.0).unwrap_or_default();
     let today = service_date(state.clock.now());
     let on = parse_day(q.on.as_deref(), today)?;
+    let notice = if q.done.as_deref() == Some("moved") { "The appointment is updated." } else { "" };
+    day_page(&state, &viewer, on, notice, Problems::none(), None).await
+}
+
+/// A day's appointments, with the problems of a refused change (`typed`: the appointment and
+/// the state and reason typed for it, kept).
+async fn day_page(
+    state: &AppState,
+    viewer: &Viewer,
+    on: Date,
+    notice: &str,
+    problems: Problems,
+    typed: Option<(i64, String, String)>,
+) -> Result<Response, PageError> {
     let listed = state.store.appointments(Some(on), None, 500, 0).await?;
-    let rows = rows(&state, &listed.items, viewer.may(Permission::ManageAppointments)).await?;
+    let mut rows = rows(state, &listed.items, viewer.may(Permission::ManageAppointments)).await?;
+    if let Some((id, to, reason)) = &typed
+        && let Some(row) = rows.iter_mut().find(|r| r.id == *id)
+    {
+        row.reason = reason.clone();
+        row.chosen = to.clone();
+        row.error = problems.at(&format!("reason-{id}")).map(str::to_owned);
+    }
     let shift = |days: i64| on.checked_add(jiff::Span::new().days(days)).unwrap_or(on).to_string();
-    Ok(render(&DayPage {
-        layout: viewer.layout(format!("Appointments on {}", itb_dose::text::civil_date(on))),
-        day: itb_dose::text::civil_date(on),
-        day_iso: on.to_string(),
-        previous: shift(-1),
-        next: shift(1),
-        week: week_start(on).to_string(),
-        rows,
-        notice: if q.done.as_deref() == Some("moved") {
-            "The appointment is updated.".to_owned()
-        } else {
-            String::new()
+    Ok(render_form(
+        &DayPage {
+            problems: problems.clone(),
+            layout: viewer.layout(format!("Appointments on {}", itb_dose::text::civil_date(on))),
+            day: itb_dose::text::civil_date(on),
+            day_iso: on.to_string(),
+            previous: shift(-1),
+            next: shift(1),
+            week: week_start(on).to_string(),
+            rows,
+            notice: notice.to_owned(),
         },
-    }))
+        &problems,
+    ))
 }
 
 fn week_start(on: Date) -> Date {
@@ -385,22 +414,27 @@ pub async fn change(
     viewer.require(Permission::ManageAppointments)?;
     let appointment = state.store.appointment(id).await?;
     let to = fields.get("state").to_owned();
-    let mut reason = fields.text("reason", 500).unwrap_or_default();
-    if reason.is_empty() {
-        reason = match to.as_str() {
-            "arrived" => "the patient arrived".to_owned(),
-            "completed" => "the appointment took place".to_owned(),
-            _ => {
-                return Err(PageError::BadRequest(
-                    "Write why the appointment was missed or cancelled, then change it again.".to_owned(),
-                ));
-            }
+    let typed_reason = fields.text("reason", 500).unwrap_or_default();
+    let day = appointment["on"]
+        .as_str()
+        .and_then(|d| d.parse::<Date>().ok())
+        .unwrap_or_else(|| service_date(state.clock.now()));
+    let reason = match (typed_reason.as_str(), to.as_str()) {
+        ("", "arrived") => "the patient arrived".to_owned(),
+        ("", "completed") => "the appointment took place".to_owned(),
+        ("", _) => {
+            let mut problems = Problems::none();
+            problems.add(format!("reason-{id}"), "Write why the appointment was missed or cancelled");
+            return day_page(&state, &viewer, day, "", problems, Some((id, to, typed_reason))).await;
+        }
+        (typed, _) => typed.to_owned(),
+    };
+    let change = AppointmentChange { state: to.clone(), on: None, reason };
+    if let Err(e) = state.store.change_appointment(&viewer.user, id, change, state.clock.now()).await {
+        return match problems_of(&e, |_| format!("reason-{id}")) {
+            Some(p) => day_page(&state, &viewer, day, "", Problems(p), Some((id, to, typed_reason))).await,
+            None => Err(PageError::from(e)),
         };
     }
-    state
-        .store
-        .change_appointment(&viewer.user, id, AppointmentChange { state: to, on: None, reason }, state.clock.now())
-        .await?;
-    let day = appointment["on"].as_str().unwrap_or("").to_owned();
     Ok(Redirect::to(&format!("/appointments?on={day}&done=moved")).into_response())
 }

@@ -151,7 +151,7 @@ pub async fn page(
         &MePage {
             layout: viewer.layout(format!("{}'s pump", own.name)),
             has_pump: own.pump.is_some(),
-        overdue,
+            overdue,
             refill_due,
             alarm,
             booked,

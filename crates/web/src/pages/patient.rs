@@ -9,8 +9,9 @@ use itb_clinic::rules::access::{Permission, Role};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Layout, PageError, page_id, render};
+use super::{Layout, PageError, page_id, render, render_form};
 use crate::chart::{Chart, Series, Style};
+use crate::form::Problems;
 use crate::session::Viewer;
 use crate::view::{self, Tag};
 
@@ -36,6 +37,7 @@ pub struct Alert {
 pub struct GapToReview {
     pub refill_id: i64,
     pub text: String,
+    pub error: Option<String>,
 }
 
 /// A pump on the record.
@@ -75,6 +77,7 @@ struct PatientPage {
     may_book: bool,
     may_review_gap: bool,
     notice: String,
+    problems: Problems,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -112,6 +115,19 @@ pub async fn record(
     q: Result<Query<RecordQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let id = page_id(&id)?;
+    let done = q.ok().and_then(|q| q.0.done);
+    record_page(&state, &viewer, id, notice(done.as_deref()), Problems::none()).await
+}
+
+/// A patient's record, with the problems of a refused gap review (the field
+/// `note-{refill id}`).
+pub async fn record_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    notice: String,
+    problems: Problems,
+) -> Result<Response, PageError> {
     viewer.may_read(id)?;
     let now = state.clock.now();
     let patient = state.store.patient(id, now).await?;
@@ -149,7 +165,7 @@ pub async fn record(
     let mut events = Vec::new();
     for pump in list(&patient["pumps"]) {
         let pump_id = pump["id"].as_i64().unwrap_or(0);
-        pumps.push(pump_view(&state, pump, now, &mut alerts, &mut events).await?);
+        pumps.push(pump_view(state, pump, now, &mut alerts, &mut events, &problems).await?);
         let _ = pump_id;
     }
     let appointments = state.store.appointments(None, Some(id), 200, 0).await?;
@@ -169,21 +185,25 @@ pub async fn record(
     events.sort_by(|a, b| b.at.cmp(&a.at));
     events.truncate(200);
     let title = if viewer.user.role == Role::Patient { "My record".to_owned() } else { name };
-    Ok(render(&PatientPage {
-        layout: viewer.layout(title),
-        id,
-        nhs: view::text(&patient["nhs_number_display"]),
-        summary,
-        alerts,
-        pumps,
-        events,
-        may_interrogate: viewer.may(Permission::Interrogate),
-        may_prescribe: viewer.may(Permission::Prescribe),
-        may_refill: viewer.may(Permission::Refill),
-        may_book: viewer.may(Permission::ManageAppointments),
-        may_review_gap: viewer.may(Permission::ReviewGap),
-        notice: notice(q.as_ref().ok().and_then(|q| q.done.as_deref())),
-    }))
+    Ok(render_form(
+        &PatientPage {
+            layout: viewer.layout(title),
+            id,
+            nhs: view::text(&patient["nhs_number_display"]),
+            summary,
+            alerts,
+            pumps,
+            events,
+            may_interrogate: viewer.may(Permission::Interrogate),
+            may_prescribe: viewer.may(Permission::Prescribe),
+            may_refill: viewer.may(Permission::Refill),
+            may_book: viewer.may(Permission::ManageAppointments),
+            may_review_gap: viewer.may(Permission::ReviewGap),
+            notice,
+            problems: problems.clone(),
+        },
+        &problems,
+    ))
 }
 
 async fn pump_view(
@@ -192,6 +212,7 @@ async fn pump_view(
     now: jiff::Timestamp,
     alerts: &mut Vec<Alert>,
     events: &mut Vec<Event>,
+    problems: &Problems,
 ) -> Result<PumpView, PageError> {
     let pump_id = pump["id"].as_i64().unwrap_or(0);
     let implanted = pump["state"].as_str() == Some("implanted");
@@ -296,7 +317,12 @@ async fn pump_view(
                 title: "Refill gap to review".to_owned(),
                 text: format!("At the refill on {}, {gap_text}.", view::date(&r["at"])),
             });
-            gaps.push(GapToReview { refill_id: r["id"].as_i64().unwrap_or(0), text: gap_text.clone() });
+            let refill_id = r["id"].as_i64().unwrap_or(0);
+            gaps.push(GapToReview {
+                refill_id,
+                text: gap_text.clone(),
+                error: problems.at(&format!("note-{refill_id}")).map(str::to_owned),
+            });
         }
         let mut detail = format!(
             "{} of {} added (lot {}, expires {}); {}. Next due {}.",

@@ -195,8 +195,8 @@ pub async fn stage(
         match programming::stage_refill_on(&state, &viewer.caller(), id, input).await {
             Ok(_) => return Ok(Redirect::to(&format!("/pumps/{id}/review")).into_response()),
             Err(e) => match problems_of(&e.0, |f| if f == "body" { String::new() } else { f.to_owned() }) {
-                Some(p) if !matches!(e.0, itb_clinic::error::ClinicError::Pump(_)) => problems.0.extend(p),
-                _ => return Err(PageError::from(e)),
+                Some(p) => problems.0.extend(p),
+                None => return Err(PageError::from(e)),
             },
         }
     }
@@ -216,11 +216,17 @@ pub async fn review_gap(
     let patient_id = state.store.refill_patient(id).await?;
     viewer.may_read(patient_id)?;
     let note = fields.text("note", 2000).unwrap_or_default();
+    let field = format!("note-{id}");
     if note.is_empty() {
-        return Err(PageError::BadRequest(
-            "Write what the review of the refill gap found and what was done, then record it.".to_owned(),
-        ));
+        let mut problems = Problems::none();
+        problems.add(field, "Write what the review of the refill gap found and what was done");
+        return super::patient::record_page(&state, &viewer, patient_id, String::new(), problems).await;
     }
-    state.store.review_refill_gap(&viewer.user, id, &note, state.clock.now()).await?;
+    if let Err(e) = state.store.review_refill_gap(&viewer.user, id, &note, state.clock.now()).await {
+        return match problems_of(&e, |_| field.clone()) {
+            Some(p) => super::patient::record_page(&state, &viewer, patient_id, String::new(), Problems(p)).await,
+            None => Err(PageError::from(e)),
+        };
+    }
     Ok(Redirect::to(&format!("/patients/{patient_id}?done=reviewed")).into_response())
 }

@@ -159,7 +159,7 @@ pub async fn page(
         })
         .collect();
     match sort.as_str() {
-        "name" => rows.sort_by(|a, b| surname(&a.name).cmp(&surname(&b.name)).then(a.name.cmp(&b.name))),
+        "name" => rows.sort_by(|a, b| surname(&a.name).cmp(surname(&b.name)).then(a.name.cmp(&b.name))),
         "nhs" => rows.sort_by(|a, b| a.nhs.cmp(&b.nhs)),
         "booked" => rows.sort_by_key(|r| (r.booked != "Not booked", !r.booking_after_due)),
         _ => {}
