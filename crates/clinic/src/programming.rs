@@ -426,6 +426,41 @@ pub async fn commit_on(state: &AppState, caller: &Caller, id: i64, input: Commit
     {
         caller.require(Permission::Prescribe)?;
     }
+    // A refill's second checker confirms with their own password, checked as their sign-in
+    // (slow by design), outside the lock on every pump's staged change; the hash is checked
+    // again under the lock below, so a change restaged meanwhile is not committed.
+    let mut checker_signed_in = false;
+    if let Some(password) = &input.second_checker_password {
+        let checker = {
+            let map = state.staged.lock().await;
+            match map.get(&id) {
+                Some(staged) if staged.by == caller.0.id && input.hash.trim() == staged.hash => match &staged.kind {
+                    StagedKind::Refill { input: refill, .. } => Some(refill.second_checker.clone()),
+                    StagedKind::Therapy { .. } => None,
+                },
+                // Refused below, with the reason.
+                _ => None,
+            }
+        };
+        if let Some(checker) = checker {
+            match state.store.sign_in(&checker, password, state.clock.now()).await {
+                Ok((token, _)) => {
+                    state.store.sign_out(&token.token, state.clock.now()).await?;
+                    checker_signed_in = true;
+                }
+                Err(ClinicError::Unauthorized(_)) => {
+                    return Err(ApiError(invalid(
+                        "second_checker_password",
+                        format!("the password is not {checker}'s: the second checker enters their own"),
+                    )));
+                }
+                Err(ClinicError::TooManyAttempts { detail, .. }) => {
+                    return Err(ApiError(invalid("second_checker_password", detail)));
+                }
+                Err(e) => return Err(ApiError(e)),
+            }
+        }
+    }
     let mut map = state.staged.lock().await;
     let Some(staged) = map.get(&id) else {
         caller.require(Permission::Prescribe)?;
@@ -469,27 +504,6 @@ pub async fn commit_on(state: &AppState, caller: &Caller, id: i64, input: Commit
             }));
         }
     };
-    // A refill's second checker confirms with their own password, checked as their sign-in.
-    let mut checker_signed_in = false;
-    if let (StagedKind::Refill { input: refill, .. }, Some(password)) = (&staged.kind, &input.second_checker_password) {
-        let checker = refill.second_checker.clone();
-        match state.store.sign_in(&checker, password, state.clock.now()).await {
-            Ok((token, _)) => {
-                state.store.sign_out(&token.token, state.clock.now()).await?;
-                checker_signed_in = true;
-            }
-            Err(ClinicError::Unauthorized(_)) => {
-                return Err(ApiError(invalid(
-                    "second_checker_password",
-                    format!("the password is not {checker}'s: the second checker enters their own"),
-                )));
-            }
-            Err(ClinicError::TooManyAttempts { detail, .. }) => {
-                return Err(ApiError(invalid("second_checker_password", detail)));
-            }
-            Err(e) => return Err(ApiError(e)),
-        }
-    }
     let Some(mut staged) = map.remove(&id) else {
         return Err(ApiError(ClinicError::Conflict("nothing is staged on this pump".to_owned())));
     };

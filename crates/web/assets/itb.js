@@ -17,14 +17,19 @@
     return h * 60 + min;
   }
 
+  // A rate as typed, in whole nanograms a day (micrograms to 3 decimals, as the server reads
+  // it), or null when the server would refuse it (not a number, 0, above 5000 micrograms a day).
   function rateOf(text) {
-    var t = text.trim();
-    if (!/^\d+(\.\d{1,3})?$/.test(t)) return null;
-    return Number(t);
+    var m = /^(\d{1,6})(?:\.(\d{1,3}))?$/.exec(text.trim());
+    if (!m) return null;
+    var ng = Number(m[1]) * 1000 + (m[2] ? Number((m[2] + '00').slice(0, 3)) : 0);
+    if (ng <= 0 || ng > 5000000) return null;
+    return ng;
   }
 
-  // The day's total: each step's rate for the minutes until the next step (the last until
-  // midnight), as itb-dose adds it up; the server recomputes it on submit.
+  // The day's total as itb-dose adds it up: each step's rate for the minutes until the next
+  // step (the last until midnight), in whole numbers, rounded down to the nanogram once; then
+  // shown to 0.01 micrograms, halves up, as the server shows it.
   function dailyTotal(rows) {
     var steps = [];
     for (var i = 0; i < rows.length; i++) {
@@ -34,15 +39,17 @@
       steps.push([start, rate]);
     }
     if (!steps.length || steps[0][0] !== 0) return null;
-    var total = 0;
+    var sum = 0; // nanogram-minutes: at most 5e6 x 1440, well within exact integers
     for (var j = 0; j < steps.length; j++) {
       var end = j + 1 < steps.length ? steps[j + 1][0] : 1440;
       if (end <= steps[j][0]) return null;
-      total += steps[j][1] * (end - steps[j][0]);
+      sum += steps[j][1] * (end - steps[j][0]);
     }
-    // Rounded down to the nanogram once, as the pump's day is, then to 0.01 for reading.
-    var ng = Math.floor((total * 1000) / 1440);
-    return Math.round(ng / 10) / 100;
+    var ng = Math.floor(sum / 1440);
+    var hundredths = Math.floor((ng + 5) / 10);
+    var whole = Math.floor(hundredths / 100), part = hundredths % 100;
+    if (part === 0) return String(whole);
+    return whole + '.' + (part < 10 ? '0' + part : String(part)).replace(/0$/, '');
   }
 
   function editor(form) {

@@ -50,9 +50,10 @@ impl Viewer {
         if allows(self.user.role, permission) {
             Ok(())
         } else {
+            let role = self.user.role.describe();
+            let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
             Err(PageError::Forbidden(format!(
-                "You are signed in as a {}, who may not {}.",
-                self.user.role.describe(),
+                "You are signed in as {article} {role}, who may not {}.",
                 permission.describe()
             )))
         }
@@ -128,21 +129,23 @@ fn expired_cookie() -> HeaderValue {
     HeaderValue::from_static("itb_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }
 
-/// Refuses a form sent to the pages from another origin (the `Origin` header, where the
-/// browser sends one, must name this host).
+/// Refuses a form sent to the pages from another site: the browser's `Sec-Fetch-Site` says
+/// `cross-site`, or its `Origin` names a host that is neither this request's `Host` nor the
+/// `X-Forwarded-Host` a proxy in front set.
 pub async fn same_origin(request: Request, next: Next) -> Response {
     if request.method() == Method::POST && !request.uri().path().starts_with("/api/") {
-        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin = request.headers().get(header::ORIGIN).and_then(|h| h.to_str().ok());
-        if let (Some(origin), Some(host)) = (origin, host) {
-            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            if origin_host != host {
-                return PageError::Forbidden(
-                    "This form was sent from another site, so it was not accepted. Use the service's own pages."
-                        .to_owned(),
-                )
-                .into_response();
-            }
+        let headers = request.headers();
+        let text = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+        let cross_site = text("sec-fetch-site") == Some("cross-site");
+        let origin_host = text("origin").map(|o| o.split_once("://").map_or(o, |(_, rest)| rest));
+        let ours = [text("host"), text("x-forwarded-host")];
+        // An opaque origin (`null`) is never one of ours.
+        let foreign = origin_host.is_some_and(|o| !ours.contains(&Some(o)));
+        if cross_site || foreign {
+            return PageError::Forbidden(
+                "This form was sent from another site, so it was not accepted. Use the service's own pages.".to_owned(),
+            )
+            .into_response();
         }
     }
     next.run(request).await
@@ -211,13 +214,14 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         problems.add("password", "Enter your password");
     }
     if problems.is_empty() {
-        if let Some(old) = cookie_token(&headers)
-            && let Err(e) = state.store.sign_out(&old, state.clock.now()).await
-        {
-            return PageError::from(e).into_response();
-        }
         match state.store.sign_in(&username, &password, state.clock.now()).await {
             Ok((token, user)) => {
+                // A session this browser already had ends now.
+                if let Some(old) = cookie_token(&headers)
+                    && let Err(e) = state.store.sign_out(&old, state.clock.now()).await
+                {
+                    return PageError::from(e).into_response();
+                }
                 let to = if next.is_empty() { start_page(user.role).to_owned() } else { next };
                 let mut response = Redirect::to(&to).into_response();
                 response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token.token));

@@ -22,6 +22,23 @@ pub fn date_text(text: &str) -> String {
     }
 }
 
+/// A date a person typed: `2026-12-20` (what a date picker sends), or day, month and year as
+/// `20/12/2026`, `20 12 2026` or `20-12-2026`.
+pub fn parse_day(text: &str) -> Option<Date> {
+    let text = text.trim();
+    if let Ok(day) = text.parse::<Date>() {
+        return Some(day);
+    }
+    let parts: Vec<&str> =
+        text.split(|c: char| c == '/' || c == ' ' || c == '-' || c == '.').filter(|p| !p.is_empty()).collect();
+    let [d, m, y] = parts.as_slice() else { return None };
+    let (d, m, y) = (d.parse::<i8>().ok()?, m.parse::<i8>().ok()?, y.parse::<i16>().ok()?);
+    if !(1900..=2200).contains(&y) {
+        return None;
+    }
+    Date::new(y, m, d).ok()
+}
+
 /// `Wed 25 Nov 2026 10:00` from an RFC 3339 instant.
 pub fn when(value: &Value) -> String {
     match value.as_str().and_then(|t| t.parse::<Timestamp>().ok()) {
@@ -65,14 +82,47 @@ pub fn ml_fine(value: &Value) -> String {
     }
 }
 
-/// `400 micrograms a day`.
+/// `414.29 micrograms a day`: a daily dose to the 0.01 micrograms a person reads.
 pub fn per_day(value: &Value) -> String {
-    if value.is_null() { "not known".to_owned() } else { format!("{} micrograms a day", number(value)) }
+    match itb_clinic::model::read_micrograms_per_ml("", value) {
+        Ok(exact) => format!("{} a day", itb_dose::text::mass(itb_dose::Mass::ng(exact.as_ng_per_ml()))),
+        Err(_) => "not known".to_owned(),
+    }
 }
 
 /// `2000 micrograms/mL`.
 pub fn concentration(value: &Value) -> String {
-    if value.is_null() { "not known".to_owned() } else { format!("{} micrograms/mL", number(value)) }
+    match itb_clinic::model::read_micrograms_per_ml("", value) {
+        Ok(exact) => itb_dose::text::concentration(exact),
+        Err(_) => "not known".to_owned(),
+    }
+}
+
+/// What the pump was doing when it was read, in words.
+pub fn pump_state(value: &Value) -> String {
+    match value.as_str() {
+        Some("therapy") => "Running the prescription",
+        Some("bridge") => "Giving a bridge bolus after a refill",
+        Some("single_bolus") => "Giving a bolus",
+        Some("priming") => "Priming the catheter",
+        Some("stopped") => "Stopped: no drug is delivered",
+        Some("halted") => "Halted by an alarm: no drug is delivered",
+        Some("end_of_service") => "End of service: the battery is spent, no drug is delivered",
+        _ => "Not reported",
+    }
+    .to_owned()
+}
+
+/// A titration check's verdict in words.
+pub fn titration_verdict(value: &str) -> &'static str {
+    match value {
+        "no_change" => "No change in the daily dose",
+        "reduction" => "A reduction",
+        "within_guideline" => "An increase within the guideline",
+        "exceeds_guideline" => "An increase above the guideline",
+        "too_soon" => "An increase too soon after the last",
+        _ => "Not checked",
+    }
 }
 
 /// A text field, or "".
@@ -221,7 +271,16 @@ mod tests {
         assert_eq!(ml(&json!(1.500004)), "1.5 mL");
         assert_eq!(ml(&Value::Null), "not known");
         assert_eq!(per_day(&json!(400)), "400 micrograms a day");
+        assert_eq!(per_day(&json!(414.285)), "414.29 micrograms a day");
+        assert_eq!(pump_state(&json!("single_bolus")), "Giving a bolus");
         assert_eq!(concentration(&json!(2000)), "2000 micrograms/mL");
         assert_eq!(url_encode("/worklist?bucket=due 7"), "/worklist%3Fbucket%3Ddue%207");
+        let day = Date::new(2026, 12, 20).expect("date");
+        for typed in ["2026-12-20", "20/12/2026", "20 12 2026", " 20-12-2026 ", "20.12.2026"] {
+            assert_eq!(parse_day(typed), Some(day), "{typed}");
+        }
+        for wrong in ["31/02/2026", "20/12/26", "tomorrow", "2026-13-01", ""] {
+            assert_eq!(parse_day(wrong), None, "{wrong}");
+        }
     }
 }

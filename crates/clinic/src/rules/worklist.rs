@@ -98,6 +98,15 @@ pub fn refill_due(reference: &Reference, policy: &RefillPolicy) -> Result<Due, S
     })
 }
 
+/// Days before the refill-due date a next refill is offered for **[model]**: a week in hand for
+/// a cancelled clinic or a missed visit.
+pub const BOOK_DAYS_BEFORE_DUE: i64 = 7;
+
+/// The date offered for the next refill: a week before it is due, but never before `today`.
+pub fn suggested_booking(due_on: Date, today: Date) -> Date {
+    due_on.checked_sub(jiff::Span::new().days(BOOK_DAYS_BEFORE_DUE)).unwrap_or(due_on).max(today)
+}
+
 /// A bucket of the worklist, in the order the worklist shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bucket {
@@ -160,6 +169,14 @@ pub fn booking_after_due(booked_on: Option<Date>, due_on: Option<Date>) -> bool 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_next_refill_is_offered_a_week_before_it_is_due_but_never_in_the_past() {
+        let today = jiff::civil::date(2026, 11, 25);
+        assert_eq!(suggested_booking(jiff::civil::date(2027, 2, 23), today), jiff::civil::date(2027, 2, 16));
+        assert_eq!(suggested_booking(jiff::civil::date(2026, 11, 29), today), today);
+        assert_eq!(suggested_booking(jiff::civil::date(2026, 11, 20), today), today);
+    }
+
     use super::*;
     use jiff::civil::date;
 

@@ -779,7 +779,7 @@ impl Store {
                     .await?,
             )
         } else {
-            let typed: String = q.trim().chars().take(60).collect();
+            let typed: String = q.trim().chars().filter(|c| !c.is_control()).take(60).collect();
             let mut chars = typed.chars();
             let capital = chars
                 .next()
@@ -794,27 +794,36 @@ impl Store {
                 (prefix.to_owned(), end.into_iter().collect::<String>())
             };
             let (a, b) = (range(&typed), range(&capital));
-            let clause = "(family_name >= $1 AND family_name < $2) OR (family_name >= $3 AND family_name < $4)";
-            (
-                sqlx::query(&format!(
-                    "SELECT * FROM patients WHERE {clause} ORDER BY family_name, given_name, id LIMIT $5 OFFSET $6"
-                ))
-                .bind(&a.0)
-                .bind(&a.1)
-                .bind(&b.0)
-                .bind(&b.1)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(self.pool())
-                .await?,
-                sqlx::query(&format!("SELECT COUNT(*) AS n FROM patients WHERE {clause}"))
-                    .bind(&a.0)
-                    .bind(&a.1)
-                    .bind(&b.0)
-                    .bind(&b.1)
-                    .fetch_one(self.pool())
-                    .await?,
-            )
+            // Compared byte by byte on both databases (PostgreSQL's own collation may ignore
+            // punctuation, which a prefix range cannot).
+            let name = match self.backend() {
+                super::Backend::Postgres => "family_name COLLATE \"C\"",
+                super::Backend::Sqlite => "family_name",
+            };
+            let mut ranges = vec![a];
+            if b != ranges[0] {
+                ranges.push(b);
+            }
+            let clause = ranges
+                .iter()
+                .enumerate()
+                .map(|(i, _)| format!("({name} >= ${} AND {name} < ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let n = ranges.len() * 2;
+            let page_sql = format!(
+                "SELECT * FROM patients WHERE {clause} ORDER BY {name}, given_name, id LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            );
+            let count_sql = format!("SELECT COUNT(*) AS n FROM patients WHERE {clause}");
+            let mut page = sqlx::query(&page_sql);
+            let mut count = sqlx::query(&count_sql);
+            for (from, to) in &ranges {
+                page = page.bind(from).bind(to);
+                count = count.bind(from).bind(to);
+            }
+            (page.bind(limit).bind(offset).fetch_all(self.pool()).await?, count.fetch_one(self.pool()).await?)
         };
         Ok(Listed {
             items: rows.iter().map(patient_json).collect::<Result<_, _>>()?,

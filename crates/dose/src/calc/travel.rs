@@ -17,6 +17,8 @@ pub enum Verdict {
     Tight,
     /// Back after the refill is due: the refill must come first.
     RefillFirst,
+    /// The refill is already overdue: it comes before anything else.
+    Overdue,
 }
 
 impl Verdict {
@@ -26,6 +28,7 @@ impl Verdict {
             Verdict::Holds => "holds",
             Verdict::Tight => "tight",
             Verdict::RefillFirst => "refill_first",
+            Verdict::Overdue => "overdue",
         }
     }
 }
@@ -57,18 +60,30 @@ pub fn check(back_on: Date, due_on: Date, today: Date) -> Result<TravelCheck, Tr
     }
     let days_in_hand = back_on.until(due_on).map(|span| i64::from(span.get_days())).unwrap_or(0);
     let (back, due) = (crate::text::civil_date(back_on), crate::text::civil_date(due_on));
-    let (verdict, sentence) = if days_in_hand >= MARGIN_DAYS {
+    let later = match days_in_hand {
+        0 => "on the day you are back".to_owned(),
+        1 => "the day after you are back".to_owned(),
+        n => format!("{n} days after you are back"),
+    };
+    let (verdict, sentence) = if due_on < today {
+        (
+            Verdict::Overdue,
+            format!(
+                "No. Your refill is overdue: it was due by {due}. Call the service today, and do not travel until your pump has been refilled."
+            ),
+        )
+    } else if days_in_hand >= MARGIN_DAYS {
         (
             Verdict::Holds,
             format!(
-                "Yes. Your pump should hold enough drug until you are back on {back}: your refill is due by {due}, {days_in_hand} days later. Keep your refill appointment."
+                "Yes. Your pump should hold enough drug until you are back on {back}: your refill is due by {due}, {later}. Keep your refill appointment."
             ),
         )
     } else if days_in_hand >= 0 {
         (
             Verdict::Tight,
             format!(
-                "Only just. Your refill is due by {due}, {days_in_hand} days after you are back on {back}, so a delay on the way home could take you past it. Call the service before you go to bring your refill forward."
+                "Only just. Your refill is due by {due}, {later} on {back}, so a delay on the way home could take you past it. Call the service before you go to bring your refill forward."
             ),
         )
     } else {
@@ -94,11 +109,29 @@ mod tests {
         let holds = check(date(2026, 12, 16), due, today).expect("checks");
         assert_eq!((holds.verdict, holds.days_in_hand), (Verdict::Holds, 7));
         assert!(holds.sentence.starts_with("Yes. "), "{}", holds.sentence);
-        assert!(holds.sentence.contains("16 Dec 2026") && holds.sentence.contains("23 Dec 2026"));
+        assert_eq!(
+            holds.sentence,
+            "Yes. Your pump should hold enough drug until you are back on 16 Dec 2026: your refill is due by 23 Dec 2026, 7 days after you are back. Keep your refill appointment."
+        );
         let tight = check(date(2026, 12, 17), due, today).expect("checks");
         assert_eq!((tight.verdict, tight.days_in_hand), (Verdict::Tight, 6));
         let same_day = check(due, due, today).expect("checks");
         assert_eq!((same_day.verdict, same_day.days_in_hand), (Verdict::Tight, 0));
+        assert!(
+            same_day.sentence.contains("23 Dec 2026, on the day you are back on 23 Dec 2026"),
+            "{}",
+            same_day.sentence
+        );
+        let next_day = check(date(2026, 12, 22), due, today).expect("checks");
+        assert!(next_day.sentence.contains("the day after you are back"), "{}", next_day.sentence);
+        // Overdue already: whatever the trip, the refill comes first.
+        let overdue = check(date(2026, 11, 26), date(2026, 11, 22), today).expect("checks");
+        assert_eq!(overdue.verdict, Verdict::Overdue);
+        assert!(
+            overdue.sentence.starts_with("No. Your refill is overdue: it was due by 22 Nov 2026."),
+            "{}",
+            overdue.sentence
+        );
         let late = check(date(2026, 12, 24), due, today).expect("checks");
         assert_eq!((late.verdict, late.days_in_hand), (Verdict::RefillFirst, -1));
         assert!(late.sentence.contains("before you go"));

@@ -51,7 +51,7 @@ pub struct DayQuery {
 fn parse_day(text: Option<&str>, today: Date) -> Result<Date, PageError> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(today),
-        Some(t) => t.parse::<Date>().map_err(|_| {
+        Some(t) => view::parse_day(t).ok_or_else(|| {
             PageError::BadRequest(format!(
                 "'{}' is not a date: choose a day from the calendar.",
                 itb_clinic::model::short(t)
@@ -342,11 +342,11 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
     let now = state.clock.now();
     let mut problems = Problems::none();
     let mut late = None;
-    let on = booking.on.parse::<Date>().ok();
+    let on = view::parse_day(&booking.on);
     if booking.on.is_empty() {
         problems.add("on", "Choose the date of the appointment");
     } else if on.is_none() {
-        problems.add("on", "Enter a real date, such as 25 11 2026");
+        problems.add("on", "Enter a real date, such as 16/02/2027");
     } else if on.is_some_and(|d| d < service_date(now)) {
         problems.add("on", "The date is in the past: choose today or a later day");
     }
@@ -374,7 +374,7 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
             pump_id: booking.pump_id,
             kind: booking.kind.clone(),
             state: None,
-            on: Some(booking.on.clone()),
+            on: on.map(|d| d.to_string()),
             place: Some(booking.place.clone()),
             note: match (booking.note.as_str(), late) {
                 ("", None) => None,
@@ -396,7 +396,7 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
         let programmings = state.store.programmings(pump_id, 1, 0).await?;
         if let Some(p) = programmings.items.first() {
             let (head, pump) = super::programming::heading_of(&state, &viewer, pump_id).await?;
-            return super::programming::done_page(&viewer, head, &pump, p, problems, Some(&booking));
+            return super::programming::done_page(&viewer, head, &pump, p, problems, Some(&booking), service_date(now));
         }
     }
     book_page(&state, &viewer, booking, problems).await

@@ -127,8 +127,8 @@ pub async fn page(
             );
         }
         if !back.is_empty() {
-            match (back.parse::<jiff::civil::Date>(), view::day_of(&refill["refill_due_on"])) {
-                (Err(_), _) => problems.add("back", "Enter the date you come back, such as 20 12 2026"),
+            match (view::parse_day(&back).ok_or(()), view::day_of(&refill["refill_due_on"])) {
+                (Err(()), _) => problems.add("back", "Enter the date you come back, such as 20/12/2026"),
                 (Ok(_), None) => problems.add(
                     "back",
                     "Your refill date is not known at the moment, so this cannot be checked: call the service",
@@ -138,7 +138,7 @@ pub async fn page(
                         let colour = match check.verdict {
                             travel::Verdict::Holds => "green",
                             travel::Verdict::Tight => "orange",
-                            travel::Verdict::RefillFirst => "red",
+                            travel::Verdict::RefillFirst | travel::Verdict::Overdue => "red",
                         };
                         answer = Some((colour.to_owned(), check.sentence));
                     }

@@ -373,9 +373,9 @@ async fn pump_view(
             when: view::when(&i["at"]),
             what: "Interrogation".to_owned(),
             detail: format!(
-                "The pump reported {} in the reservoir, {}.",
+                "The pump reported {} in the reservoir. {}.",
                 view::ml(&reported["reservoir_ml"]),
-                reported["state"].as_str().unwrap_or("running")
+                view::pump_state(&reported["state"])
             ),
         });
         for alarm in list(&reported["alarms"]) {

@@ -127,7 +127,7 @@ pub async fn status(
         let recorded = itb_clinic::model::read_prescription("prescription", &pump["prescription"]["prescription"]).ok();
         differs = running.is_some() && running != recorded;
         lines = vec![
-            Line::new("State", r["state"].as_str().unwrap_or("not reported").replace('_', " ")),
+            Line::new("State", view::pump_state(&r["state"])),
             Line::new("Reservoir", format!("{} of {}", view::ml(&r["reservoir_ml"]), view::ml(&r["capacity_ml"]))),
             Line::new("Drug", format!("Baclofen {}", view::concentration(&r["concentration_micrograms_per_ml"]))),
             Line::new(
@@ -715,7 +715,7 @@ async fn review_page(
     let mut titration = Vec::new();
     if let Some(t) = review["titration"].as_object() {
         let verdict = t.get("verdict").and_then(Value::as_str).unwrap_or("");
-        titration.push(Line::new("Titration check", verdict.replace('_', " ")));
+        titration.push(Line::new("Titration check", view::titration_verdict(verdict)));
         titration.push(Line::new("Change", view::text(t.get("change_percent").unwrap_or(&Value::Null))));
         if let Some(band) = t.get("band_percent").and_then(Value::as_array) {
             titration.push(Line::new(
@@ -891,8 +891,7 @@ struct DonePage {
     layout: Layout,
     head: PumpHeading,
     committed: bool,
-    outcome: String,
-    answer: String,
+    recorded: Vec<Line>,
     refill: bool,
     dates: Vec<Line>,
     book_on: String,
@@ -919,7 +918,8 @@ pub async fn done(
     let Some(p) = programmings.items.iter().find(|p| p["id"].as_i64() == Some(wanted)) else {
         return Err(PageError::NotFound("There is no such programming of this pump.".to_owned()));
     };
-    done_page(&viewer, head, &pump, p, Problems::none(), None)
+    let today = itb_clinic::store::record::service_date(state.clock.now());
+    done_page(&viewer, head, &pump, p, Problems::none(), None, today)
 }
 
 /// The answer page, with the booking form's problems.
@@ -930,6 +930,7 @@ pub fn done_page(
     programming: &Value,
     problems: Problems,
     typed: Option<&super::appointments::Booking>,
+    today: jiff::civil::Date,
 ) -> Result<Response, PageError> {
     let outcome = view::text(&programming["outcome"]);
     let committed = outcome.starts_with("committed");
@@ -939,6 +940,37 @@ pub fn done_page(
         .unwrap_or("")
         .to_owned();
     let refill = programming["kind"].as_str() == Some("refill");
+    let outcome_words = match outcome.as_str() {
+        "committed" => "Sent to the pump, which confirmed it.",
+        "committed (reconciled by interrogation)" => {
+            "The link dropped during the change; interrogating the pump afterwards showed it took the change."
+        }
+        "not committed (reconciled by interrogation)" => {
+            "The link dropped during the change; interrogating the pump afterwards showed it did not take it."
+        }
+        _ => "The pump's answer is not known.",
+    };
+    let mut recorded = vec![Line::new("What happened", outcome_words)];
+    if !answer.is_empty() {
+        recorded.push(Line::new("The pump answered", crate::form::sentence(&answer)));
+    }
+    if let Some(reason) = programming["answer"]["override_reason"].as_str() {
+        recorded.push(Line::new(if refill { "Your review and reason" } else { "Your reason" }, reason.to_owned()));
+    }
+    if refill {
+        recorded.push(Line::new(
+            "Second checker",
+            if programming["answer"]["second_checker_signed_in"].as_bool().unwrap_or(false) {
+                "Confirmed with their own sign-in"
+            } else {
+                "Named by the nurse (not confirmed by their own sign-in)"
+            },
+        ));
+    }
+    recorded.push(Line::new(
+        "Recorded",
+        format!("{} by {}", view::when(&programming["at"]), view::text(&programming["by"])),
+    ));
     let r = &pump["refill"];
     let dates = vec![
         Line::new("Next refill due", view::date(&r["refill_due_on"])),
@@ -950,20 +982,19 @@ pub fn done_page(
     let suggested = due_on
         .parse::<jiff::civil::Date>()
         .ok()
-        .and_then(|d| d.checked_sub(jiff::Span::new().days(7)).ok())
-        .map(|d| d.to_string())
+        .map(|d| itb_clinic::rules::worklist::suggested_booking(d, today).to_string())
         .unwrap_or_default();
     let response = render_form(
         &DonePage {
-            layout: viewer.layout(if committed {
-                "The pump accepted the change"
-            } else {
-                "The pump did not take the change"
+            layout: viewer.layout(match (committed, refill) {
+                (true, true) => "The pump is refilled",
+                (true, false) => "The pump accepted the change",
+                (false, true) => "The pump did not take the refill",
+                (false, false) => "The pump did not take the change",
             }),
             head,
             committed,
-            outcome: crate::form::sentence(&outcome),
-            answer: crate::form::sentence(&answer),
+            recorded,
             refill,
             dates,
             book_on: typed.map_or(suggested, |b| b.on.clone()),

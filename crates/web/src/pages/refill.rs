@@ -173,8 +173,9 @@ pub async fn stage(
     if form.lot.is_empty() {
         problems.add("lot", "Enter the batch (lot) number on the vial");
     }
-    if form.expires_on.parse::<jiff::civil::Date>().is_err() {
-        problems.add("expires_on", "Enter the expiry date on the vial");
+    let expires = view::parse_day(&form.expires_on);
+    if expires.is_none() {
+        problems.add("expires_on", "Enter the expiry date on the vial, such as 30/06/2027");
     }
     if !decimal(&form.volume) {
         problems.add("volume_added_ml", "Enter the volume to add in mL, such as 20");
@@ -187,7 +188,7 @@ pub async fn stage(
             volume_added_ml: json_number(&form.volume),
             concentration_micrograms_per_ml: json_number(&form.concentration),
             lot: form.lot.clone(),
-            expires_on: form.expires_on.clone(),
+            expires_on: expires.map(|d| d.to_string()).unwrap_or_default(),
             second_checker: form.checker.clone(),
             bridge: Some(form.bridge),
             place: Some(form.place.clone()),

@@ -130,7 +130,9 @@ test('a full refill: the gap is caught, reviewed, the second checker signs in, t
   await page.fill('#second_checker_password', 'demo-nurse-patel');
   await Promise.all([page.waitForNavigation(), page.click('button:has-text("Refill the pump")')]);
   assert.match(page.url(), /\/pumps\/\d+\/done\?programming=\d+$/);
-  assert.match(await text(page, '.confirmation'), /The pump accepted the change/);
+  assert.match(await text(page, '.confirmation'), /The pump is refilled/);
+  assert.match(await text(page, '#recorded'), /Second checker\s+Confirmed with their own sign-in/);
+  assert.match(await text(page, '#recorded'), /Your review and reason\s+Pump site and catheter checked/);
   assert.match(await text(page, '#new-dates'), /Next refill due/);
   await check(page, 'refill-done');
   // A date after the refill-due date needs a written reason.
