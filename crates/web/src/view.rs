@@ -98,6 +98,22 @@ pub fn concentration(value: &Value) -> String {
     }
 }
 
+/// A change in percent the record wrote exactly (`354.1665`, `-20`), to the 0.01 % a person
+/// reads, signed: `+354.17%`, `-20%`.
+pub fn percent(exact: &str) -> String {
+    let (negative, digits) = exact.strip_prefix('-').map_or((false, exact), |d| (true, d));
+    let (whole, part) = digits.split_once('.').unwrap_or((digits, ""));
+    let part: String = part.chars().chain(std::iter::repeat('0')).take(6).collect();
+    match (whole.parse::<i64>(), part.parse::<i64>()) {
+        (Ok(w), Ok(p)) => {
+            let micro = w.saturating_mul(1_000_000).saturating_add(p);
+            let text = itb_dose::text::percent(if negative { -micro } else { micro });
+            if micro > 0 && !negative { format!("+{text}") } else { text }
+        }
+        _ => "not known".to_owned(),
+    }
+}
+
 /// What the pump was doing when it was read, in words.
 pub fn pump_state(value: &Value) -> String {
     match value.as_str() {
@@ -273,6 +289,9 @@ mod tests {
         assert_eq!(per_day(&json!(400)), "400 micrograms a day");
         assert_eq!(per_day(&json!(414.285)), "414.29 micrograms a day");
         assert_eq!(pump_state(&json!("single_bolus")), "Giving a bolus");
+        assert_eq!(percent("354.1665"), "+354.17%");
+        assert_eq!(percent("-20"), "-20%");
+        assert_eq!(percent("0"), "0%");
         assert_eq!(concentration(&json!(2000)), "2000 micrograms/mL");
         assert_eq!(url_encode("/worklist?bucket=due 7"), "/worklist%3Fbucket%3Ddue%207");
         let day = Date::new(2026, 12, 20).expect("date");

@@ -716,7 +716,8 @@ async fn review_page(
     if let Some(t) = review["titration"].as_object() {
         let verdict = t.get("verdict").and_then(Value::as_str).unwrap_or("");
         titration.push(Line::new("Titration check", view::titration_verdict(verdict)));
-        titration.push(Line::new("Change", view::text(t.get("change_percent").unwrap_or(&Value::Null))));
+        let change = view::text(t.get("change_percent").unwrap_or(&Value::Null));
+        titration.push(Line::new("Change in the daily dose", view::percent(&change)));
         if let Some(band) = t.get("band_percent").and_then(Value::as_array) {
             titration.push(Line::new(
                 "Usual step",
