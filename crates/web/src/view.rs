@@ -39,6 +39,26 @@ pub fn parse_day(text: &str) -> Option<Date> {
     Date::new(y, m, d).ok()
 }
 
+/// As [`when`], with `absent` when there is none.
+pub fn when_or(value: &Value, absent: &str) -> String {
+    if value.is_null() { absent.to_owned() } else { when(value) }
+}
+
+/// `about 6 years and 10 months`, `about 45 days`: a long span of days for reading.
+pub fn days_left(value: &Value) -> String {
+    let Some(days) = value.as_i64() else { return "not known".to_owned() };
+    if days < 90 {
+        return format!("about {days} {}", if days == 1 { "day" } else { "days" });
+    }
+    let (years, months) = (days / 365, (days % 365) / 30);
+    let unit = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    match (years, months) {
+        (0, m) => format!("about {}", unit(m, "month", "months")),
+        (y, 0) => format!("about {}", unit(y, "year", "years")),
+        (y, m) => format!("about {} and {}", unit(y, "year", "years"), unit(m, "month", "months")),
+    }
+}
+
 /// `Wed 25 Nov 2026 10:00` from an RFC 3339 instant.
 pub fn when(value: &Value) -> String {
     match value.as_str().and_then(|t| t.parse::<Timestamp>().ok()) {
@@ -232,14 +252,53 @@ pub fn stage(value: &Value) -> String {
     }
 }
 
-/// A pump model in words.
+/// A pump model in words: `Programmable pump with a 20 mL reservoir`.
 pub fn profile(value: &Value) -> String {
     match value.as_str() {
-        Some(name) => {
-            itb_dose::profile::DeviceProfile::built_in(name).map_or_else(|_| name.replace('-', " "), |p| p.description)
-        }
+        Some(name) => itb_dose::profile::DeviceProfile::built_in(name).map_or_else(
+            |_| "Programmable pump".to_owned(),
+            |p| format!("Programmable pump with a {} reservoir", itb_dose::text::volume(p.reservoir.capacity.value)),
+        ),
         None => "not known".to_owned(),
     }
+}
+
+/// A prescription in plain words for a patient or a GP: what reaches the patient, not the
+/// pump's modes.
+pub fn prescription_plain(value: &Value) -> String {
+    use itb_dose::Therapy;
+    use itb_dose::prescription::FlexSchedule;
+    let Ok(rx) = itb_clinic::model::read_prescription("prescription", value) else { return "not known".to_owned() };
+    let totals = rx.daily_totals();
+    let mut words = match rx.therapy() {
+        Therapy::Stopped => "no baclofen: the pump is stopped".to_owned(),
+        Therapy::SimpleContinuous { rate } => {
+            format!("{} a day, at a steady rate", itb_dose::text::mass(itb_dose::Mass::ng(rate.as_ng_per_day())))
+        }
+        Therapy::Flex(FlexSchedule::Daily(day)) => format!(
+            "{} a day, at rates that change at {} times of day",
+            itb_dose::text::mass(totals.max),
+            day.steps().len()
+        ),
+        Therapy::Flex(FlexSchedule::Weekly(_)) => {
+            format!("up to {} a day, in a pattern for each day of the week", itb_dose::text::mass(totals.max))
+        }
+        Therapy::PeriodicBolus(p) => format!(
+            "{} a day, as a dose of {} every {}",
+            itb_dose::text::mass(totals.max),
+            itb_dose::text::mass(p.bolus),
+            itb_dose::text::duration(p.interval)
+        ),
+    };
+    if let Some(ptm) = rx.ptm() {
+        words.push_str(&format!(
+            "; with the handheld therapy manager, up to {} extra doses of {} a day, at least {} apart",
+            ptm.max_per_day,
+            itb_dose::text::mass(ptm.bolus),
+            itb_dose::text::duration(ptm.lockout)
+        ));
+    }
+    words
 }
 
 /// A prescription of the record (the fields of a prescription file) in words.

@@ -268,6 +268,50 @@ async fn every_page_keeps_to_the_role_table_and_sessions_hold() {
         answer.body
     );
 
+    // All the flex steps typed come back, however many, with the real count.
+    let mut form = format!("csrf={csrf}&mode=flex&reason=more+steps&action=review");
+    for h in 0..20 {
+        form.push_str(&format!("&step_start={h:02}%3A00&step_rate=400"));
+    }
+    let answer = post(r, "/pumps/2/prescribe", Some(&nurse), &form).await;
+    assert_eq!(answer.body.matches(r#"class="flex-step""#).count(), 20);
+    assert!(answer.body.contains("There are 20 flex steps; a day has 1 to 13"), "{}", answer.body);
+
+    // A change waiting on a pump is named to anyone else who opens it.
+    let form = format!("csrf={csrf}&mode=simple_continuous&dose=390&reason=less+drowsy+by+day&action=review");
+    let answer = post(r, "/pumps/3/prescribe", Some(&nurse), &form).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let (consultant, _) = sessions[1].1.clone();
+    let answer = get(r, "/pumps/3/prescribe", Some(&consultant)).await;
+    assert!(
+        answer.body.contains("nurse.jones has a prescription change waiting to be sent to this pump"),
+        "{}",
+        answer.body
+    );
+    let answer = post(r, "/pumps/3/discard", Some(&nurse), &format!("csrf={csrf}")).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+
+    // An earlier refill gap nobody has reviewed is shown on the refill's first page.
+    let answer = get(r, "/pumps/13/refill", Some(&nurse)).await;
+    assert!(answer.body.contains(r#"id="gap-pending""#), "{}", answer.body);
+    assert!(!get(r, "/pumps/2/refill", Some(&nurse)).await.body.contains(r#"id="gap-pending""#));
+
+    // A refill booked after its due date needs a reason written in words; the same booking
+    // sent twice is booked once.
+    let late = format!("csrf={csrf}&patient_id=8&pump_id=2&kind=refill&on=2027-03-01&place=clinic&note=&late_reason=x");
+    let answer = post(r, "/appointments", Some(&nurse), &late).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.body.contains(r##"<a href="#late_reason">A reason must say why in words"##), "{}", answer.body);
+    // (Pump 2 is overdue: any date is after its due date, so a real reason is given.)
+    let booking = format!(
+        "csrf={csrf}&patient_id=8&pump_id=2&kind=refill&on=2026-11-26&place=clinic&note=&late_reason=first+clinic+with+a+free+slot"
+    );
+    let answer = post(r, "/appointments", Some(&nurse), &booking).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let again = post(r, "/appointments", Some(&nurse), &booking).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("already booked for 26 Nov 2026"), "{}", again.body);
+
     // Signing out ends the session at once.
     let answer = post(r, "/sign-out", Some(&nurse), &format!("csrf={csrf}")).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);

@@ -54,6 +54,7 @@ fn detail_text(detail: &Value) -> String {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| {
                 let value = match v {
+                    Value::String(s) if s.parse::<jiff::Timestamp>().is_ok() => view::when(v),
                     Value::String(s) => s.clone(),
                     Value::Object(_) | Value::Array(_) => "(recorded)".to_owned(),
                     other => other.to_string(),

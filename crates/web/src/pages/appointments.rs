@@ -349,12 +349,43 @@ pub async fn book(State(state): State<AppState>, viewer: Viewer, body: Bytes) ->
         problems.add("on", "Enter a real date, such as 16/02/2027");
     } else if on.is_some_and(|d| d < service_date(now)) {
         problems.add("on", "The date is in the past: choose today or a later day");
+    } else if on.is_some_and(|d| d > service_date(now).checked_add(jiff::Span::new().years(2)).unwrap_or(d)) {
+        problems.add(
+            "on",
+            "Book within the next two years: this date is further ahead than any appointment the service plans",
+        );
+    }
+    // The same appointment twice (a form sent again) is refused.
+    if let Some(day) = on
+        && problems.is_empty()
+    {
+        let open = state.store.appointments(None, Some(booking.patient_id), 500, 0).await?;
+        let same = open.items.iter().any(|a| {
+            a["kind"].as_str() == Some(booking.kind.as_str())
+                && a["pump_id"].as_i64() == booking.pump_id
+                && a["on"].as_str() == Some(day.to_string().as_str())
+                && matches!(a["state"].as_str(), Some("requested" | "scheduled" | "arrived"))
+        });
+        if same {
+            problems.add(
+                "on",
+                format!(
+                    "This appointment is already booked for {}: it was not booked twice",
+                    itb_dose::text::civil_date(day)
+                ),
+            );
+        }
     }
     if let (Some(pump_id), Some(day), "refill") = (booking.pump_id, on, booking.kind.as_str()) {
         let pump = state.store.pump(pump_id, now).await?;
         let due = pump["refill"]["refill_due_on"].as_str().and_then(|d| d.parse::<Date>().ok());
         if itb_clinic::rules::worklist::booking_after_due(Some(day), due) {
-            if booking.late_reason.is_empty() {
+            let reason = itb_dose::review::OverrideReason::parse(&booking.late_reason);
+            if !booking.late_reason.is_empty()
+                && let Err(e) = &reason
+            {
+                problems.add("late_reason", crate::form::sentence(&e.to_string()));
+            } else if booking.late_reason.is_empty() {
                 problems.add(
                     "late_reason",
                     format!(

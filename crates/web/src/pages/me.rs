@@ -113,7 +113,7 @@ pub async fn page(
         refill_due = long_date(&refill["refill_due_on"]);
         overdue = view::day_of(&refill["refill_due_on"]).is_some_and(|d| d < today);
         alarm = long_date(&refill["low_reservoir_alarm_at"]);
-        prescription = view::prescription(&pump["prescription"]["prescription"]);
+        prescription = view::prescription_plain(&pump["prescription"]["prescription"]);
         let appointments = state.store.appointments(None, Some(patient_id), 100, 0).await?;
         if let Some(next) = appointments.items.iter().find(|a| {
             a["kind"].as_str() == Some("refill")

@@ -448,8 +448,9 @@ async fn pump_view(
         id: format!("dose-{pump_id}"),
         title: "Daily dose".to_owned(),
         description: format!(
-            "Micrograms a day on the largest day of each prescription, {} versions, now {}.",
+            "Micrograms a day on the largest day of each prescription, {} {}, now {}.",
             versions.len(),
+            if versions.len() == 1 { "version" } else { "versions" },
             view::per_day(&rx["largest_day_micrograms"])
         ),
         unit: "micrograms a day",
@@ -581,10 +582,9 @@ pub async fn letter(
     if rx_at >= refill_at {
         subject = format!("Intrathecal baclofen: prescription changed on {}", view::date(&rx["at"]));
         paragraphs.push(format!(
-            "We changed {name}'s intrathecal baclofen prescription on {}. The pump now gives {}, which is {} on the largest day.",
+            "We changed {name}'s intrathecal baclofen prescription on {}. The pump now gives {}.",
             view::date(&rx["at"]),
-            view::prescription(&rx["prescription"]),
-            view::per_day(&rx["largest_day_micrograms"])
+            view::prescription_plain(&rx["prescription"]),
         ));
         paragraphs.push(format!("Reason for the change: {}.", view::text(&rx["reason"]).trim_end_matches('.')));
     } else if let Some(r) = last_refill {
@@ -594,7 +594,7 @@ pub async fn letter(
             view::date(&r["at"]),
             view::ml(&r["volume_added_ml"]),
             view::concentration(&r["concentration_micrograms_per_ml"]),
-            view::prescription(&rx["prescription"])
+            view::prescription_plain(&rx["prescription"])
         ));
     } else {
         subject = "Intrathecal baclofen: current treatment".to_owned();
@@ -608,7 +608,7 @@ pub async fn letter(
             "Drug",
             format!("Baclofen {} intrathecal", view::concentration(&pump["concentration_micrograms_per_ml"])),
         ),
-        Line::new("Prescription", view::prescription(&rx["prescription"])),
+        Line::new("Prescription", view::prescription_plain(&rx["prescription"])),
         Line::new("Daily dose", view::per_day(&rx["largest_day_micrograms"])),
         Line::new("Pump", format!("{}, serial {}", view::profile(&pump["profile"]), view::text(&pump["serial"]))),
         Line::new("Next refill due", view::date(&refill["refill_due_on"])),

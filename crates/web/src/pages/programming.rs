@@ -34,6 +34,20 @@ pub struct PumpHeading {
     pub serial: String,
 }
 
+/// Who else has a change waiting on pump `id` (staged, not yet sent), in words.
+pub async fn staged_by_another(state: &AppState, viewer: &Viewer, id: i64) -> Result<Option<String>, PageError> {
+    let Some((staged, by)) = programming::staged_on(state, id).await else { return Ok(None) };
+    if by == viewer.user.id {
+        return Ok(None);
+    }
+    let who = state.store.user(by).await?.map_or_else(|| "Someone".to_owned(), |u| u.username);
+    let what = if staged["kind"].as_str() == Some("refill") { "a refill" } else { "a prescription change" };
+    Ok(Some(format!(
+        "{who} has {what} waiting to be sent to this pump (checked until {}). If you go on, theirs is replaced by yours: speak to {who} first.",
+        view::when(&staged["expires_at"])
+    )))
+}
+
 pub async fn heading_of(state: &AppState, viewer: &Viewer, pump_id: i64) -> Result<(PumpHeading, Value), PageError> {
     let patient_id = state.store.pump_patient(pump_id).await?;
     viewer.may_read(patient_id)?;
@@ -134,15 +148,14 @@ pub async fn status(
                 "Running",
                 running.as_ref().map_or_else(|| "not reported".to_owned(), itb_dose::text::prescription_words),
             ),
-            Line::new("Program number", view::number(&r["program_number"])),
             Line::new("Worst-case day", view::per_day(&r["worst_case_day_micrograms"])),
-            Line::new("Low-reservoir alarm", view::when(&r["low_reservoir_alarm_at"])),
-            Line::new("Refill due by", view::when(&r["refill_due_by"])),
+            Line::new("Low-reservoir alarm", view::when_or(&r["low_reservoir_alarm_at"], "None expected")),
+            Line::new("Refill due by", view::when_or(&r["refill_due_by"], "Not known")),
             Line::new(
                 "Battery",
                 format!(
-                    "about {} days left; replace by {}{}",
-                    view::number(&r["battery_remaining_days"]),
+                    "{} left; replace by {}{}",
+                    view::days_left(&r["battery_remaining_days"]),
                     view::date(&r["replace_by"]),
                     if r["elective_replacement"].as_bool().unwrap_or(false) {
                         " (elective replacement indicator on)"
@@ -283,7 +296,7 @@ impl Editor {
         let steps = starts
             .iter()
             .zip(rates.iter())
-            .take(STEPS_MAX + 1)
+            .take(100)
             .map(|(s, r)| StepInput { n: 0, start: (*s).to_owned(), rate: (*r).to_owned() })
             .collect();
         let mut e = Editor {
@@ -332,6 +345,16 @@ impl Editor {
             "flex" => {
                 let mut steps = Vec::new();
                 for s in &self.steps {
+                    let time_ok = s.start.len() == 5
+                        && s.start.as_bytes()[2] == b':'
+                        && s.start[..2].parse::<u8>().is_ok_and(|h| h < 24)
+                        && s.start[3..].parse::<u8>().is_ok_and(|m| m < 60);
+                    if !time_ok {
+                        problems.add(
+                            format!("flex.steps[{}].start", s.n),
+                            format!("Enter step {}'s start as a time of day, such as 07:30", s.n),
+                        );
+                    }
                     let rate = number(
                         &mut problems,
                         &format!("flex.steps[{}].rate", s.n),
@@ -411,16 +434,63 @@ impl Editor {
 /// The page field a prescription's refusal names, and its message.
 fn toml_problem(error: &TomlError) -> (String, String) {
     match error {
-        TomlError::Quantity { field, .. } | TomlError::Field { field, .. } => (field.clone(), error.to_string()),
+        TomlError::Quantity { field, source } => (field.clone(), format!("{}: {source}", label_of(field))),
+        TomlError::Field { field, message } => (field.clone(), format!("{}: {message}", label_of(field))),
         TomlError::Prescription(p) => match p {
-            PrescriptionError::OutOfRange { field, .. } => (field.clone(), p.to_string()),
-            PrescriptionError::StepCount { .. } => ("steps".to_owned(), p.to_string()),
-            PrescriptionError::FirstStepNotAtMidnight { .. } => ("flex.steps[1].start".to_owned(), p.to_string()),
-            PrescriptionError::StepsOutOfOrder { step, .. } => (format!("flex.steps[{step}].start"), p.to_string()),
-            PrescriptionError::IntervalNotDividingDay { .. } => ("periodic.interval".to_owned(), p.to_string()),
+            PrescriptionError::OutOfRange { field, value, rule } => {
+                (field.clone(), format!("{} is {value}; it must be {rule}", label_of(field)))
+            }
+            PrescriptionError::StepCount { count, max, .. } => {
+                ("steps".to_owned(), format!("There are {count} flex steps; a day has 1 to {max}"))
+            }
+            PrescriptionError::FirstStepNotAtMidnight { start, .. } => (
+                "flex.steps[1].start".to_owned(),
+                format!(
+                    "The first step starts at {start}; it must start at 00:00 so that the steps cover the whole day"
+                ),
+            ),
+            PrescriptionError::StepsOutOfOrder { step, start, previous_step, previous, .. } => (
+                format!("flex.steps[{step}].start"),
+                format!(
+                    "Step {step} starts at {start}, not after step {previous_step} at {previous}: put the steps in time order, no two at the same time"
+                ),
+            ),
+            PrescriptionError::IntervalNotDividingDay { interval } => (
+                "periodic.interval".to_owned(),
+                format!(
+                    "The interval is {interval}; it must divide 24 hours exactly (such as 3, 4, 6, 8, 12 or 24 hours)"
+                ),
+            ),
         },
-        TomlError::Syntax(_) => (String::new(), error.to_string()),
+        TomlError::Syntax(_) => (String::new(), crate::form::sentence(&error.to_string())),
     }
+}
+
+/// A prescription file's field as the editor labels it.
+fn label_of(field: &str) -> String {
+    if let Some(rest) = field.strip_prefix("flex.steps[")
+        && let Some((n, part)) = rest.split_once("].")
+    {
+        return match part {
+            "start" => format!("Step {n}'s start"),
+            _ => format!("Step {n}'s rate"),
+        };
+    }
+    match field {
+        "dose" => "The daily dose",
+        "mode" => "The mode",
+        "periodic.bolus_dose" => "The bolus",
+        "periodic.bolus_duration" => "Each bolus's length",
+        "periodic.interval" => "The interval between boluses",
+        "periodic.first_bolus_at" => "The first bolus's time",
+        "periodic.basal" => "The basal rate",
+        "ptm.bolus_dose" => "The PTM bolus",
+        "ptm.bolus_duration" => "Each PTM bolus's length",
+        "ptm.lockout" => "The time between PTM boluses",
+        "ptm.max_boluses_per_day" => "The most PTM boluses in 24 hours",
+        _ => "This value",
+    }
+    .to_owned()
 }
 
 /// A text input of the editor.
@@ -451,6 +521,7 @@ struct PrescribePage {
     layout: Layout,
     head: PumpHeading,
     current: String,
+    other: Option<String>,
     editor: Editor,
     steps: Vec<StepView>,
     periodic: Vec<InputView>,
@@ -460,7 +531,14 @@ struct PrescribePage {
 }
 
 impl PrescribePage {
-    fn new(layout: Layout, head: PumpHeading, current: String, editor: Editor, problems: Problems) -> Self {
+    fn new(
+        layout: Layout,
+        head: PumpHeading,
+        current: String,
+        other: Option<String>,
+        editor: Editor,
+        problems: Problems,
+    ) -> Self {
         let input = |id: &str, name: &'static str, label: &'static str, suffix: &'static str, value: &str| InputView {
             id: id.to_owned(),
             name,
@@ -501,7 +579,7 @@ impl PrescribePage {
             })
             .collect();
         let total = editor.total();
-        Self { layout, head, current, editor, steps, periodic, ptm_inputs, total, problems }
+        Self { layout, head, current, other, editor, steps, periodic, ptm_inputs, total, problems }
     }
 }
 
@@ -533,6 +611,7 @@ pub async fn editor(
         viewer.layout("Change the prescription"),
         head,
         view::prescription(rx),
+        staged_by_another(&state, &viewer, id).await?,
         editor,
         Problems::none(),
     )))
@@ -568,11 +647,16 @@ pub async fn stage(
         }
         editor.mode = "flex".to_owned();
     } else {
+        // The problems in the order of the page: the prescription's fields, then the reason.
+        let prescription = editor.prescription();
+        if let Err(p) = &prescription {
+            problems.0.extend(p.0.iter().cloned());
+        }
         if editor.reason.is_empty() {
             problems.add("reason", "Write why the prescription changes");
         }
-        match editor.prescription() {
-            Err(p) => problems.0.extend(p.0),
+        match prescription {
+            Err(_) => {}
             Ok(rx) if problems.is_empty() => {
                 let input = TherapyInput {
                     prescription: itb_clinic::model::prescription_json(&rx),
@@ -599,6 +683,7 @@ pub async fn stage(
             viewer.layout("Change the prescription"),
             head,
             view::prescription(rx),
+            staged_by_another(&state, &viewer, id).await?,
             editor,
             problems.clone(),
         ),
@@ -641,6 +726,8 @@ pub struct ReviewPage {
     pub checker: String,
     pub override_reason: String,
     pub problems: Problems,
+    /// A therapy change that changes nothing.
+    pub unchanged: bool,
 }
 
 /// The withdrawal's gap.
@@ -663,7 +750,7 @@ fn figure_rows(review: &Value) -> Vec<Compare> {
         row("Average day", &|v| view::per_day(&v["mean_day_micrograms"])),
         row("Worst case (every PTM bolus taken)", &|v| view::per_day(&v["worst_case_day_micrograms"])),
         row("Volume a day", &|v| view::ml_fine(&v["daily_volume_ml"])),
-        row("Low-reservoir alarm", &|v| view::when(&v["low_reservoir_alarm_at"])),
+        row("Low-reservoir alarm", &|v| view::when_or(&v["low_reservoir_alarm_at"], "None expected")),
         row("Refill due", &|v| view::date(&v["refill_due_on"])),
         row("Drug expires in the pump", &|v| view::date(&v["drug_expires_at"])),
         row("Refill date limited by", &|v| view::limited_by(&v["limited_by"])),
@@ -681,15 +768,15 @@ async fn review_page(
     let (head, pump) = heading_of(state, viewer, id).await?;
     let Some((staged, by)) = programming::staged_on(state, id).await else {
         return Err(PageError::Refused(
-            "Nothing is waiting to be sent to this pump: the change was sent, cancelled, or waited more than 15 minutes. A prescription change that was not sent leaves the pump as it was; a refill that was not sent leaves the reservoir empty. Interrogate the pump now and, for a refill, start it again before the patient leaves."
+            "Nothing is waiting to be sent to this pump: the change was sent, cancelled, or waited too long. A prescription change that was not sent leaves the pump as it was; a refill that was not sent leaves the reservoir empty. Interrogate the pump now and, for a refill, start it again before the patient leaves."
                 .to_owned(),
         ));
     };
     if by != viewer.user.id {
-        return Err(PageError::Refused(
-            "Someone else is changing this pump. They send or cancel their change; the pump runs what it ran before."
-                .to_owned(),
-        ));
+        let who = state.store.user(by).await?.map_or_else(|| "Someone else".to_owned(), |u| u.username);
+        return Err(PageError::Refused(format!(
+            "{who} staged a change on this pump after you, so yours was replaced and was not sent. {who} sends or cancels theirs; to make your change, speak to {who}, then start it again."
+        )));
     }
     let review = &staged["review"];
     let refill = staged["kind"].as_str() == Some("refill");
@@ -711,6 +798,7 @@ async fn review_page(
         old_steps = old_rx.as_ref().map(steps_of).unwrap_or_default();
         new_steps = new_rx.as_ref().map(steps_of).unwrap_or_default();
     }
+    let unchanged = !refill && compare.first().is_some_and(|c| !c.changed);
     compare.extend(figure_rows(review));
     let mut titration = Vec::new();
     if let Some(t) = review["titration"].as_object() {
@@ -721,7 +809,7 @@ async fn review_page(
         if let Some(band) = t.get("band_percent").and_then(Value::as_array) {
             titration.push(Line::new(
                 "Usual step",
-                format!("{} % to {} %", view::number(&band[0]), view::number(band.get(1).unwrap_or(&Value::Null))),
+                format!("{}-{}%", view::number(&band[0]), view::number(band.get(1).unwrap_or(&Value::Null))),
             ));
         }
         for reason in t.get("reasons").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
@@ -788,6 +876,7 @@ async fn review_page(
             checker: view::text(&r["second_checker"]),
             override_reason,
             problems: problems.clone(),
+            unchanged,
         },
         &problems,
     );
@@ -975,7 +1064,7 @@ pub fn done_page(
     let r = &pump["refill"];
     let dates = vec![
         Line::new("Next refill due", view::date(&r["refill_due_on"])),
-        Line::new("Low-reservoir alarm expected", view::when(&r["low_reservoir_alarm_at"])),
+        Line::new("Low-reservoir alarm expected", view::when_or(&r["low_reservoir_alarm_at"], "None expected")),
         Line::new("Drug expires in the pump", view::date(&r["drug_expires_at"])),
         Line::new("Prescription", view::prescription(&pump["prescription"]["prescription"])),
     ];
