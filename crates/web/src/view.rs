@@ -29,8 +29,7 @@ pub fn parse_day(text: &str) -> Option<Date> {
     if let Ok(day) = text.parse::<Date>() {
         return Some(day);
     }
-    let parts: Vec<&str> =
-        text.split(|c: char| c == '/' || c == ' ' || c == '-' || c == '.').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = text.split(['/', ' ', '-', '.']).filter(|p| !p.is_empty()).collect();
     let [d, m, y] = parts.as_slice() else { return None };
     let (d, m, y) = (d.parse::<i8>().ok()?, m.parse::<i8>().ok()?, y.parse::<i16>().ok()?);
     if !(1900..=2200).contains(&y) {
