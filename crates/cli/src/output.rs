@@ -35,8 +35,7 @@ pub fn number(decimal: impl Display) -> Value {
 
 /// `Monday`, `Every day`: a day label of a prescription's cycle, for people.
 pub fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
+    text::capitalised(text)
 }
 
 /// A prescription in one line for people (`itb_dose::text::prescription_words`).

@@ -12,7 +12,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use itb_clinic::api::{AppState, router};
 use itb_clinic::rules::access::Role;
-use itb_clinic::{ServiceClock, Store};
+use itb_clinic::ServiceClock;
 use tower::ServiceExt;
 
 const NOW: &str = "2026-11-25T10:00:00Z";
@@ -35,20 +35,17 @@ fn fixture() -> &'static Fixture {
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let n = patients();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-clinic");
-        std::fs::create_dir_all(&dir).expect("bench dir");
-        let file = itb_clinic::store::seed::bench_file(&dir, n);
         let (router, token) = runtime.block_on(async {
-            let fresh = !file.exists();
-            let store = Store::open(&format!("sqlite://{}", file.display())).await.expect("open");
             let now = NOW.parse().expect("now");
-            if fresh {
-                let started = std::time::Instant::now();
-                itb_clinic::store::seed::bulk(&store, n, now).await.expect("seed");
+            let (store, seeded) = itb_clinic::store::seed::bench_store(&dir, n, now).await.expect("seeded service");
+            if let Some(took) = seeded {
+                eprintln!("seeded {n} patients in {:.1} s", took.as_secs_f64());
+            }
+            if store.user_named("bench.nurse").await.expect("user").is_none() {
                 store
                     .add_user("bench", "bench.nurse", Role::NurseSpecialist, "bench-password", None, now)
                     .await
                     .expect("user");
-                eprintln!("seeded {n} patients in {:.1} s", started.elapsed().as_secs_f64());
             }
             let (token, _) = store.sign_in("bench.nurse", "bench-password", now).await.expect("sign in");
             (router(AppState::new(store, ServiceClock::manual(now))), token.token)

@@ -85,6 +85,11 @@ pub fn read_micrograms_per_ml(field: &str, value: &Value) -> Result<Concentratio
     from_json(value, 3, "0.001 micrograms/mL").map(Concentration::ng_per_ml).map_err(|e| invalid(field, e))
 }
 
+/// Reads `field` as a mass in micrograms.
+pub fn read_micrograms(field: &str, value: &Value) -> Result<itb_dose::Mass, ClinicError> {
+    from_json(value, 3, "0.001 micrograms").map(itb_dose::Mass::ng).map_err(|e| invalid(field, e))
+}
+
 /// Reads `field` as kilograms into grams.
 pub fn read_kg(field: &str, value: &Value) -> Result<u64, ClinicError> {
     from_json(value, 3, "1 gram (0.001 kg)").map_err(|e| invalid(field, e))

@@ -595,7 +595,11 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
     let weekly = inputs.new.prescription.as_ref().is_some_and(|p| p.daily_totals().days.len() == 7)
         || inputs.old.prescription.as_ref().is_some_and(|p| p.daily_totals().days.len() == 7);
     let label = |day: usize| {
-        if weekly { format!(" on {}", capitalised(crate::prescription::WEEKDAYS[day])) } else { String::new() }
+        if weekly {
+            format!(" on {}", crate::text::capitalised(crate::prescription::WEEKDAYS[day]))
+        } else {
+            String::new()
+        }
     };
     let change = |day: usize| {
         format!(
@@ -644,7 +648,7 @@ fn dose_change(inputs: &ReviewInputs, old: &Figures, new: &Figures, out: &mut Ve
         let shown = check.reasons.len() - usize::from(check.above_maintenance.is_some());
         let mut sentence = check.reasons[..shown].join(" ");
         if weekly {
-            sentence = format!("{}: {sentence}", capitalised(crate::prescription::WEEKDAYS[day]));
+            sentence = format!("{}: {sentence}", crate::text::capitalised(crate::prescription::WEEKDAYS[day]));
         }
         if !delivering {
             sentence.push_str(" (Compared with the last therapy that delivered, before delivery stopped.)");
@@ -725,7 +729,7 @@ fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
         Therapy::Flex(schedule) => {
             for (day, pattern) in schedule.days() {
                 for step in pattern.steps() {
-                    rates.push((format!("{}: the step at {}", capitalised(day), step.start), step.rate));
+                    rates.push((format!("{}: the step at {}", crate::text::capitalised(day), step.start), step.rate));
                 }
             }
         }
@@ -755,7 +759,7 @@ fn per_hour(inputs: &ReviewInputs, old: &Figures, out: &mut Vec<Warning>) {
             Severity::Danger,
             format!(
                 "{} delivers {} in the day, above the highest daily dose on record ({}): check every rate was entered per day, not per hour.",
-                if day.day == "every day" { "The therapy".to_owned() } else { format!("The {} pattern", capitalised(day.day)) },
+                if day.day == "every day" { "The therapy".to_owned() } else { format!("The {} pattern", crate::text::capitalised(day.day)) },
                 text::mass(day.total),
                 text::dose_rate(DOSE_ON_RECORD_MAX)
             ),
@@ -1030,11 +1034,6 @@ fn restart_warning(off: DeliveryOff, daily_dose: Mass) -> Warning {
         sentence.push_str(" Check the patient for withdrawal signs that began while it was off.");
     }
     Warning::new(WarningCode::DeliveryRestarts, if long { Severity::Danger } else { Severity::Caution }, sentence)
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }
 
 fn concentration_change(inputs: &ReviewInputs, old: &Figures, with_bridge: bool, out: &mut Vec<Warning>) {

@@ -28,6 +28,12 @@ fn is_service_zone(zone: &TimeZone) -> bool {
     zone.iana_name() == Some(SERVICE_ZONE)
 }
 
+/// The text with its first letter in capitals: `Every day`, `Nurse specialist`.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
+}
+
 /// `25 Nov 2026`: a date in a table or a list.
 pub fn date(at: Timestamp, zone: &TimeZone) -> String {
     zone.to_datetime(at).strftime("%-d %b %Y").to_string()

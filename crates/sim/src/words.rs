@@ -25,11 +25,7 @@ pub fn sentence(text: &str) -> String {
 
 /// The first letter in capitals.
 pub fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    itb_dose::text::capitalised(text)
 }
 
 /// A code name (`refill_warning`, `end_of_service`) in words (`refill warning`, `end of service`).

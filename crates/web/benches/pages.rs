@@ -46,16 +46,11 @@ fn fixture() -> &'static Fixture {
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let n = patients();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-clinic");
-        std::fs::create_dir_all(&dir).expect("bench dir");
-        let file = itb_clinic::store::seed::bench_file(&dir, n);
         let (router, nurse, admin, patient) = runtime.block_on(async {
-            let fresh = !file.exists();
-            let store = Store::open(&format!("sqlite://{}", file.display())).await.expect("open");
             let now: jiff::Timestamp = NOW.parse().expect("now");
-            if fresh {
-                let started = std::time::Instant::now();
-                itb_clinic::store::seed::bulk(&store, n, now).await.expect("seed");
-                eprintln!("seeded {n} patients in {:.1} s", started.elapsed().as_secs_f64());
+            let (store, seeded) = itb_clinic::store::seed::bench_store(&dir, n, now).await.expect("seeded service");
+            if let Some(took) = seeded {
+                eprintln!("seeded {n} patients in {:.1} s", took.as_secs_f64());
             }
             let nurse = session(&store, "bench.nurse", Role::NurseSpecialist, None, now).await;
             let admin = session(&store, "bench.admin", Role::Admin, None, now).await;

@@ -109,9 +109,7 @@ pub fn problems_of(error: &ClinicError, rename: impl Fn(&str) -> String) -> Opti
 
 /// A message as a sentence: a capital first letter and a full stop.
 pub fn sentence(text: &str) -> String {
-    let text = text.trim();
-    let mut chars = text.chars();
-    let mut out = chars.next().map_or_else(String::new, |c| c.to_uppercase().collect::<String>() + chars.as_str());
+    let mut out = itb_dose::text::capitalised(text.trim());
     if !out.ends_with(['.', '!', '?']) && !out.is_empty() {
         out.push('.');
     }

@@ -133,7 +133,7 @@ fn expired_cookie() -> HeaderValue {
 /// `cross-site`, or its `Origin` names a host that is neither this request's `Host` nor the
 /// `X-Forwarded-Host` a proxy in front set.
 pub async fn same_origin(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && !request.uri().path().starts_with("/api/") {
+    if request.method() == Method::POST {
         let headers = request.headers();
         let text = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
         let cross_site = text("sec-fetch-site") == Some("cross-site");
@@ -231,7 +231,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
                 problems.add("username", "The username or password is wrong: check both and try again");
             }
             Err(ClinicError::TooManyAttempts { detail, .. }) => {
-                problems.add("username", capital(&detail));
+                problems.add("username", itb_dose::text::capitalised(&detail));
             }
             Err(e) => return PageError::from(e).into_response(),
         }
@@ -239,11 +239,6 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     let mut response = render(&SignInPage { layout: Layout::public("Sign in"), problems, username, next });
     *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     response
-}
-
-fn capital(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |c| c.to_uppercase().collect::<String>() + chars.as_str())
 }
 
 /// `POST /sign-out`: the token stops working at once.

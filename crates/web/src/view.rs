@@ -103,8 +103,8 @@ pub fn ml_fine(value: &Value) -> String {
 
 /// `414.29 micrograms a day`: a daily dose to the 0.01 micrograms a person reads.
 pub fn per_day(value: &Value) -> String {
-    match itb_clinic::model::read_micrograms_per_ml("", value) {
-        Ok(exact) => format!("{} a day", itb_dose::text::mass(itb_dose::Mass::ng(exact.as_ng_per_ml()))),
+    match itb_clinic::model::read_micrograms("", value) {
+        Ok(exact) => format!("{} a day", itb_dose::text::mass(exact)),
         Err(_) => "not known".to_owned(),
     }
 }
@@ -158,6 +158,11 @@ pub fn titration_verdict(value: &str) -> &'static str {
         "too_soon" => "An increase too soon after the last",
         _ => "Not checked",
     }
+}
+
+/// An NHS number as people read it, 3-3-4 (as stored when it is not a valid one).
+pub fn nhs(digits: &str) -> String {
+    digits.parse::<itb_clinic::rules::nhs::NhsNumber>().map_or_else(|_| digits.to_owned(), |n| n.to_string())
 }
 
 /// A text field, or "".
@@ -323,9 +328,7 @@ pub fn url_encode(text: &str) -> String {
 
 /// A role in words, capitalised.
 pub fn role(role: itb_clinic::rules::access::Role) -> String {
-    let text = role.describe();
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |c| c.to_uppercase().collect::<String>() + chars.as_str())
+    itb_dose::text::capitalised(role.describe())
 }
 
 #[cfg(test)]

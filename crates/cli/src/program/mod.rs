@@ -328,14 +328,9 @@ fn failure(people: &People, error: &ProgrammerError, json: bool) -> Outcome {
             text.push('\n');
             text
         }
-        other => format!("{}\n", capitalise(&other.to_string())),
+        other => format!("{}\n", itb_dose::text::capitalised(&other.to_string())),
     };
     Outcome { text, code }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }
 
 fn pretty(value: &Value) -> String {
@@ -613,7 +608,7 @@ async fn run(
 ) -> Result<Outcome, CliError> {
     let simple = |result: Result<String, ProgrammerError>| match result {
         Ok(message) if json => ok(pretty(&json!({"outcome": "done", "message": message}))),
-        Ok(message) => ok(format!("{}.\n", capitalise(&message))),
+        Ok(message) => ok(format!("{}.\n", itb_dose::text::capitalised(&message))),
         Err(error) => failure(people, &error, json),
     };
     Ok(match command {
@@ -757,7 +752,7 @@ async fn act(
         }
         Ok(Done::Message(message)) => {
             value["message"] = Value::String(message.clone());
-            text.push_str(&format!("{}.\n", capitalise(&message)));
+            text.push_str(&format!("{}.\n", itb_dose::text::capitalised(&message)));
             finish(value, text, "done", 0)
         }
         Err(ProgrammerError::Changed(now)) => {

@@ -65,7 +65,7 @@ impl People {
                 });
                 for (day, pattern) in schedule.days() {
                     if matches!(schedule, FlexSchedule::Weekly(_)) {
-                        lines.push(format!("  {}:", capitalised(day)));
+                        lines.push(format!("  {}:", itb_dose::text::capitalised(day)));
                     }
                     for step in pattern.steps() {
                         lines.push(format!("    from {}  {}", step.start, rate(step.rate)));
@@ -331,11 +331,6 @@ impl People {
             check.advice.sentence()
         )
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }
 
 /// Exact figures for machines.

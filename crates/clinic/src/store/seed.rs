@@ -10,9 +10,27 @@ use super::record::Settings;
 use crate::error::ClinicError;
 use crate::rules::worklist::{Reference, refill_due};
 
-/// The file a benchmark keeps its seeded service of `n` patients in, under `dir`: named for the
-/// schema it was seeded with, so that a changed migration seeds anew.
-pub fn bench_file(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
+/// The service of `n` patients the benchmarks share, in a SQLite file under `dir` named for the
+/// schema it was seeded with (a changed migration seeds anew): opened, and seeded first when the
+/// file is new, with the time the seeding took.
+pub async fn bench_store(
+    dir: &std::path::Path,
+    n: u32,
+    now: Timestamp,
+) -> Result<(Store, Option<std::time::Duration>), ClinicError> {
+    std::fs::create_dir_all(dir).map_err(|e| ClinicError::Internal(format!("{}: {e}", dir.display())))?;
+    let file = bench_file(dir, n);
+    let fresh = !file.exists();
+    let store = Store::open(&format!("sqlite://{}", file.display())).await?;
+    if !fresh {
+        return Ok((store, None));
+    }
+    let started = std::time::Instant::now();
+    bulk(&store, n, now).await?;
+    Ok((store, Some(started.elapsed())))
+}
+
+fn bench_file(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
     let schema = super::sqlite::MIGRATIONS
         .iter()
         .flat_map(|(_, _, sql)| sql.bytes())

@@ -167,7 +167,7 @@ async fn users_page(
             patient: u.patient_id.map(|p| format!("record {p}")).unwrap_or_default(),
         })
         .collect();
-    let response = render_form(
+    Ok(render_form(
         &UsersPage {
             layout: viewer.layout("Users"),
             rows,
@@ -179,8 +179,7 @@ async fn users_page(
             notice,
         },
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 /// `GET /admin/users`.

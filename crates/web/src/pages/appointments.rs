@@ -87,7 +87,7 @@ async fn rows(state: &AppState, items: &[Value], may_move: bool) -> Result<Vec<R
                 id: a["id"].as_i64().unwrap_or(0),
                 patient_href: format!("/patients/{patient}"),
                 name,
-                nhs: nhs.parse::<itb_clinic::rules::nhs::NhsNumber>().map_or(nhs, |n| n.to_string()),
+                nhs: view::nhs(&nhs),
                 kind: view::appointment_kind(a["kind"].as_str().unwrap_or("")),
                 tag: view::appointment_tag(state_text),
                 place: if a["place"].as_str() == Some("home") { "Home visit" } else { "Clinic" },
@@ -284,7 +284,7 @@ async fn book_page(
     }
     let kinds =
         Kind::ALL.iter().map(|k| KindOption { value: k.as_str(), label: view::appointment_kind(k.as_str()) }).collect();
-    let response = render_form(
+    Ok(render_form(
         &BookPage {
             layout: viewer.layout("Book an appointment"),
             patient: name,
@@ -295,8 +295,7 @@ async fn book_page(
             problems: problems.clone(),
         },
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 /// `GET /appointments/new?patient=&pump=&kind=`.

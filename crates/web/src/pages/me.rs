@@ -147,7 +147,7 @@ pub async fn page(
             }
         }
     }
-    let response = render_form(
+    Ok(render_form(
         &MePage {
             layout: viewer.layout(format!("{}'s pump", own.name)),
             has_pump: own.pump.is_some(),
@@ -162,8 +162,7 @@ pub async fn page(
             contacts: CONTACTS,
         },
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 #[derive(Template)]

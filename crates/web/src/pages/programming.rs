@@ -55,7 +55,7 @@ pub async fn heading_of(state: &AppState, viewer: &Viewer, pump_id: i64) -> Resu
     let pump = state.store.pump(pump_id, now).await?;
     let names = state.store.patient_names(&[patient_id]).await?;
     let (patient, nhs) = names.get(&patient_id).cloned().unwrap_or_default();
-    let nhs = nhs.parse::<itb_clinic::rules::nhs::NhsNumber>().map_or(nhs, |n| n.to_string());
+    let nhs = view::nhs(&nhs);
     Ok((PumpHeading { pump_id, patient_id, patient, nhs, serial: view::text(&pump["serial"]) }, pump))
 }
 
@@ -678,7 +678,7 @@ pub async fn stage(
     }
     editor.renumber();
     let rx = &pump["prescription"]["prescription"];
-    let response = render_form(
+    Ok(render_form(
         &PrescribePage::new(
             viewer.layout("Change the prescription"),
             head,
@@ -688,8 +688,7 @@ pub async fn stage(
             problems.clone(),
         ),
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 /// A row of the old-beside-new comparison.
@@ -854,7 +853,7 @@ async fn review_page(
     } else {
         vec![Line::new("Reason for the change", view::text(&staged["reason"]))]
     };
-    let response = render_form(
+    Ok(render_form(
         &ReviewPage {
             layout: viewer.layout(if refill {
                 "Check the refill before it is sent to the pump"
@@ -879,8 +878,7 @@ async fn review_page(
             unchanged,
         },
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 /// `GET /pumps/{id}/review`.
@@ -1074,7 +1072,7 @@ pub fn done_page(
         .ok()
         .map(|d| itb_clinic::rules::worklist::suggested_booking(d, today).to_string())
         .unwrap_or_default();
-    let response = render_form(
+    Ok(render_form(
         &DonePage {
             layout: viewer.layout(match (committed, refill) {
                 (true, true) => "The pump is refilled",
@@ -1096,8 +1094,7 @@ pub fn done_page(
             note: typed.map(|b| b.note.clone()).unwrap_or_default(),
         },
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 #[cfg(test)]

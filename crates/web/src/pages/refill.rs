@@ -66,8 +66,13 @@ async fn page(
     let patient_id = state.store.pump_patient(id).await?;
     viewer.may_read(patient_id)?;
     let now = state.clock.now();
+    // The patient's record holds the pump as `store.pump` reads it: one read for both.
     let patient = state.store.patient(patient_id, now).await?;
-    let pump = state.store.pump(id, now).await?;
+    let pump = patient["pumps"]
+        .as_array()
+        .and_then(|pumps| pumps.iter().find(|p| p["id"].as_i64() == Some(id)))
+        .cloned()
+        .unwrap_or_default();
     if pump["state"].as_str() != Some("implanted") {
         return Err(PageError::Refused("This pump has been explanted: it cannot be refilled.".to_owned()));
     }
@@ -106,7 +111,7 @@ async fn page(
         .filter(|u| u.role.is_clinical() && u.id != viewer.user.id)
         .map(|u| Checker { username: u.username.clone(), label: format!("{} ({})", u.username, u.role.describe()) })
         .collect();
-    let response = render_form(
+    Ok(render_form(
         &RefillPage {
             layout: viewer.layout("Refill the pump"),
             head,
@@ -121,8 +126,7 @@ async fn page(
             problems: problems.clone(),
         },
         &problems,
-    );
-    Ok(response)
+    ))
 }
 
 /// `GET /pumps/{id}/refill`.

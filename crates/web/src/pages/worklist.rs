@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use itb_clinic::api::AppState;
 use itb_clinic::rules::access::Permission;
-use itb_clinic::rules::nhs::NhsNumber;
 use itb_clinic::rules::worklist::Bucket;
 use itb_clinic::store::record::service_date;
 use serde::Deserialize;
@@ -89,10 +88,6 @@ struct WorklistPage {
     gaps: Vec<Side>,
     today: Vec<Today>,
     print: bool,
-}
-
-fn nhs_display(digits: &str) -> String {
-    digits.parse::<NhsNumber>().map_or_else(|_| digits.to_owned(), |n| n.to_string())
 }
 
 /// `GET /worklist?bucket=&sort=&page=&print=`.
@@ -193,7 +188,7 @@ pub async fn page(
             .map(|i| Side {
                 href: format!("/patients/{}", i["patient_id"].as_i64().unwrap_or(0)),
                 name: name_of(i),
-                nhs: nhs_display(i["nhs_number"].as_str().unwrap_or("")),
+                nhs: view::nhs(i["nhs_number"].as_str().unwrap_or("")),
                 detail: detail(i),
             })
             .collect()
