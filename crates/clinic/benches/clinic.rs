@@ -10,9 +10,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
+use itb_clinic::ServiceClock;
 use itb_clinic::api::{AppState, router};
 use itb_clinic::rules::access::Role;
-use itb_clinic::ServiceClock;
 use tower::ServiceExt;
 
 const NOW: &str = "2026-11-25T10:00:00Z";

@@ -9,7 +9,7 @@ pub mod refill;
 pub mod worklist;
 
 use askama::Template;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use itb_clinic::api::ApiError;
 use itb_clinic::error::ClinicError;
@@ -173,13 +173,11 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         return itb_clinic::api::handlers::not_found().await;
     }
-    let mut response = PageError::NotFound(
+    PageError::NotFound(
         "If you typed the web address, check it is correct. If you followed a link, go back to the worklist."
             .to_owned(),
     )
-    .into_response();
-    response.headers_mut().remove(header::LOCATION);
-    response
+    .into_response()
 }
 
 /// The `id` of a page's address, refusing nonsense.
